@@ -1,0 +1,1 @@
+"""Firmware-grade simulator of an implanted intrathecal drug pump."""

@@ -1,0 +1,1 @@
+"""The pump's state and rules, independent of any transport."""

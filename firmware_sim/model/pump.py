@@ -1,0 +1,648 @@
+"""The pump: rules the firmware enforces whatever a programmer sends.
+
+Every handler takes a validated request and returns a response or a ``Nak`` naming the rule
+that refused it. Delivery is integrated analytically between events with exact fractions,
+so advancing a year costs a handful of steps and the reservoir never drifts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+from firmware_sim.model.events import Event, EventSink
+from firmware_sim.model.library import DrugLibrary, DrugLimits, PumpModel
+from firmware_sim.model.state import AlarmState, Bolus, PumpState
+from firmware_sim.model.units import (
+    MS_PER_DAY,
+    bolus_nl_per_ms,
+    flow_nl_per_day,
+    flow_nl_per_ms,
+)
+from pumpctl.units import format_amount
+from pumpctl.protocol.messages import (
+    AckAlarmRequest,
+    AckAlarmResponse,
+    ActiveAlarm,
+    AlarmCode,
+    AlarmRecord,
+    BolusRequest,
+    BolusResponse,
+    CatheterCheckRequest,
+    CatheterCheckResponse,
+    CatheterVerdict,
+    EventCode,
+    IdentifyRequest,
+    IdentifyResponse,
+    LimitsResponse,
+    Message,
+    Nak,
+    NakCode,
+    PumpStateResponse,
+    ReadAlarmsRequest,
+    ReadAlarmsResponse,
+    ReadLimitsRequest,
+    RefillRequest,
+    RefillResponse,
+    ResumeRequest,
+    ResumeResponse,
+    SetRateRequest,
+    SetRateResponse,
+    Severity,
+    StatusRequest,
+    StatusResponse,
+    StopReason,
+    StopRequest,
+)
+from pumpctl.protocol.messages import PumpState as WirePumpState
+
+SEVERITY = {
+    AlarmCode.LOW_RESERVOIR: Severity.WARNING,
+    AlarmCode.EMPTY_RESERVOIR: Severity.CRITICAL,
+    AlarmCode.OCCLUSION: Severity.CRITICAL,
+    AlarmCode.LOW_BATTERY: Severity.WARNING,
+    AlarmCode.ELECTIVE_REPLACEMENT: Severity.WARNING,
+    AlarmCode.VOLUME_DISCREPANCY: Severity.WARNING,
+    AlarmCode.MOTOR_STALL: Severity.CRITICAL,
+    AlarmCode.CATHETER_LEAK: Severity.CRITICAL,
+}
+CATHETER_STATES = {
+    "patent": CatheterVerdict.PATENT,
+    "partial": CatheterVerdict.PARTIAL_OCCLUSION,
+    "occluded": CatheterVerdict.OCCLUDED,
+    "leak": CatheterVerdict.LEAK,
+}
+# What a catheter check measures in each state: delivered fraction (%), peak pressure (mmHg).
+CATHETER_MEASUREMENTS = {"patent": (100, 12), "partial": (55, 48), "occluded": (0, 140), "leak": (100, 3)}
+LOW_BATTERY_PCT = 20
+ELECTIVE_REPLACEMENT_PCT = 10
+BRIDGE_BOLUS_DURATION_MS = 3_600_000
+BOLUS_WINDOW_MS = MS_PER_DAY
+
+
+class Refusal(Exception):
+    def __init__(self, code: NakCode, detail: str, limit: int = 0) -> None:
+        super().__init__(detail)
+        self.nak = Nak(code=code, limit=limit, detail=detail[:255])
+
+
+class Pump:
+    def __init__(self, state: PumpState, library: DrugLibrary, log: EventSink) -> None:
+        self.state = state
+        self.library = library
+        self.log = log
+        self._handlers: dict[type[Message], Callable[[Any], Message]] = {
+            IdentifyRequest: self._identify,
+            StatusRequest: self._status,
+            SetRateRequest: self._set_rate,
+            BolusRequest: self._bolus,
+            StopRequest: self._stop,
+            ResumeRequest: self._resume,
+            CatheterCheckRequest: self._catheter_check,
+            RefillRequest: self._refill,
+            AckAlarmRequest: self._ack_alarm,
+            ReadAlarmsRequest: self._read_alarms,
+            ReadLimitsRequest: self._read_limits,
+        }
+
+    # --- properties ----------------------------------------------------------------------
+
+    @property
+    def limits(self) -> DrugLimits:
+        return self.library.limits_for(self.state.drug)
+
+    @property
+    def model(self) -> PumpModel:
+        return self.library.model(self.state.model_name)
+
+    @property
+    def reservoir_ul(self) -> int:
+        return math.floor(self.state.reservoir_nl / 1000)
+
+    def now_ms(self) -> int:
+        return self.state.clock.now_ms()
+
+    def handles(self, request_type: type[Message]) -> bool:
+        return request_type in self._handlers
+
+    def handle(self, request: Message) -> Message:
+        """Bring the pump up to its clock, then answer ``request``."""
+        self.advance_to(self.now_ms())
+        handler = self._handlers[type(request)]
+        try:
+            response = handler(request)
+        except Refusal as refusal:
+            request_id = getattr(request, "request_id", 0)
+            self._log(EventCode.REFUSED, request_id, refusal.nak.code, 0, refusal.nak.detail)
+            return refusal.nak
+        return response
+
+    # --- delivery ------------------------------------------------------------------------
+
+    def _delivery_rate(self, at_ms: int) -> Fraction:
+        state = self.state
+        if not state.running or state.catheter == "occluded" or state.reservoir_nl <= 0:
+            return Fraction(0)
+        rate = flow_nl_per_ms(state.dose_ng_per_day, state.concentration_ng_per_ml)
+        for bolus in state.boluses:
+            if bolus.start_ms <= at_ms < bolus.end_ms:
+                rate += bolus_nl_per_ms(
+                    bolus.dose_ng, bolus.duration_ms, state.concentration_ng_per_ml
+                )
+        return rate
+
+    def advance_to(self, target_ms: int) -> None:
+        """Integrate delivery up to ``target_ms``, stopping at every event on the way."""
+        state = self.state
+        while state.anchor_ms < target_ms:
+            now = state.anchor_ms
+            rate = self._delivery_rate(now)
+            boundaries = [target_ms]
+            boundaries += [b.end_ms for b in state.boluses if now < b.end_ms]
+            boundaries += [b.start_ms for b in state.boluses if now < b.start_ms]
+            if rate > 0:
+                low_nl = self.model.low_reservoir_ul * 1000
+                if state.reservoir_nl > low_nl:
+                    boundaries.append(now + math.ceil((state.reservoir_nl - low_nl) / rate))
+                boundaries.append(now + math.ceil(state.reservoir_nl / rate))
+            end = max(now + 1, min(boundaries))
+            state.reservoir_nl = max(Fraction(0), state.reservoir_nl - rate * (end - now))
+            state.anchor_ms = end
+            self._finish_boluses(end)
+            self._reconcile(end)
+
+    def _finish_boluses(self, at_ms: int) -> None:
+        for bolus in self.state.boluses:
+            if bolus.end_ms == at_ms:
+                self._log(EventCode.BOLUS_FINISHED, bolus.request_id, bolus.dose_ng, 0, "", at_ms)
+        self.state.boluses = [
+            b for b in self.state.boluses if at_ms - b.start_ms < BOLUS_WINDOW_MS or at_ms < b.end_ms
+        ]
+
+    def _reconcile(self, at_ms: int) -> None:
+        """Raise and clear the condition alarms; stop delivery on empty and motor stall."""
+        state = self.state
+        low = state.reservoir_nl <= self.model.low_reservoir_ul * 1000
+        empty = state.reservoir_nl <= 0
+        conditions = {
+            AlarmCode.LOW_RESERVOIR: low,
+            AlarmCode.EMPTY_RESERVOIR: empty,
+            AlarmCode.OCCLUSION: state.catheter == "occluded",
+            AlarmCode.LOW_BATTERY: state.battery_pct <= LOW_BATTERY_PCT,
+            AlarmCode.ELECTIVE_REPLACEMENT: state.battery_pct <= ELECTIVE_REPLACEMENT_PCT,
+            AlarmCode.MOTOR_STALL: state.motor_stall,
+        }
+        for code, active in conditions.items():
+            if active and code not in state.alarms:
+                self._raise(code, at_ms)
+            elif not active and code in state.alarms:
+                self._clear(code, at_ms)
+        if state.running and (empty or state.motor_stall):
+            reason = StopReason.RESERVOIR_EMPTY if empty else StopReason.MOTOR_STALL
+            state.running = False
+            state.stop_reason = reason
+            self._log(EventCode.STOPPED, 0, reason, 0, f"delivery stopped: {reason.name}", at_ms)
+
+    def _raise(self, code: AlarmCode, at_ms: int) -> None:
+        severity = SEVERITY[code]
+        self.state.alarms[code] = AlarmState(severity=severity, raised_ms=at_ms)
+        self._log(EventCode.ALARM_RAISED, 0, code, severity, code.name, at_ms)
+
+    def _clear(self, code: AlarmCode, at_ms: int) -> None:
+        del self.state.alarms[code]
+        self._log(EventCode.ALARM_CLEARED, 0, code, 0, code.name, at_ms)
+
+    def _log(
+        self,
+        code: EventCode,
+        request_id: int = 0,
+        value_a: int = 0,
+        value_b: int = 0,
+        detail: str = "",
+        at_ms: int | None = None,
+    ) -> None:
+        time_ms = self.state.anchor_ms if at_ms is None else at_ms
+        self.log.append(Event(time_ms, code, request_id, value_a, value_b, detail[:255]))
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def _identify(self, _: IdentifyRequest) -> IdentifyResponse:
+        state = self.state
+        return IdentifyResponse(
+            model=state.model_name,
+            serial_number=state.serial_number,
+            firmware_version=state.firmware_version,
+            reservoir_capacity_ul=self.model.reservoir_capacity_ul,
+            drug=state.drug,
+            concentration_ng_per_ml=state.concentration_ng_per_ml,
+        )
+
+    def _status(self, _: StatusRequest) -> StatusResponse:
+        state = self.state
+        return StatusResponse(
+            state=WirePumpState.RUNNING if state.running else WirePumpState.STOPPED,
+            stop_reason=StopReason(state.stop_reason),
+            dose_ng_per_day=state.dose_ng_per_day,
+            flow_nl_per_day=flow_nl_per_day(state.dose_ng_per_day, state.concentration_ng_per_ml),
+            reservoir_ul=self.reservoir_ul,
+            battery_pct=state.battery_pct,
+            pump_time_s=state.anchor_ms // 1000,
+            last_rate_change_s=state.last_rate_change_ms // 1000,
+            low_reservoir_projected_s=self.projected_low_reservoir_ms() // 1000,
+            bolus_active=any(b.start_ms <= state.anchor_ms < b.end_ms for b in state.boluses),
+            alarms=[
+                ActiveAlarm(
+                    code=AlarmCode(code), severity=Severity(a.severity), acknowledged=a.acknowledged
+                )
+                for code, a in sorted(state.alarms.items())
+            ],
+        )
+
+    def projected_low_reservoir_ms(self) -> int:
+        """When the reservoir reaches the low threshold if every allowed bolus is taken; 0 if
+        it is already there or nothing is being delivered."""
+        state = self.state
+        low_nl = self.model.low_reservoir_ul * 1000
+        if not state.running or state.reservoir_nl <= low_nl:
+            return 0
+        limits = self.limits
+        daily_ng = state.dose_ng_per_day + limits.bolus_max_ng * limits.max_boluses_per_day
+        rate = flow_nl_per_ms(daily_ng, state.concentration_ng_per_ml)
+        if rate <= 0:
+            return 0
+        return state.anchor_ms + math.ceil((state.reservoir_nl - low_nl) / rate)
+
+    def _read_alarms(self, _: ReadAlarmsRequest) -> ReadAlarmsResponse:
+        return ReadAlarmsResponse(
+            alarms=[
+                AlarmRecord(
+                    code=AlarmCode(code),
+                    severity=Severity(a.severity),
+                    raised_at_s=a.raised_ms // 1000,
+                    acknowledged=a.acknowledged,
+                )
+                for code, a in sorted(self.state.alarms.items())
+            ]
+        )
+
+    def _read_limits(self, _: ReadLimitsRequest) -> LimitsResponse:
+        limits, model = self.limits, self.model
+        return LimitsResponse(
+            drug=limits.drug,
+            min_concentration_ng_per_ml=limits.min_concentration_ng_per_ml,
+            max_concentration_ng_per_ml=limits.max_concentration_ng_per_ml,
+            max_dose_ng_per_day=limits.max_dose_ng_per_day,
+            max_step_pct=limits.max_step_pct,
+            max_step_ng_per_day=limits.max_step_ng_per_day,
+            min_increase_interval_s=limits.min_increase_interval_s,
+            bolus_max_ng=limits.bolus_max_ng,
+            bolus_lockout_s=limits.bolus_lockout_s,
+            max_boluses_per_day=limits.max_boluses_per_day,
+            min_flow_nl_per_day=model.min_flow_nl_per_day,
+            low_reservoir_ul=model.low_reservoir_ul,
+            large_change_factor=limits.large_change_factor,
+        )
+
+    # --- commands ------------------------------------------------------------------------
+
+    def _dose(self, ng: int, per_day: bool = True) -> str:
+        return format_amount(ng, self.limits.display_unit, per_day)
+
+    def _boluses_in_window_ng(self) -> int:
+        now = self.state.anchor_ms
+        return sum(b.dose_ng for b in self.state.boluses if now - b.start_ms < BOLUS_WINDOW_MS)
+
+    def _set_rate(self, request: SetRateRequest) -> SetRateResponse:
+        state, limits = self.state, self.limits
+        current, new = state.dose_ng_per_day, request.dose_ng_per_day
+        if request.believed_dose_ng_per_day != current:
+            raise Refusal(
+                NakCode.STALE_DOSE,
+                f"programmer believes {self._dose(request.believed_dose_ng_per_day)} but the "
+                f"pump delivers {self._dose(current)}: interrogate again",
+                current,
+            )
+        if new > limits.max_dose_ng_per_day:
+            raise Refusal(
+                NakCode.ABOVE_MAX_DOSE,
+                f"{self._dose(new)} exceeds the maximum daily dose "
+                f"{self._dose(limits.max_dose_ng_per_day)}",
+                limits.max_dose_ng_per_day,
+            )
+        min_flow = self.model.min_flow_nl_per_day
+        if flow_nl_per_day(new, state.concentration_ng_per_ml) < min_flow:
+            raise Refusal(
+                NakCode.BELOW_MIN_FLOW,
+                f"{self._dose(new)} needs a flow below the pump's minimum of {min_flow} nL/day "
+                "(stop the pump instead)",
+                min_flow,
+            )
+        if new > current:
+            self._check_increase(current, new, request.confirm_large_change)
+        state.dose_ng_per_day = new
+        state.last_rate_change_ms = state.anchor_ms
+        if new > current:
+            state.last_increase_ms = state.anchor_ms
+        self._log(
+            EventCode.RATE_CHANGED,
+            request.request_id,
+            current,
+            new,
+            f"{self._dose(current)} -> {self._dose(new)}",
+        )
+        return SetRateResponse(
+            request_id=request.request_id,
+            dose_ng_per_day=new,
+            previous_dose_ng_per_day=current,
+            flow_nl_per_day=flow_nl_per_day(new, state.concentration_ng_per_ml),
+            applied_at_s=state.anchor_ms // 1000,
+        )
+
+    def _check_increase(self, current: int, new: int, confirmed: bool) -> None:
+        state, limits = self.state, self.limits
+        if state.catheter == "occluded" or AlarmCode.OCCLUSION in state.alarms:
+            raise Refusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no increase")
+        factor = limits.large_change_factor
+        if current > 0 and new >= current * factor and not confirmed:
+            raise Refusal(
+                NakCode.LARGE_CHANGE_UNCONFIRMED,
+                f"{self._dose(current)} -> {self._dose(new)} multiplies the dose by {factor} or "
+                "more: confirm explicitly",
+                factor,
+            )
+        step = new - current
+        if step > limits.max_step_ng_per_day:
+            raise Refusal(
+                NakCode.STEP_TOO_LARGE,
+                f"increase of {self._dose(step)} exceeds the maximum step of "
+                f"{self._dose(limits.max_step_ng_per_day)}",
+                limits.max_step_ng_per_day,
+            )
+        if current > 0 and step * 100 > current * limits.max_step_pct:
+            raise Refusal(
+                NakCode.STEP_TOO_LARGE,
+                f"increase of {self._dose(step)} exceeds the maximum step of "
+                f"{limits.max_step_pct}% of {self._dose(current)}",
+                current + current * limits.max_step_pct // 100,
+            )
+        if state.last_increase_ms is not None:
+            elapsed_ms = state.anchor_ms - state.last_increase_ms
+            interval_ms = limits.min_increase_interval_s * 1000
+            if elapsed_ms < interval_ms:
+                wait_min = math.ceil((interval_ms - elapsed_ms) / 60_000)
+                raise Refusal(
+                    NakCode.INCREASE_TOO_SOON,
+                    f"last increase was {elapsed_ms // 60_000} min ago; increases must be "
+                    f"{limits.min_increase_interval_s // 3600} h apart ({wait_min} min to wait)",
+                    limits.min_increase_interval_s,
+                )
+        if new + self._boluses_in_window_ng() > limits.max_dose_ng_per_day:
+            raise Refusal(
+                NakCode.DAILY_LIMIT,
+                f"{self._dose(new)} plus {self._dose(self._boluses_in_window_ng(), False)} of "
+                "boluses in the last 24 h exceeds the maximum daily dose",
+                limits.max_dose_ng_per_day,
+            )
+
+    def _bolus(self, request: BolusRequest) -> BolusResponse:
+        state, limits = self.state, self.limits
+        now = state.anchor_ms
+        if request.dose_ng == 0 or request.duration_s == 0:
+            raise Refusal(NakCode.INVALID_ARGUMENT, "a bolus needs a dose and a duration")
+        if not state.running:
+            raise Refusal(NakCode.PUMP_STOPPED, "the pump is stopped: no bolus")
+        if state.reservoir_nl <= 0:
+            raise Refusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty")
+        if state.catheter == "occluded" or AlarmCode.OCCLUSION in state.alarms:
+            raise Refusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no bolus")
+        if request.dose_ng > limits.bolus_max_ng:
+            raise Refusal(
+                NakCode.BOLUS_TOO_LARGE,
+                f"bolus of {self._dose(request.dose_ng, False)} exceeds the maximum of "
+                f"{self._dose(limits.bolus_max_ng, False)}",
+                limits.bolus_max_ng,
+            )
+        demand = [b for b in state.boluses if not b.bridge and now - b.start_ms < BOLUS_WINDOW_MS]
+        if demand:
+            since_ms = now - max(b.start_ms for b in demand)
+            if since_ms < limits.bolus_lockout_s * 1000:
+                raise Refusal(
+                    NakCode.BOLUS_LOCKOUT,
+                    f"last bolus was {since_ms // 60_000} min ago; lockout is "
+                    f"{limits.bolus_lockout_s // 60} min",
+                    limits.bolus_lockout_s,
+                )
+        if len(demand) >= limits.max_boluses_per_day:
+            raise Refusal(
+                NakCode.BOLUS_COUNT_LIMIT,
+                f"{len(demand)} boluses in the last 24 h; the maximum is "
+                f"{limits.max_boluses_per_day}",
+                limits.max_boluses_per_day,
+            )
+        total = state.dose_ng_per_day + self._boluses_in_window_ng() + request.dose_ng
+        if total > limits.max_dose_ng_per_day:
+            raise Refusal(
+                NakCode.DAILY_LIMIT,
+                f"this bolus would bring the last 24 h to {self._dose(total, False)}, above the "
+                f"maximum daily dose {self._dose(limits.max_dose_ng_per_day)}",
+                limits.max_dose_ng_per_day,
+            )
+        bolus = Bolus(now, request.dose_ng, request.duration_s * 1000, request.request_id)
+        state.boluses.append(bolus)
+        self._log(
+            EventCode.BOLUS_STARTED,
+            request.request_id,
+            request.dose_ng,
+            request.duration_s,
+            f"bolus {self._dose(request.dose_ng, False)} over {request.duration_s} s",
+        )
+        return BolusResponse(
+            request_id=request.request_id,
+            dose_ng=request.dose_ng,
+            duration_s=request.duration_s,
+            ends_at_s=bolus.end_ms // 1000,
+        )
+
+    def _stop(self, request: StopRequest) -> PumpStateResponse:
+        state = self.state
+        detail = "stopped" if state.running else "already stopped (no change)"
+        if state.running:
+            state.running = False
+            state.stop_reason = StopReason.CLINICIAN
+            state.boluses = [b for b in state.boluses if b.end_ms <= state.anchor_ms]
+        self._log(EventCode.STOPPED, request.request_id, state.stop_reason, 0, detail)
+        return PumpStateResponse(
+            request_id=request.request_id,
+            state=WirePumpState.STOPPED,
+            stop_reason=StopReason(state.stop_reason),
+        )
+
+    def _resume(self, request: ResumeRequest) -> ResumeResponse:
+        state = self.state
+        if state.motor_stall:
+            raise Refusal(NakCode.PUMP_STOPPED, "the motor is stalled: the pump cannot resume")
+        if state.reservoir_nl <= 0:
+            raise Refusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty: refill first")
+        detail = "already running (no change)" if state.running else "resumed"
+        state.running = True
+        state.stop_reason = StopReason.NONE
+        self._log(EventCode.RESUMED, request.request_id, 0, 0, detail)
+        return ResumeResponse(
+            request_id=request.request_id,
+            state=WirePumpState.RUNNING,
+            stop_reason=StopReason.NONE,
+        )
+
+    def _catheter_check(self, request: CatheterCheckRequest) -> CatheterCheckResponse:
+        state = self.state
+        verdict = CATHETER_STATES[state.catheter]
+        delivered_pct, pressure = CATHETER_MEASUREMENTS[state.catheter]
+        state.last_check_ms = state.anchor_ms
+        state.last_check_verdict = verdict
+        self._log(
+            EventCode.CATHETER_CHECKED,
+            request.request_id,
+            verdict,
+            pressure,
+            f"catheter {verdict.name}: {delivered_pct}% delivered, peak {pressure} mmHg",
+        )
+        if verdict == CatheterVerdict.LEAK and AlarmCode.CATHETER_LEAK not in state.alarms:
+            self._raise(AlarmCode.CATHETER_LEAK, state.anchor_ms)
+        elif verdict != CatheterVerdict.LEAK and AlarmCode.CATHETER_LEAK in state.alarms:
+            self._clear(AlarmCode.CATHETER_LEAK, state.anchor_ms)
+        return CatheterCheckResponse(
+            request_id=request.request_id,
+            verdict=verdict,
+            delivered_pct=delivered_pct,
+            peak_pressure_mmhg=pressure,
+            checked_at_s=state.anchor_ms // 1000,
+        )
+
+    def _refill(self, request: RefillRequest) -> RefillResponse:
+        state, limits, model = self.state, self.limits, self.model
+        concentration = request.concentration_ng_per_ml
+        low, high = limits.min_concentration_ng_per_ml, limits.max_concentration_ng_per_ml
+        if not low <= concentration <= high:
+            raise Refusal(
+                NakCode.CONCENTRATION_OUT_OF_RANGE,
+                f"concentration {concentration} ng/mL is outside {limits.drug}'s range "
+                f"{low}-{high} ng/mL",
+                high if concentration > high else low,
+            )
+        if request.volume_added_ul > model.reservoir_capacity_ul:
+            raise Refusal(
+                NakCode.OVERFILL,
+                f"{request.volume_added_ul} µL overfills the {model.reservoir_capacity_ul} µL "
+                "reservoir",
+                model.reservoir_capacity_ul,
+            )
+        changing = concentration != state.concentration_ng_per_ml
+        if changing and request.bridge_bolus_ng == 0 and not request.waive_bridge_bolus:
+            raise Refusal(
+                NakCode.BRIDGE_BOLUS_REQUIRED,
+                "a concentration change needs a bridge bolus or an explicit waiver",
+            )
+        if flow_nl_per_day(state.dose_ng_per_day, concentration) < model.min_flow_nl_per_day:
+            raise Refusal(
+                NakCode.BELOW_MIN_FLOW,
+                f"at {concentration} ng/mL the current dose needs a flow below the pump's "
+                f"minimum of {model.min_flow_nl_per_day} nL/day",
+                model.min_flow_nl_per_day,
+            )
+        expected_ul = self.reservoir_ul
+        discrepancy = request.residual_withdrawn_ul - expected_ul
+        alert = abs(discrepancy) > model.refill_tolerance_ul
+        state.reservoir_nl = Fraction(request.volume_added_ul * 1000)
+        state.concentration_ng_per_ml = concentration
+        self._log(
+            EventCode.REFILLED,
+            request.request_id,
+            request.residual_withdrawn_ul,
+            request.volume_added_ul,
+            f"withdrew {request.residual_withdrawn_ul} µL (expected {expected_ul}), "
+            f"added {request.volume_added_ul} µL at {concentration} ng/mL",
+        )
+        if alert:
+            state.alarms.pop(AlarmCode.VOLUME_DISCREPANCY, None)
+            self._raise(AlarmCode.VOLUME_DISCREPANCY, state.anchor_ms)
+        if changing and request.bridge_bolus_ng:
+            bolus = Bolus(
+                state.anchor_ms,
+                request.bridge_bolus_ng,
+                BRIDGE_BOLUS_DURATION_MS,
+                request.request_id,
+                bridge=True,
+            )
+            state.boluses.append(bolus)
+            self._log(
+                EventCode.BOLUS_STARTED,
+                request.request_id,
+                request.bridge_bolus_ng,
+                BRIDGE_BOLUS_DURATION_MS // 1000,
+                f"bridge bolus {self._dose(request.bridge_bolus_ng, False)}",
+            )
+        elif changing:
+            self._log(EventCode.REFILLED, request.request_id, 0, 0, "bridge bolus waived")
+        self._reconcile(state.anchor_ms)
+        return RefillResponse(
+            request_id=request.request_id,
+            reservoir_ul=self.reservoir_ul,
+            expected_residual_ul=expected_ul,
+            discrepancy_ul=discrepancy,
+            discrepancy_alert=alert,
+            concentration_ng_per_ml=concentration,
+        )
+
+    def _ack_alarm(self, request: AckAlarmRequest) -> AckAlarmResponse:
+        alarm = self.state.alarms.get(request.code)
+        if alarm is None:
+            raise Refusal(NakCode.NO_SUCH_ALARM, f"no active {request.code.name} alarm")
+        self._log(EventCode.ALARM_ACKNOWLEDGED, request.request_id, request.code, 0, "")
+        if request.code == AlarmCode.VOLUME_DISCREPANCY:
+            self._clear(AlarmCode.VOLUME_DISCREPANCY, self.state.anchor_ms)
+        else:
+            alarm.acknowledged = True
+        return AckAlarmResponse(request_id=request.request_id, code=request.code)
+
+    # --- simulation controls (the debug port, not the pump protocol) ---------------------
+
+    def advance(self, delta_ms: int) -> None:
+        self.state.clock.advance(delta_ms)
+        self.advance_to(self.now_ms())
+
+    def set_fault(self, name: str, value: str) -> None:
+        state = self.state
+        self.advance_to(self.now_ms())
+        if name == "catheter":
+            if value not in CATHETER_STATES:
+                raise ValueError(f"catheter fault must be one of {', '.join(CATHETER_STATES)}")
+            state.catheter = value
+        elif name == "motor_stall":
+            state.motor_stall = _parse_switch(value)
+        elif name == "battery":
+            pct = int(value)
+            if not 0 <= pct <= 100:
+                raise ValueError("battery must be 0-100 (%)")
+            state.battery_pct = pct
+        else:
+            raise ValueError(f"unknown fault {name!r} (catheter, motor_stall, battery)")
+        self._log(EventCode.FAULT_INJECTED, 0, 0, 0, f"{name}={value}")
+        self._reconcile(state.anchor_ms)
+
+    def clear_faults(self) -> None:
+        self.advance_to(self.now_ms())
+        self.state.catheter = "patent"
+        self.state.motor_stall = False
+        self.state.battery_pct = 100
+        self._log(EventCode.FAULT_INJECTED, 0, 0, 0, "faults cleared")
+        self._reconcile(self.state.anchor_ms)
+
+
+def _parse_switch(value: str) -> bool:
+    if value in ("on", "1", "true"):
+        return True
+    if value in ("off", "0", "false"):
+        return False
+    raise ValueError(f"expected on or off, not {value!r}")

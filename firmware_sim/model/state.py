@@ -1,0 +1,70 @@
+"""The pump's non-volatile state, as a plain record that serialises to JSON exactly."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from firmware_sim.model.clock import PumpClock
+
+
+@dataclass
+class Bolus:
+    start_ms: int
+    dose_ng: int
+    duration_ms: int
+    request_id: int
+    bridge: bool = False
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.duration_ms
+
+
+@dataclass
+class AlarmState:
+    severity: int
+    raised_ms: int
+    acknowledged: bool = False
+
+
+@dataclass
+class PumpState:
+    serial_number: str
+    model_name: str
+    firmware_version: str
+    drug: str
+    concentration_ng_per_ml: int
+    dose_ng_per_day: int
+    reservoir_nl: Fraction
+    clock: PumpClock
+    anchor_ms: int
+    running: bool = True
+    stop_reason: int = 0
+    last_increase_ms: int | None = None
+    last_rate_change_ms: int = 0
+    boluses: list[Bolus] = field(default_factory=list)
+    alarms: dict[int, AlarmState] = field(default_factory=dict)
+    catheter: str = "patent"
+    motor_stall: bool = False
+    battery_pct: int = 100
+    last_check_ms: int | None = None
+    last_check_verdict: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reservoir_nl"] = [self.reservoir_nl.numerator, self.reservoir_nl.denominator]
+        data["clock"] = self.clock.to_json()
+        data["alarms"] = {str(code): asdict(alarm) for code, alarm in self.alarms.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PumpState:
+        values = dict(data)
+        numerator, denominator = values["reservoir_nl"]
+        values["reservoir_nl"] = Fraction(numerator, denominator)
+        values["clock"] = PumpClock.from_json(values["clock"])
+        values["boluses"] = [Bolus(**b) for b in values["boluses"]]
+        values["alarms"] = {int(c): AlarmState(**a) for c, a in values["alarms"].items()}
+        return cls(**values)

@@ -1,0 +1,92 @@
+"""Frames in → simulator → frames out, over a pseudo-terminal (or any pair of fds).
+
+The simulator holds the pty's slave end open itself, so programmers may open and close the
+port as often as they like (one interrogation after another) without the line hanging up.
+Bytes sent while no programmer listens are lost, as on a real UART.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import termios
+import threading
+import time
+import tty
+
+from firmware_sim.simulator import Simulator
+from pumpctl.protocol.frames import StreamDecoder, encode_frame
+
+INTER_BYTE_TIMEOUT_S = 0.05
+WRITE_STALL_S = 0.2
+
+
+class PtyServer:
+    """Serves one simulator on a new pty; ``port`` is the path a programmer opens."""
+
+    def __init__(self, simulator: Simulator, *, baud: int | None = None) -> None:
+        self.simulator = simulator
+        self.byte_time_s = 10.0 / baud if baud else 0.0  # 8N1: ten bit times a byte
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.port = os.ttyname(self._slave)
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._serve, name="pumpsim-line", daemon=True)
+        self.decoder = StreamDecoder()
+        self.partial_frames_dropped = 0
+        self.bytes_dropped = 0
+
+    def start(self) -> PtyServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            os.write(self._wake_w, b"x")
+            self._thread.join(timeout=5)
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _serve(self) -> None:
+        while True:
+            ready, _, _ = select.select([self._master, self._wake_r], [], [], INTER_BYTE_TIMEOUT_S)
+            if self._wake_r in ready:
+                return
+            if not ready:
+                if self.decoder.has_partial:
+                    self.decoder.reset()
+                    self.partial_frames_dropped += 1
+                continue
+            try:
+                data = os.read(self._master, 4096)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+            for frame in self.decoder.feed(data):
+                reply = self.simulator.handle_frame(frame)
+                if reply is not None:
+                    self._send(encode_frame(reply))
+
+    def _send(self, data: bytes) -> None:
+        chunk = 64 if self.byte_time_s else len(data)
+        start = time.monotonic()
+        sent = 0
+        while sent < len(data):
+            try:
+                sent += os.write(self._master, data[sent : sent + chunk])
+            except BlockingIOError:
+                _, writable, _ = select.select([], [self._master], [], WRITE_STALL_S)
+                if not writable:
+                    # Nobody is reading the line: drop what is queued, as a UART would.
+                    termios.tcflush(self._slave, termios.TCIFLUSH)
+                    self.bytes_dropped += len(data) - sent
+                    return
+                continue
+            if self.byte_time_s:
+                delay = start + sent * self.byte_time_s - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)

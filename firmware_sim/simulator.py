@@ -1,0 +1,219 @@
+"""The simulated device: pump model + NV store behind one lock, answering frames.
+
+Everything that reaches the pump goes through here: protocol frames from the serial line
+and the control port's simulation commands alike.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from firmware_sim.model.clock import PumpClock
+from firmware_sim.model.library import DrugLibrary, default_library
+from firmware_sim.model.pump import Pump
+from firmware_sim.model.state import PumpState
+from firmware_sim.store import NonVolatileStore, Outcome
+from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
+from pumpctl.protocol.frames import Frame, FrameFlags
+from pumpctl.protocol.messages import (
+    Command,
+    EventCode,
+    EventRecord,
+    Nak,
+    NakCode,
+    ReadEventsRequest,
+    ReadEventsResponse,
+)
+
+FIRMWARE_VERSION = "SIM-1.0.0"
+DEFAULT_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, for frozen clocks
+EVENT_PAGE_BUDGET = 900  # payload bytes of events per READ_EVENTS page
+
+
+@dataclass(frozen=True)
+class InitialProgram:
+    """What an implant session programs into a new pump."""
+
+    drug: str = "morphine"
+    concentration_ng_per_ml: int = 25_000_000
+    dose_ng_per_day: int = 1_400_000
+    volume_ul: int = 20_000
+    model: str = "IT-20"
+    serial_number: str | None = None
+    frozen_clock: bool = False
+    start_ms: int | None = None
+
+
+class Simulator:
+    def __init__(
+        self,
+        state_path: Path | str,
+        program: InitialProgram | None = None,
+        library: DrugLibrary | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.store = NonVolatileStore(state_path)
+        self.frames_rejected = 0
+        loaded = self.store.load()
+        if loaded is None:
+            state, library = _first_boot(program or InitialProgram(), library or default_library())
+            self.pump = Pump(state, library, self.store)
+            self._log_boot("first boot")
+            self.store.commit(state, library=library)
+        else:
+            state, library = loaded
+            self.pump = Pump(state, library, self.store)
+            self._log_boot("restart")
+            self.pump.advance_to(self.pump.now_ms())
+            self.store.commit(state)
+
+    def _log_boot(self, why: str) -> None:
+        state = self.pump.state
+        self.pump._log(EventCode.BOOT, 0, 0, 0, f"{why}: {state.serial_number} {FIRMWARE_VERSION}")
+
+    def close(self) -> None:
+        with self.lock:
+            self.store.close()
+
+    # --- protocol ------------------------------------------------------------------------
+
+    def handle_frame(self, frame: Frame) -> Frame | None:
+        """The answer to one received frame; ``None`` for frames a pump ignores."""
+        if frame.is_response:
+            self.frames_rejected += 1
+            return None
+        try:
+            request = from_frame(frame)
+        except DecodeError as error:
+            code = NakCode.UNKNOWN_MESSAGE if "unknown" in str(error) else NakCode.MALFORMED_PAYLOAD
+            return self._nak_frame(frame, code, str(error))
+        with self.lock:
+            if isinstance(request, Command):
+                stored = self.store.outcome(request.request_id)
+                if stored is not None:
+                    return Frame(stored.msg_type, frame.seq, stored.payload, FrameFlags(stored.flags))
+            try:
+                reply = self._answer(request, frame.seq)
+            except Exception as error:  # a fault here must never leave memory ahead of NV
+                self._reload()
+                return self._nak_frame(frame, NakCode.INTERNAL_ERROR, type(error).__name__)
+            return reply
+
+    def _answer(self, request: Any, seq: int) -> Frame:
+        if isinstance(request, ReadEventsRequest):
+            self.pump.advance_to(self.pump.now_ms())
+            if self.store.has_pending:
+                self.store.commit(self.pump.state)
+            return to_frame(self._event_page(request), seq)
+        response = self.pump.handle(request)
+        reply = to_frame(response, seq)
+        if isinstance(request, Command):
+            outcome = Outcome(reply.msg_type, int(reply.flags), reply.payload)
+            self.store.commit(self.pump.state, outcome=(request.request_id, outcome))
+        elif self.store.has_pending:
+            self.store.commit(self.pump.state)
+        return reply
+
+    def _event_page(self, request: ReadEventsRequest) -> ReadEventsResponse:
+        page = self.store.read_events(request.first_index, request.max_count)
+        records: list[EventRecord] = []
+        budget = EVENT_PAGE_BUDGET
+        for stored in page.events:
+            event = stored.event
+            record = EventRecord(
+                index=stored.index,
+                time_s=event.time_ms // 1000,
+                code=event.code,
+                request_id=event.request_id,
+                value_a=event.value_a,
+                value_b=event.value_b,
+                detail=event.detail,
+            )
+            budget -= 39 + len(event.detail.encode())
+            if budget < 0 and records:
+                break
+            records.append(record)
+        next_index = records[-1].index + 1 if records else max(request.first_index, page.oldest_index)
+        return ReadEventsResponse(
+            next_index=min(next_index, page.next_index),
+            oldest_index=page.oldest_index,
+            overflow_count=page.overflow_count,
+            events=records,
+        )
+
+    def _nak_frame(self, frame: Frame, code: NakCode, detail: str) -> Frame:
+        self.frames_rejected += 1
+        return to_frame(Nak(code=code, limit=0, detail=detail[:255]), frame.seq)
+
+    def _reload(self) -> None:
+        self.store.discard_pending()
+        loaded = self.store.load()
+        assert loaded is not None
+        self.pump.state, self.pump.library = loaded
+
+    # --- simulation control (the debug port) ---------------------------------------------
+
+    def advance(self, delta_ms: int) -> None:
+        with self.lock:
+            self.pump.advance(delta_ms)
+            self.store.commit(self.pump.state)
+
+    def set_fault(self, name: str, value: str) -> None:
+        with self.lock:
+            self.pump.set_fault(name, value)
+            self.store.commit(self.pump.state)
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.pump.clear_faults()
+            self.store.commit(self.pump.state)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The pump's state as JSON-able data, for ``pumpsim ctl state``."""
+        with self.lock:
+            pump = self.pump
+            pump.advance_to(pump.now_ms())
+            if self.store.has_pending:
+                self.store.commit(pump.state)
+            data = pump.state.to_json()
+            data["reservoir_ul"] = pump.reservoir_ul
+            data["pump_time_ms"] = pump.state.anchor_ms
+            data["frames_rejected"] = self.frames_rejected
+            return data
+
+
+def _first_boot(program: InitialProgram, library: DrugLibrary) -> tuple[PumpState, DrugLibrary]:
+    limits = library.limits_for(program.drug)
+    model = library.model(program.model)
+    if not (
+        limits.min_concentration_ng_per_ml
+        <= program.concentration_ng_per_ml
+        <= limits.max_concentration_ng_per_ml
+    ):
+        raise ValueError(f"concentration is outside {program.drug}'s range in the drug library")
+    if not 0 <= program.dose_ng_per_day <= limits.max_dose_ng_per_day:
+        raise ValueError(f"dose is outside {program.drug}'s range in the drug library")
+    if not 0 <= program.volume_ul <= model.reservoir_capacity_ul:
+        raise ValueError(f"volume exceeds the {model.reservoir_capacity_ul} µL reservoir")
+    start_ms = program.start_ms
+    if start_ms is None:
+        start_ms = DEFAULT_START_MS if program.frozen_clock else PumpClock(False).now_ms()
+    clock = PumpClock.starting_at(start_ms, frozen=program.frozen_clock)
+    state = PumpState(
+        serial_number=program.serial_number or f"SIM{secrets.randbelow(10**6):06d}",
+        model_name=model.name,
+        firmware_version=FIRMWARE_VERSION,
+        drug=program.drug,
+        concentration_ng_per_ml=program.concentration_ng_per_ml,
+        dose_ng_per_day=program.dose_ng_per_day,
+        reservoir_nl=Fraction(program.volume_ul * 1000),
+        clock=clock,
+        anchor_ms=start_ms,
+        last_rate_change_ms=start_ms,
+    )
+    return state, library

@@ -1,0 +1,1 @@
+"""Serial transport and the transaction manager (sequence numbers, deadlines, retries)."""

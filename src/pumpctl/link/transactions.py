@@ -1,0 +1,125 @@
+"""The one place that owns sequence numbers, the response deadline and retries.
+
+One request is in flight per link; concurrent callers queue on a lock. A retry resends the
+same frame (same sequence number, same request id), so the pump answers a command it has
+already executed with the outcome it recorded instead of executing it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pumpctl.link.errors import NoResponse
+from pumpctl.link.transport import SerialLink
+from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
+from pumpctl.protocol.frames import Frame, FrameFlags, encode_frame
+from pumpctl.protocol.messages import Message
+
+DEADLINE_S = 0.5
+RETRIES = 2
+
+Trace = Callable[[str, Frame | bytes, Message | None], None]
+"""Called with ``("tx" | "rx", frame, message)`` for every frame, and ``("rx-noise", bytes,
+None)`` for frames that failed their checks."""
+
+
+@dataclass
+class LinkCounters:
+    requests: int = 0
+    retransmissions: int = 0
+    timeouts: int = 0
+    stale_responses: int = 0
+    corrupt_responses: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class TransactionManager:
+    def __init__(
+        self,
+        deadline_s: float = DEADLINE_S,
+        retries: int = RETRIES,
+        trace: Trace | None = None,
+    ) -> None:
+        self.deadline_s = deadline_s
+        self.retries = retries
+        self.trace = trace
+        self.counters = LinkCounters()
+        self._lock = asyncio.Lock()
+        self._seq = 0
+        self._waiting: tuple[int, asyncio.Future[Frame]] | None = None
+        self.link: SerialLink | None = None
+
+    def on_frame(self, frame: Frame) -> None:
+        """Frames from the link; only the response to the request in flight is taken."""
+        waiting = self._waiting
+        if waiting is None or not frame.is_response or frame.seq != waiting[0]:
+            self.counters.stale_responses += 1
+            self._trace("rx-stale", frame, None)
+            return
+        if not waiting[1].done():
+            waiting[1].set_result(frame)
+
+    def _trace(self, direction: str, frame: Frame, message: Message | None) -> None:
+        if self.trace is not None:
+            self.trace(direction, frame, message)
+
+    async def request(self, message: Message) -> Message:
+        """Send ``message`` and return the pump's answer (a response or a ``Nak``).
+
+        Raises ``NoResponse`` when no valid answer arrives after the retries.
+        """
+        if self.link is None:
+            raise NoResponse("not connected")
+        async with self._lock:
+            self._seq = (self._seq + 1) & 0xFFFF
+            self.counters.requests += 1
+            frame = to_frame(message, self._seq)
+            wire = encode_frame(frame)
+            loop = asyncio.get_running_loop()
+            for attempt in range(1 + self.retries):
+                if attempt:
+                    self.counters.retransmissions += 1
+                    frame = Frame(
+                        frame.msg_type,
+                        frame.seq,
+                        frame.payload,
+                        frame.flags | FrameFlags.RETRANSMISSION,
+                    )
+                    wire = encode_frame(frame)
+                future: asyncio.Future[Frame] = loop.create_future()
+                self._waiting = (frame.seq, future)
+                self._trace("tx", frame, message)
+                self.link.write(wire)
+                try:
+                    reply = await self._await_valid(future, loop.time() + self.deadline_s)
+                except TimeoutError:
+                    self.counters.timeouts += 1
+                    continue
+                finally:
+                    self._waiting = None
+                return reply
+            raise NoResponse(
+                f"no answer from the pump on {self.link.url} after {1 + self.retries} tries"
+            )
+
+    async def _await_valid(self, future: asyncio.Future[Frame], deadline: float) -> Message:
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            frame = await asyncio.wait_for(asyncio.shield(future), remaining)
+            try:
+                reply = from_frame(frame)
+            except DecodeError:
+                self.counters.corrupt_responses += 1
+                self._trace("rx-bad", frame, None)
+                if self._waiting is None:
+                    raise TimeoutError from None
+                future = loop.create_future()
+                self._waiting = (self._waiting[0], future)
+                continue
+            self._trace("rx", frame, reply)
+            return reply

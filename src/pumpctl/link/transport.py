@@ -1,0 +1,90 @@
+"""Serial transport over pyserial-asyncio-fast: any pyserial URL, frames in and out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import serial
+import serial_asyncio_fast
+
+from pumpctl.link.errors import LinkError
+from pumpctl.protocol.frames import Frame, StreamDecoder
+
+DEFAULT_BAUD = 115_200
+
+
+class _FrameProtocol(asyncio.Protocol):
+    def __init__(self, on_frame: Callable[[Frame], None], on_bytes: Callable[[bytes], None]) -> None:
+        self.decoder = StreamDecoder()
+        self._on_frame = on_frame
+        self._on_bytes = on_bytes
+        self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._on_bytes(data)
+        for frame in self.decoder.feed(data):
+            self._on_frame(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+class SerialLink:
+    """An open serial line that delivers decoded frames to ``on_frame``."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _FrameProtocol, url: str) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self.url = url
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        on_frame: Callable[[Frame], None],
+        on_bytes: Callable[[bytes], None] = lambda _: None,
+        baud: int = DEFAULT_BAUD,
+    ) -> SerialLink:
+        loop = asyncio.get_running_loop()
+        protocol = _FrameProtocol(on_frame, on_bytes)
+        try:
+            transport, _ = await serial_asyncio_fast.create_serial_connection(
+                loop, lambda: protocol, url, baudrate=baud
+            )
+        except (serial.SerialException, OSError, ValueError) as error:
+            raise LinkError(f"cannot open port {url}: {_reason(error)}") from None
+        port = getattr(transport, "serial", None)
+        if port is not None and hasattr(port, "reset_input_buffer"):
+            port.reset_input_buffer()  # bytes left from an earlier session are not ours
+        return cls(transport, protocol, url)  # type: ignore[arg-type]
+
+    @property
+    def decoder(self) -> StreamDecoder:
+        return self._protocol.decoder
+
+    @property
+    def is_closed(self) -> bool:
+        return self._protocol.lost.done() or self._transport.is_closing()
+
+    def write(self, data: bytes) -> None:
+        if self.is_closed:
+            raise LinkError(f"the line to {self.url} is closed")
+        self._transport.write(data)
+
+    async def close(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._protocol.lost), 2.0)
+        except TimeoutError:
+            pass
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    # pyserial wraps errno text as "[Errno 2] could not open port X: [Errno 2] No such file..."
+    return text.rsplit("] ", 1)[-1] if "] " in text else text or type(error).__name__

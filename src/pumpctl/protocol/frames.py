@@ -1,0 +1,186 @@
+"""Frame layer: header, CRC-32 and COBS delimiting (see docs/protocol.md §2–§4).
+
+On the wire a frame is ``COBS(header ‖ payload ‖ trailer ‖ CRC-32) 0x00``. COBS removes
+every zero byte from the body so 0x00 only ever marks the end of a frame: a receiver that
+lands in noise discards bytes up to the next 0x00 and is back in step.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from enum import IntFlag
+
+PROTOCOL_VERSION = 1
+DELIMITER = b"\x00"
+HEADER = struct.Struct("<BBBHIH")  # version, type, flags, seq, session id, payload length
+CRC = struct.Struct("<I")
+MAX_PAYLOAD = 1024
+AUTH_TRAILER_LEN = 4 + 16  # message counter + truncated HMAC (reserved for authenticated sessions)
+# Longest body a receiver accepts before COBS decoding; longer input is noise.
+MAX_ENCODED = (
+    HEADER.size + MAX_PAYLOAD + AUTH_TRAILER_LEN + CRC.size
+) * 255 // 254 + 2
+
+
+class FrameFlags(IntFlag):
+    RESPONSE = 0x01
+    NAK = 0x02
+    AUTHENTICATED = 0x04
+    RETRANSMISSION = 0x08
+
+
+class FrameError(ValueError):
+    """A byte sequence that is not a valid frame; ``reason`` names the defect."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    msg_type: int
+    seq: int
+    payload: bytes = b""
+    flags: FrameFlags = FrameFlags(0)
+    session_id: int = 0
+    auth_trailer: bytes = b""
+    version: int = PROTOCOL_VERSION
+
+    @property
+    def is_response(self) -> bool:
+        return FrameFlags.RESPONSE in self.flags
+
+
+def cobs_encode(data: bytes) -> bytes:
+    out = bytearray()
+    for piece in data.split(b"\x00"):
+        while len(piece) >= 0xFE:
+            out.append(0xFF)
+            out += piece[:0xFE]
+            piece = piece[0xFE:]
+        out.append(len(piece) + 1)
+        out += piece
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    out = bytearray()
+    index = 0
+    length = len(data)
+    while index < length:
+        code = data[index]
+        if code == 0:
+            raise FrameError("zero byte inside a COBS block")
+        end = index + code
+        if end > length:
+            raise FrameError("COBS block runs past the end of the frame")
+        block = data[index + 1 : end]
+        if 0 in block:
+            raise FrameError("zero byte inside a COBS block")
+        out += block
+        index = end
+        if code < 0xFF and index < length:
+            out.append(0)
+    return bytes(out)
+
+
+def encode_frame(frame: Frame) -> bytes:
+    if len(frame.payload) > MAX_PAYLOAD:
+        raise FrameError(f"payload of {len(frame.payload)} bytes exceeds {MAX_PAYLOAD}")
+    has_trailer = FrameFlags.AUTHENTICATED in frame.flags
+    if has_trailer != (len(frame.auth_trailer) == AUTH_TRAILER_LEN):
+        raise FrameError("authentication trailer and AUTHENTICATED flag disagree")
+    body = (
+        HEADER.pack(
+            frame.version,
+            frame.msg_type,
+            int(frame.flags),
+            frame.seq,
+            frame.session_id,
+            len(frame.payload),
+        )
+        + frame.payload
+        + frame.auth_trailer
+    )
+    body += CRC.pack(zlib.crc32(body))
+    return cobs_encode(body) + DELIMITER
+
+
+def decode_body(encoded: bytes) -> Frame:
+    """Decode one frame body (without its 0x00 delimiter)."""
+    body = cobs_decode(encoded)
+    if len(body) < HEADER.size + CRC.size:
+        raise FrameError(f"frame of {len(body)} bytes is shorter than header and CRC")
+    (crc,) = CRC.unpack_from(body, len(body) - CRC.size)
+    if zlib.crc32(body[: -CRC.size]) != crc:
+        raise FrameError("CRC mismatch")
+    version, msg_type, flags, seq, session_id, payload_len = HEADER.unpack_from(body)
+    if version != PROTOCOL_VERSION:
+        raise FrameError(f"unsupported protocol version {version}")
+    frame_flags = FrameFlags(flags & 0xFF)
+    trailer_len = AUTH_TRAILER_LEN if FrameFlags.AUTHENTICATED in frame_flags else 0
+    if HEADER.size + payload_len + trailer_len + CRC.size != len(body):
+        raise FrameError("payload length field disagrees with the frame length")
+    payload_end = HEADER.size + payload_len
+    return Frame(
+        msg_type=msg_type,
+        seq=seq,
+        payload=body[HEADER.size : payload_end],
+        flags=frame_flags,
+        session_id=session_id,
+        auth_trailer=body[payload_end : payload_end + trailer_len],
+        version=version,
+    )
+
+
+class StreamDecoder:
+    """Turns arbitrary byte chunks into frames, dropping noise and counting what it dropped."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._overlong = False
+        self.frames_decoded = 0
+        self.frames_rejected = 0
+        self.last_error: str | None = None
+
+    def reset(self) -> None:
+        """Discard a partial frame (after the inter-byte timeout)."""
+        self._buffer.clear()
+        self._overlong = False
+
+    @property
+    def has_partial(self) -> bool:
+        return bool(self._buffer) or self._overlong
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames: list[Frame] = []
+        start = 0
+        while True:
+            end = data.find(0, start)
+            if end == -1:
+                self._append(data[start:])
+                return frames
+            self._append(data[start:end])
+            if self._buffer and not self._overlong:
+                try:
+                    frames.append(decode_body(bytes(self._buffer)))
+                    self.frames_decoded += 1
+                except FrameError as error:
+                    self.frames_rejected += 1
+                    self.last_error = error.reason
+            elif self._overlong:
+                self.frames_rejected += 1
+                self.last_error = "frame longer than the maximum"
+            self.reset()
+            start = end + 1
+
+    def _append(self, chunk: bytes) -> None:
+        if self._overlong or not chunk:
+            return
+        self._buffer += chunk
+        if len(self._buffer) > MAX_ENCODED:
+            self._buffer.clear()
+            self._overlong = True

@@ -1,0 +1,383 @@
+"""The pump's vocabulary: every request and response, with units in the field names.
+
+Doses are nanograms (ng) so that a ziconotide step of 0.1 µg/day is still an integer;
+volumes are microlitres (µL), flows nanolitres per day (nL/day), times seconds since the
+Unix epoch on the pump's clock (UTC).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Annotated, ClassVar
+
+from pydantic import Field
+
+from pumpctl.protocol.wire import (
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+    Bool,
+    Fixed,
+    ListOf,
+    ShortText,
+    WireModel,
+)
+
+
+class MsgType(IntEnum):
+    IDENTIFY = 0x01
+    STATUS = 0x02
+    SET_RATE = 0x10
+    BOLUS = 0x11
+    STOP = 0x12
+    RESUME = 0x13
+    CATHETER_CHECK = 0x14
+    REFILL = 0x15
+    ACK_ALARM = 0x16
+    READ_EVENTS = 0x20
+    READ_ALARMS = 0x21
+    READ_LIMITS = 0x22
+    NAK = 0x7F
+
+
+class PumpState(IntEnum):
+    RUNNING = 1
+    STOPPED = 2
+
+
+class StopReason(IntEnum):
+    NONE = 0
+    CLINICIAN = 1
+    RESERVOIR_EMPTY = 2
+    MOTOR_STALL = 3
+    BATTERY_DEPLETED = 4
+
+
+class AlarmCode(IntEnum):
+    LOW_RESERVOIR = 1
+    EMPTY_RESERVOIR = 2
+    OCCLUSION = 3
+    LOW_BATTERY = 4
+    ELECTIVE_REPLACEMENT = 5
+    VOLUME_DISCREPANCY = 6
+    MOTOR_STALL = 7
+    CATHETER_LEAK = 8
+
+
+class Severity(IntEnum):
+    ADVISORY = 1
+    WARNING = 2
+    CRITICAL = 3
+
+
+class CatheterVerdict(IntEnum):
+    PATENT = 1
+    PARTIAL_OCCLUSION = 2
+    OCCLUDED = 3
+    LEAK = 4
+
+
+class NakCode(IntEnum):
+    """Why the pump refused a request; each names one rule (docs/protocol.md §7)."""
+
+    MALFORMED_PAYLOAD = 0x01
+    UNKNOWN_MESSAGE = 0x02
+    STALE_DOSE = 0x03
+    ABOVE_MAX_DOSE = 0x04
+    STEP_TOO_LARGE = 0x05
+    INCREASE_TOO_SOON = 0x06
+    LARGE_CHANGE_UNCONFIRMED = 0x07
+    BELOW_MIN_FLOW = 0x08
+    OCCLUSION_PRESENT = 0x09
+    BOLUS_LOCKOUT = 0x0A
+    BOLUS_TOO_LARGE = 0x0B
+    DAILY_LIMIT = 0x0C
+    OVERFILL = 0x0D
+    CONCENTRATION_OUT_OF_RANGE = 0x0E
+    BRIDGE_BOLUS_REQUIRED = 0x0F
+    PUMP_STOPPED = 0x10
+    NOT_STOPPED = 0x11
+    NO_SUCH_ALARM = 0x12
+    RESERVOIR_EMPTY = 0x13
+    BOLUS_COUNT_LIMIT = 0x14
+    INVALID_ARGUMENT = 0x15
+    AUTH_REQUIRED = 0x20
+    INTERNAL_ERROR = 0xFF
+
+
+class EventCode(IntEnum):
+    BOOT = 1
+    RATE_CHANGED = 2
+    REFUSED = 3
+    BOLUS_STARTED = 4
+    BOLUS_FINISHED = 5
+    STOPPED = 6
+    RESUMED = 7
+    ALARM_RAISED = 8
+    ALARM_CLEARED = 9
+    ALARM_ACKNOWLEDGED = 10
+    REFILLED = 11
+    CATHETER_CHECKED = 12
+    CLOCK_SET = 13
+    FAULT_INJECTED = 14
+
+
+# --- nested records --------------------------------------------------------------------
+
+
+class ActiveAlarm(WireModel):
+    code: Annotated[AlarmCode, Fixed("B")]
+    severity: Annotated[Severity, Fixed("B")]
+    acknowledged: Bool
+
+
+class AlarmRecord(WireModel):
+    code: Annotated[AlarmCode, Fixed("B")]
+    severity: Annotated[Severity, Fixed("B")]
+    raised_at_s: U64
+    acknowledged: Bool
+
+
+class EventRecord(WireModel):
+    index: U32
+    time_s: U64
+    code: Annotated[EventCode, Fixed("H")]
+    request_id: U64
+    value_a: I64
+    value_b: I64
+    detail: ShortText
+
+
+# --- requests and responses ------------------------------------------------------------
+
+
+class Message(WireModel):
+    """A top-level message; ``TYPE`` is its message type on the wire."""
+
+    TYPE: ClassVar[MsgType]
+    IS_RESPONSE: ClassVar[bool] = False
+
+
+class Command(Message):
+    """A request that changes the pump: carries a request id the pump remembers."""
+
+    request_id: U64
+
+
+class Response(Message):
+    IS_RESPONSE: ClassVar[bool] = True
+
+
+class IdentifyRequest(Message):
+    TYPE = MsgType.IDENTIFY
+
+
+class IdentifyResponse(Response):
+    TYPE = MsgType.IDENTIFY
+    model: ShortText
+    serial_number: ShortText
+    firmware_version: ShortText
+    reservoir_capacity_ul: U32
+    drug: ShortText
+    concentration_ng_per_ml: U32
+
+
+class StatusRequest(Message):
+    TYPE = MsgType.STATUS
+
+
+class StatusResponse(Response):
+    TYPE = MsgType.STATUS
+    state: Annotated[PumpState, Fixed("B")]
+    stop_reason: Annotated[StopReason, Fixed("B")]
+    dose_ng_per_day: U32
+    flow_nl_per_day: U32
+    reservoir_ul: U32
+    battery_pct: U8
+    pump_time_s: U64
+    last_rate_change_s: U64
+    low_reservoir_projected_s: U64
+    bolus_active: Bool
+    alarms: Annotated[list[ActiveAlarm], ListOf()]
+
+
+class SetRateRequest(Command):
+    """Program a new daily dose; refused unless ``believed_dose`` is the pump's current dose."""
+
+    TYPE = MsgType.SET_RATE
+    dose_ng_per_day: U32
+    believed_dose_ng_per_day: U32
+    confirm_large_change: Bool = False
+
+
+class SetRateResponse(Response):
+    TYPE = MsgType.SET_RATE
+    request_id: U64
+    dose_ng_per_day: U32
+    previous_dose_ng_per_day: U32
+    flow_nl_per_day: U32
+    applied_at_s: U64
+
+
+class BolusRequest(Command):
+    TYPE = MsgType.BOLUS
+    dose_ng: U32
+    duration_s: U32
+
+
+class BolusResponse(Response):
+    TYPE = MsgType.BOLUS
+    request_id: U64
+    dose_ng: U32
+    duration_s: U32
+    ends_at_s: U64
+
+
+class StopRequest(Command):
+    TYPE = MsgType.STOP
+
+
+class ResumeRequest(Command):
+    TYPE = MsgType.RESUME
+
+
+class PumpStateResponse(Response):
+    """Answer to STOP and RESUME (the message type in the header tells which)."""
+
+    TYPE = MsgType.STOP
+    request_id: U64
+    state: Annotated[PumpState, Fixed("B")]
+    stop_reason: Annotated[StopReason, Fixed("B")]
+
+
+class ResumeResponse(PumpStateResponse):
+    TYPE = MsgType.RESUME
+
+
+class CatheterCheckRequest(Command):
+    TYPE = MsgType.CATHETER_CHECK
+
+
+class CatheterCheckResponse(Response):
+    TYPE = MsgType.CATHETER_CHECK
+    request_id: U64
+    verdict: Annotated[CatheterVerdict, Fixed("B")]
+    delivered_pct: U16
+    peak_pressure_mmhg: U16
+    checked_at_s: U64
+
+
+class RefillRequest(Command):
+    TYPE = MsgType.REFILL
+    residual_withdrawn_ul: U32
+    volume_added_ul: U32
+    concentration_ng_per_ml: U32
+    bridge_bolus_ng: U32 = 0
+    waive_bridge_bolus: Bool = False
+
+
+class RefillResponse(Response):
+    TYPE = MsgType.REFILL
+    request_id: U64
+    reservoir_ul: U32
+    expected_residual_ul: U32
+    discrepancy_ul: I64
+    discrepancy_alert: Bool
+    concentration_ng_per_ml: U32
+
+
+class AckAlarmRequest(Command):
+    TYPE = MsgType.ACK_ALARM
+    code: Annotated[AlarmCode, Fixed("B")]
+
+
+class AckAlarmResponse(Response):
+    TYPE = MsgType.ACK_ALARM
+    request_id: U64
+    code: Annotated[AlarmCode, Fixed("B")]
+
+
+class ReadEventsRequest(Message):
+    TYPE = MsgType.READ_EVENTS
+    first_index: U32
+    max_count: Annotated[int, Fixed("B"), Field(ge=1, le=64)] = 16
+
+
+class ReadEventsResponse(Response):
+    TYPE = MsgType.READ_EVENTS
+    next_index: U32
+    oldest_index: U32
+    overflow_count: U32
+    events: Annotated[list[EventRecord], ListOf()]
+
+
+class ReadAlarmsRequest(Message):
+    TYPE = MsgType.READ_ALARMS
+
+
+class ReadAlarmsResponse(Response):
+    TYPE = MsgType.READ_ALARMS
+    alarms: Annotated[list[AlarmRecord], ListOf()]
+
+
+class ReadLimitsRequest(Message):
+    TYPE = MsgType.READ_LIMITS
+
+
+class LimitsResponse(Response):
+    TYPE = MsgType.READ_LIMITS
+    drug: ShortText
+    min_concentration_ng_per_ml: U32
+    max_concentration_ng_per_ml: U32
+    max_dose_ng_per_day: U32
+    max_step_pct: U16
+    max_step_ng_per_day: U32
+    min_increase_interval_s: U32
+    bolus_max_ng: U32
+    bolus_lockout_s: U32
+    max_boluses_per_day: U8
+    min_flow_nl_per_day: U32
+    low_reservoir_ul: U32
+    large_change_factor: U8
+
+
+class Nak(Response):
+    """A refusal: the rule that refused, the limit it applied (0 if none) and a reason."""
+
+    TYPE = MsgType.NAK
+    code: Annotated[NakCode, Fixed("B")]
+    limit: I64
+    detail: ShortText
+
+
+REQUESTS: tuple[type[Message], ...] = (
+    IdentifyRequest,
+    StatusRequest,
+    SetRateRequest,
+    BolusRequest,
+    StopRequest,
+    ResumeRequest,
+    CatheterCheckRequest,
+    RefillRequest,
+    AckAlarmRequest,
+    ReadEventsRequest,
+    ReadAlarmsRequest,
+    ReadLimitsRequest,
+)
+RESPONSES: tuple[type[Message], ...] = (
+    IdentifyResponse,
+    StatusResponse,
+    SetRateResponse,
+    BolusResponse,
+    PumpStateResponse,
+    ResumeResponse,
+    CatheterCheckResponse,
+    RefillResponse,
+    AckAlarmResponse,
+    ReadEventsResponse,
+    ReadAlarmsResponse,
+    LimitsResponse,
+    Nak,
+)

@@ -1,0 +1,63 @@
+"""Clinical units ↔ wire integers, exactly (``Decimal``, never float).
+
+Doses travel in nanograms; clinicians read and type them in the drug's own unit
+(mg/day for morphine, mcg/day for ziconotide), as the drug library states.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+NG_PER_UNIT = {"mg": 1_000_000, "mcg": 1_000}
+DISPLAY_UNIT = {"morphine": "mg", "hydromorphone": "mg", "ziconotide": "mcg", "baclofen": "mcg"}
+
+
+class UnitError(ValueError):
+    """Text that is not a valid amount in the expected unit."""
+
+
+def display_unit(drug: str) -> str:
+    return DISPLAY_UNIT.get(drug, "mcg")
+
+
+def parse_amount_ng(text: str, unit: str, what: str = "dose") -> int:
+    """``"1.4", "mg"`` → ``1400000``; refuses non-numbers, negatives and sub-ng precision."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise UnitError(f"{what} {text!r} is not a number (in {unit})") from None
+    if not value.is_finite():
+        raise UnitError(f"{what} {text!r} is not a finite number")
+    if value < 0:
+        raise UnitError(f"{what} {text!r} is negative")
+    ng = value * NG_PER_UNIT[unit]
+    if ng != ng.to_integral_value():
+        raise UnitError(f"{what} {text!r} {unit} is more precise than 1 ng")
+    if ng > 0xFFFF_FFFF:
+        raise UnitError(f"{what} {text!r} {unit} is too large")
+    return int(ng)
+
+
+def parse_volume_ul(text: str, what: str = "volume") -> int:
+    """Millilitres as typed (``"18.5"``) → microlitres."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise UnitError(f"{what} {text!r} is not a number (in mL)") from None
+    if not value.is_finite() or value < 0:
+        raise UnitError(f"{what} {text!r} must be a non-negative number of mL")
+    ul = value * 1000
+    if ul != ul.to_integral_value():
+        raise UnitError(f"{what} {text!r} mL is more precise than 1 µL")
+    return int(ul)
+
+
+def format_amount(ng: int, unit: str, per_day: bool = True) -> str:
+    """``1400000, "mg"`` → ``"1.4 mg/day"``."""
+    value = (Decimal(ng) / NG_PER_UNIT[unit]).normalize()
+    text = f"{value:f}"
+    return f"{text} {unit}/day" if per_day else f"{text} {unit}"
+
+
+def format_volume(ul: int) -> str:
+    return f"{(Decimal(ul) / 1000).normalize():f} mL"
