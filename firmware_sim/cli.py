@@ -32,7 +32,9 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--concentration", default=None, help="mg/mL or mcg/mL, as the drug library states"
     )
-    parser.add_argument("--dose", default=None, help="mg/day or mcg/day, as the drug library states")
+    parser.add_argument(
+        "--dose", default=None, help="mg/day or mcg/day, as the drug library states"
+    )
     parser.add_argument("--volume", default="20", help="reservoir volume at first boot, mL")
     parser.add_argument("--model", default="IT-20", help="pump model: IT-20 or IT-40")
     parser.add_argument("--serial", default=None, help="serial number at first boot")

@@ -96,7 +96,9 @@ class Simulator:
             if isinstance(request, Command):
                 stored = self.store.outcome(request.request_id)
                 if stored is not None:
-                    return Frame(stored.msg_type, frame.seq, stored.payload, FrameFlags(stored.flags))
+                    return Frame(
+                        stored.msg_type, frame.seq, stored.payload, FrameFlags(stored.flags)
+                    )
             try:
                 reply = self._answer(request, frame.seq)
             except Exception as error:  # a fault here must never leave memory ahead of NV
@@ -138,7 +140,9 @@ class Simulator:
             if budget < 0 and records:
                 break
             records.append(record)
-        next_index = records[-1].index + 1 if records else max(request.first_index, page.oldest_index)
+        next_index = (
+            records[-1].index + 1 if records else max(request.first_index, page.oldest_index)
+        )
         return ReadEventsResponse(
             next_index=min(next_index, page.next_index),
             oldest_index=page.oldest_index,

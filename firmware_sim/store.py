@@ -125,7 +125,15 @@ class NonVolatileStore:
             return
         next_index = int(self._get("next_event_index") or 0)
         rows = [
-            (next_index + i, e.time_ms, int(e.code), _signed(e.request_id), e.value_a, e.value_b, e.detail)
+            (
+                next_index + i,
+                e.time_ms,
+                int(e.code),
+                _signed(e.request_id),
+                e.value_a,
+                e.value_b,
+                e.detail,
+            )
             for i, e in enumerate(self._pending)
         ]
         self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
@@ -164,7 +172,8 @@ class NonVolatileStore:
         ).fetchall()
         events = [
             StoredEvent(
-                int(r[0]), Event(int(r[1]), EventCode(r[2]), _unsigned(int(r[3])), int(r[4]), int(r[5]), r[6])
+                int(r[0]),
+                Event(int(r[1]), EventCode(r[2]), _unsigned(int(r[3])), int(r[4]), int(r[5]), r[6]),
             )
             for r in rows
         ]

@@ -21,7 +21,6 @@ from firmware_sim.model.units import (
     flow_nl_per_day,
     flow_nl_per_ms,
 )
-from pumpctl.units import format_amount
 from pumpctl.protocol.messages import (
     AckAlarmRequest,
     AckAlarmResponse,
@@ -57,6 +56,7 @@ from pumpctl.protocol.messages import (
     StopRequest,
 )
 from pumpctl.protocol.messages import PumpState as WirePumpState
+from pumpctl.units import format_amount
 
 SEVERITY = {
     AlarmCode.LOW_RESERVOIR: Severity.WARNING,
@@ -75,7 +75,12 @@ CATHETER_STATES = {
     "leak": CatheterVerdict.LEAK,
 }
 # What a catheter check measures in each state: delivered fraction (%), peak pressure (mmHg).
-CATHETER_MEASUREMENTS = {"patent": (100, 12), "partial": (55, 48), "occluded": (0, 140), "leak": (100, 3)}
+CATHETER_MEASUREMENTS = {
+    "patent": (100, 12),
+    "partial": (55, 48),
+    "occluded": (0, 140),
+    "leak": (100, 3),
+}
 LOW_BATTERY_PCT = 20
 ELECTIVE_REPLACEMENT_PCT = 10
 BRIDGE_BOLUS_DURATION_MS = 3_600_000
@@ -178,7 +183,9 @@ class Pump:
             if bolus.end_ms == at_ms:
                 self._log(EventCode.BOLUS_FINISHED, bolus.request_id, bolus.dose_ng, 0, "", at_ms)
         self.state.boluses = [
-            b for b in self.state.boluses if at_ms - b.start_ms < BOLUS_WINDOW_MS or at_ms < b.end_ms
+            b
+            for b in self.state.boluses
+            if at_ms - b.start_ms < BOLUS_WINDOW_MS or at_ms < b.end_ms
         ]
 
     def _reconcile(self, at_ms: int) -> None:

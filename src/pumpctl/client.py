@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from pumpctl.link.errors import NoResponse, OutcomeUncertain, PumpError, Refused
-from pumpctl.link.transactions import DEADLINE_S, RETRIES, TransactionManager, Trace
+from pumpctl.link.transactions import DEADLINE_S, RETRIES, Trace, TransactionManager
 from pumpctl.link.transport import DEFAULT_BAUD, SerialLink
 from pumpctl.protocol.messages import (
     AckAlarmRequest,
@@ -131,7 +131,9 @@ class PumpClient:
     async def read_alarms(self) -> ReadAlarmsResponse:
         return await self._read(ReadAlarmsRequest(), ReadAlarmsResponse)
 
-    async def read_events(self, first_index: int, max_count: int = EVENT_PAGE) -> ReadEventsResponse:
+    async def read_events(
+        self, first_index: int, max_count: int = EVENT_PAGE
+    ) -> ReadEventsResponse:
         request = ReadEventsRequest(first_index=first_index, max_count=max_count)
         return await self._read(request, ReadEventsResponse)
 
@@ -253,6 +255,7 @@ class SyncPumpClient:
 
     def __init__(self, url: str, **options: Any) -> None:
         self._runner = asyncio.Runner()
+        self._closed = False
         try:
             self.client: PumpClient = self._runner.run(PumpClient.open(url, **options))
         except BaseException:
@@ -279,6 +282,10 @@ class SyncPumpClient:
         return blocking
 
     def close(self) -> None:
+        """Close the port and the loop; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._runner.run(self.client.close())
         finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import Callable
 
 import serial
@@ -15,7 +17,9 @@ DEFAULT_BAUD = 115_200
 
 
 class _FrameProtocol(asyncio.Protocol):
-    def __init__(self, on_frame: Callable[[Frame], None], on_bytes: Callable[[bytes], None]) -> None:
+    def __init__(
+        self, on_frame: Callable[[Frame], None], on_bytes: Callable[[bytes], None]
+    ) -> None:
         self.decoder = StreamDecoder()
         self._on_frame = on_frame
         self._on_bytes = on_bytes
@@ -58,7 +62,7 @@ class SerialLink:
         port = getattr(transport, "serial", None)
         if port is not None and hasattr(port, "reset_input_buffer"):
             port.reset_input_buffer()  # bytes left from an earlier session are not ours
-        return cls(transport, protocol, url)  # type: ignore[arg-type]
+        return cls(transport, protocol, url)
 
     @property
     def decoder(self) -> StreamDecoder:
@@ -76,15 +80,11 @@ class SerialLink:
     async def close(self) -> None:
         if not self._transport.is_closing():
             self._transport.close()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._protocol.lost), 2.0)
-        except TimeoutError:
-            pass
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error)
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    # pyserial wraps errno text as "[Errno 2] could not open port X: [Errno 2] No such file..."
-    return text.rsplit("] ", 1)[-1] if "] " in text else text or type(error).__name__
+    if isinstance(error, OSError) and isinstance(error.errno, int):
+        return os.strerror(error.errno)
+    return str(error) or type(error).__name__

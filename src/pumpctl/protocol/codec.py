@@ -59,9 +59,7 @@ def _layout(cls: type[WireModel]) -> tuple[_Step, ...]:
             run_names, run_fmt = [], ""
 
     for name, field in cls.model_fields.items():
-        marker = next(
-            (m for m in field.metadata if isinstance(m, Fixed | Text | ListOf)), None
-        )
+        marker = next((m for m in field.metadata if isinstance(m, Fixed | Text | ListOf)), None)
         if isinstance(marker, Fixed):
             run_names.append(name)
             run_fmt += marker.fmt
@@ -117,9 +115,7 @@ def decode_payload(cls: type[M], payload: bytes) -> M:
         raise DecodeError(f"{cls.__name__}.{where}: {first['msg']}") from None
 
 
-def _decode_values(
-    cls: type[WireModel], data: bytes, offset: int
-) -> tuple[dict[str, Any], int]:
+def _decode_values(cls: type[WireModel], data: bytes, offset: int) -> tuple[dict[str, Any], int]:
     values: dict[str, Any] = {}
     for step in _layout(cls):
         if isinstance(step, _Run):

@@ -19,9 +19,7 @@ CRC = struct.Struct("<I")
 MAX_PAYLOAD = 1024
 AUTH_TRAILER_LEN = 4 + 16  # message counter + truncated HMAC (reserved for authenticated sessions)
 # Longest body a receiver accepts before COBS decoding; longer input is noise.
-MAX_ENCODED = (
-    HEADER.size + MAX_PAYLOAD + AUTH_TRAILER_LEN + CRC.size
-) * 255 // 254 + 2
+MAX_ENCODED = (HEADER.size + MAX_PAYLOAD + AUTH_TRAILER_LEN + CRC.size) * 255 // 254 + 2
 
 
 class FrameFlags(IntFlag):
@@ -29,6 +27,9 @@ class FrameFlags(IntFlag):
     NAK = 0x02
     AUTHENTICATED = 0x04
     RETRANSMISSION = 0x08
+
+
+NO_FLAGS = FrameFlags(0)
 
 
 class FrameError(ValueError):
@@ -44,7 +45,7 @@ class Frame:
     msg_type: int
     seq: int
     payload: bytes = b""
-    flags: FrameFlags = FrameFlags(0)
+    flags: FrameFlags = NO_FLAGS
     session_id: int = 0
     auth_trailer: bytes = b""
     version: int = PROTOCOL_VERSION

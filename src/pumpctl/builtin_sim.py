@@ -1,0 +1,34 @@
+"""The built-in simulator: a training pump served in-process on a pty.
+
+Its non-volatile memory lives in the user's data directory, so a training course carries
+on between runs until it is reset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+
+
+def training_state_path() -> Path:
+    return Path(platformdirs.user_data_dir("pumpctl")) / "training-pump.db"
+
+
+class BuiltinSimulator:
+    def __init__(self, state_path: Path | None = None, *, frozen_clock: bool = False) -> None:
+        from firmware_sim.server import PtyServer
+        from firmware_sim.simulator import InitialProgram, Simulator
+
+        path = state_path or training_state_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.simulator = Simulator(path, InitialProgram(frozen_clock=frozen_clock))
+        self.server = PtyServer(self.simulator).start()
+
+    @property
+    def port(self) -> str:
+        return self.server.port
+
+    def close(self) -> None:
+        self.server.stop()
+        self.simulator.close()
