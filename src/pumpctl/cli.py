@@ -1,7 +1,8 @@
 """``pumpctl``: the programmer from a shell. One line of reason on every failure.
 
 Exit status: 0 done; 1 refused (by the pump or the programmer); 2 bad input;
-3 no pump (port or link); 4 outcome uncertain (read the pump back before anything else).
+3 no pump (port or link); 4 outcome uncertain (read the pump back before anything else);
+5 the clinical record cannot be opened or written.
 """
 
 from __future__ import annotations
@@ -17,13 +18,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pumpctl.client import PumpClient
+from pumpctl.clinical.guard import GuardDecision, OverrideReason
+from pumpctl.clinical.record import ClinicalRecord, RecordError
+from pumpctl.clinical.scores import ScoreError, format_vas, parse_vas
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, Refused
-from pumpctl.programmer import Interrogation, Programmer, ProgrammerRefusal
+from pumpctl.programmer import (
+    GuardBlocked,
+    Interrogation,
+    Override,
+    Programmer,
+    ProgrammerRefusal,
+)
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import AlarmCode, EventCode, Message, MsgType
 from pumpctl.units import UnitError, format_amount, format_volume, parse_amount_ng, parse_volume_ul
 
-EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN = 1, 2, 3, 4
+EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD = 1, 2, 3, 4, 5
+OFFLINE_COMMANDS = {"audit"}
+RECORD_COMMANDS = {"set-rate", "vas", "history", "audit"}
 
 
 class UsageError(Exception):
@@ -50,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--trace", action="store_true", help="show every frame on stderr")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="clinical record (default: $PUMPCTL_DB or the user data directory)",
+    )
+    parser.add_argument(
+        "--clinician",
+        default=os.environ.get("PUMPCTL_CLINICIAN"),
+        help="who is programming (default: $PUMPCTL_CLINICIAN or the login name)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("identify", help="model, serial, firmware, drug")
     sub.add_parser("status", help="dose, reservoir, battery, alarms")
@@ -59,6 +81,21 @@ def _parser() -> argparse.ArgumentParser:
     rate.add_argument(
         "--confirm-large-change", action="store_true", help="confirm a change of 10x or more"
     )
+    rate.add_argument(
+        "--override-reason",
+        choices=[r.value for r in OverrideReason],
+        help="escalate despite the guard, for this documented reason",
+    )
+    rate.add_argument(
+        "--override-note", default="", help="what was found (required with --override-reason)"
+    )
+    vas = sub.add_parser("vas", help="log the patient's pain score (VAS 0-10)")
+    vas.add_argument("score", help="0-10, whole or with one decimal")
+    vas.add_argument("--note", default="", help="free text kept with the score")
+    history = sub.add_parser("history", help="dose and VAS over time, from the clinical record")
+    history.add_argument("--serial", help="a pump's serial number (without connecting)")
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit.add_argument("action", choices=["verify", "show"])
     bolus = sub.add_parser("bolus", help="give a bolus (in the drug's unit)")
     bolus.add_argument("dose", help="bolus dose, e.g. 0.1 (mg for morphine)")
     bolus.add_argument("--duration", default="600", help="seconds to deliver over (600)")
@@ -88,8 +125,16 @@ def main(argv: list[str] | None = None) -> int:
         output = asyncio.run(_run(args))
     except UsageError as error:
         return _fail(error, EXIT_USAGE)
-    except UnitError as error:
+    except (UnitError, ScoreError) as error:
         return _fail(error, EXIT_USAGE)
+    except RecordError as error:
+        return _fail(error, EXIT_RECORD)
+    except GuardBlocked as error:
+        if args.json:
+            print(json.dumps(_decision_json(error.decision)))
+        else:
+            print(_decision_text(error.decision))
+        return _fail(error, EXIT_REFUSED)
     except (Refused, ProgrammerRefusal) as error:
         return _fail(error, EXIT_REFUSED)
     except OutcomeUncertain as error:
@@ -121,6 +166,21 @@ def _trace(direction: str, frame: Frame | bytes, message: Message | None) -> Non
 
 
 async def _run(args: argparse.Namespace) -> Output:
+    record = ClinicalRecord.open(args.db) if args.command in RECORD_COMMANDS else None
+    try:
+        offline = args.command in OFFLINE_COMMANDS or (
+            args.command == "history" and args.serial is not None
+        )
+        if offline:
+            assert record is not None
+            return await OFFLINE[args.command](record, args)
+        return await _with_pump(args, record)
+    finally:
+        if record is not None:
+            record.close()
+
+
+async def _with_pump(args: argparse.Namespace, record: ClinicalRecord | None) -> Output:
     sim = None
     port = args.port
     if args.sim:
@@ -133,12 +193,24 @@ async def _run(args: argparse.Namespace) -> Output:
     try:
         client = await PumpClient.open(port, trace=_trace if args.trace else None)
         try:
-            return await COMMANDS[args.command](Programmer(client), args)
+            programmer = Programmer(client, record, clinician=_clinician(args))
+            return await COMMANDS[args.command](programmer, args)
         finally:
             await client.close()
     finally:
         if sim is not None:
             sim.close()
+
+
+def _clinician(args: argparse.Namespace) -> str:
+    if args.clinician:
+        return str(args.clinician)
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _time(seconds: int) -> str:
@@ -220,8 +292,16 @@ async def _limits(programmer: Programmer, args: argparse.Namespace) -> Output:
 async def _set_rate(programmer: Programmer, args: argparse.Namespace) -> Output:
     seen = await programmer.interrogate()
     dose = parse_amount_ng(args.dose, seen.unit)
+    override = None
+    if args.override_reason:
+        try:
+            override = Override(OverrideReason(args.override_reason), args.override_note)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    elif args.override_note:
+        raise UsageError("--override-note goes with --override-reason")
     change = await programmer.set_rate(
-        dose, believed=seen, confirm_large_change=args.confirm_large_change
+        dose, believed=seen, confirm_large_change=args.confirm_large_change, override=override
     )
     text = (
         f"Dose {format_amount(change.previous_ng_per_day, seen.unit)} -> "
@@ -232,9 +312,120 @@ async def _set_rate(programmer: Programmer, args: argparse.Namespace) -> Output:
         "dose_ng_per_day": change.new_ng_per_day,
         "unit": seen.unit,
         "verified": True,
+        "overridden": override is not None,
         "status": _dump(change.status),
     }
     return Output(data, text)
+
+
+def _decision_json(decision: GuardDecision) -> dict[str, Any]:
+    return {
+        "guard": decision.verdict.value,
+        "reason": decision.reason,
+        "evidence": [
+            {
+                "pump_event_index": e.change.index,
+                "time_s": e.change.time_s,
+                "old_ng_per_day": e.change.old_ng_per_day,
+                "new_ng_per_day": e.change.new_ng_per_day,
+                "vas_before_tenths": e.vas_before_tenths,
+                "vas_after_tenths": e.vas_after_tenths,
+            }
+            for e in decision.evidence
+        ],
+        "checklist": list(decision.checklist),
+        "options": list(decision.options),
+        "override_reasons": [r.value for r in OverrideReason],
+    }
+
+
+def _decision_text(decision: GuardDecision) -> str:
+    data = _decision_json(decision)
+    lines = [f"Guard: {decision.verdict.value.upper()} - {decision.reason}"]
+    if decision.evidence:
+        lines.append("Evidence:")
+        lines += [
+            f"  {_time(e.change.time_s)[:16]}  {line}"
+            for e, line in zip(decision.evidence, decision.evidence_lines(), strict=True)
+        ]
+    if decision.checklist:
+        lines.append("Before anything else, check (OIH criteria):")
+        lines += [f"  [ ] {item}" for item in decision.checklist]
+    if decision.options:
+        lines.append("Options:")
+        lines += [f"  - {item}" for item in decision.options]
+    if decision.verdict.value == "block":
+        lines.append(
+            "To escalate anyway: --override-reason {"
+            + ",".join(data["override_reasons"])
+            + "} --override-note TEXT (recorded in the audit trail)"
+        )
+    else:
+        lines.append("Log a VAS (pumpctl vas SCORE), then try again.")
+    return "\n".join(lines)
+
+
+async def _vas(programmer: Programmer, args: argparse.Namespace) -> Output:
+    tenths = parse_vas(args.score)
+    reading = await programmer.log_vas(tenths, args.note)
+    text = f"VAS {format_vas(tenths)} logged at {_time(reading.time_s)}"
+    return Output({"vas_tenths": tenths, "time_s": reading.time_s}, text)
+
+
+async def _history(programmer: Programmer, args: argparse.Namespace) -> Output:
+    seen = await programmer.interrogate()
+    await programmer.sync_record(seen)
+    return _history_output(programmer.record, seen.identity.serial_number, seen.unit)
+
+
+def _history_output(record: ClinicalRecord, serial: str, unit: str) -> Output:
+    from pumpctl.clinical.timeline import timeline
+
+    rows = timeline(record, serial)
+    lines = [f"History of pump {serial}"]
+    for row in rows:
+        when = _time(row.time_s)[:16]
+        if row.kind == "vas":
+            lines.append(f"  {when}  VAS {format_vas(row.value)}")
+        else:
+            lines.append(
+                f"  {when}  dose {format_amount(row.previous or 0, unit)} -> "
+                f"{format_amount(row.value, unit)}"
+            )
+    data = {
+        "pump_serial": serial,
+        "unit": unit,
+        "timeline": [
+            {"time_s": r.time_s, "kind": r.kind, "value": r.value, "previous": r.previous}
+            for r in rows
+        ],
+    }
+    return Output(data, "\n".join(lines) if rows else f"No history for pump {serial}")
+
+
+async def _history_offline(record: ClinicalRecord, args: argparse.Namespace) -> Output:
+    return _history_output(record, args.serial, "mg")
+
+
+async def _audit(record: ClinicalRecord, args: argparse.Namespace) -> Output:
+    if args.action == "show":
+        entries = record.audit_entries()
+        lines = [
+            f"{e['seq']:>5}  {_time(e['time_s'])[:16]}  {e['pump']:<10} {e['actor']:<10} "
+            f"{e['action']}"
+            for e in entries
+        ]
+        return Output({"entries": entries}, "\n".join(lines) or "The audit trail is empty")
+    report = record.verify_audit()
+    if not report.intact:
+        raise RecordError(
+            f"audit trail of {record.path} is broken: {report.problem} "
+            f"({report.entries} entries verified before it)"
+        )
+    return Output(
+        {"intact": True, "entries": report.entries},
+        f"Audit trail intact: {report.entries} entries",
+    )
 
 
 async def _bolus(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -345,6 +536,12 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]
     "alarms": _alarms,
     "ack": _ack,
     "events": _events,
+    "vas": _vas,
+    "history": _history,
+}
+OFFLINE: dict[str, Callable[[ClinicalRecord, argparse.Namespace], Awaitable[Output]]] = {
+    "audit": _audit,
+    "history": _history_offline,
 }
 
 

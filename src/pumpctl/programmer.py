@@ -9,16 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pumpctl.client import PumpClient, Resolution
+from pumpctl.client import PumpClient, Resolution, new_request_id
+from pumpctl.clinical.guard import (
+    GuardConfig,
+    GuardDecision,
+    OverrideReason,
+    Reading,
+    evaluate,
+)
+from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.limits import check_rate_change
-from pumpctl.link.errors import NoResponse, OutcomeUncertain, PumpError
+from pumpctl.link.errors import NoResponse, OutcomeUncertain, PumpError, Refused
 from pumpctl.protocol.messages import (
     IdentifyResponse,
     LimitsResponse,
     NakCode,
     StatusResponse,
 )
-from pumpctl.units import display_unit
+from pumpctl.units import display_unit, format_amount
 
 
 class ProgrammerRefusal(PumpError):
@@ -27,6 +35,14 @@ class ProgrammerRefusal(PumpError):
     def __init__(self, rule: NakCode, reason: str) -> None:
         super().__init__(f"programmer refused ({rule.name}): {reason}")
         self.rule = rule
+
+
+class GuardBlocked(PumpError):
+    """The titration guard held or blocked an increase; ``decision`` explains why."""
+
+    def __init__(self, decision: GuardDecision) -> None:
+        super().__init__(f"guard {decision.verdict.value}: {decision.reason}")
+        self.decision = decision
 
 
 class VerificationFailed(PumpError):
@@ -45,6 +61,18 @@ class Interrogation:
 
 
 @dataclass(frozen=True)
+class Override:
+    """A documented reason to escalate despite the guard: part of the differential, plus text."""
+
+    reason: OverrideReason
+    note: str
+
+    def __post_init__(self) -> None:
+        if not self.note.strip():
+            raise ValueError("an override needs a note saying what was found")
+
+
+@dataclass(frozen=True)
 class RateChange:
     previous_ng_per_day: int
     new_ng_per_day: int
@@ -53,8 +81,26 @@ class RateChange:
 
 
 class Programmer:
-    def __init__(self, client: PumpClient) -> None:
+    """Interrogate, titrate through the guard, log pain scores: the same for every face."""
+
+    def __init__(
+        self,
+        client: PumpClient,
+        record: ClinicalRecord | None = None,
+        *,
+        clinician: str = "unknown",
+        guard_config: GuardConfig | None = None,
+    ) -> None:
         self.client = client
+        self._record = record
+        self.clinician = clinician
+        self.guard_config = guard_config or GuardConfig()
+
+    @property
+    def record(self) -> ClinicalRecord:
+        if self._record is None:
+            raise PumpError("no clinical record is open")
+        return self._record
 
     async def interrogate(self) -> Interrogation:
         identity = await self.client.identify()
@@ -62,20 +108,71 @@ class Programmer:
         limits = await self.client.read_limits()
         return Interrogation(identity, status, limits)
 
+    async def sync_record(self, seen: Interrogation) -> int | None:
+        """Mirror the pump's new events into the record; returns the last event index."""
+        serial = seen.identity.serial_number
+        last = self.record.last_event_index(serial)
+        events, page = await self.client.read_all_events(0 if last is None else last + 1)
+        self.record.mirror_events(serial, events)
+        return page.next_index - 1 if page.next_index else None
+
+    async def log_vas(self, score_tenths: int, note: str = "") -> Reading:
+        """Log a pain score on the pump's timeline (its clock and its event sequence)."""
+        seen = await self.interrogate()
+        events_seen = await self.sync_record(seen)
+        return self.record.log_vas(
+            seen.identity.serial_number,
+            seen.status.pump_time_s,
+            score_tenths,
+            events_seen=events_seen,
+            clinician=self.clinician,
+            note=note,
+        )
+
+    def guard(self, seen: Interrogation, proposed_ng_per_day: int) -> GuardDecision:
+        """The guard's decision on ``proposed`` from what the record holds now."""
+        serial = seen.identity.serial_number
+        unit = seen.unit
+        return evaluate(
+            seen.status.dose_ng_per_day,
+            proposed_ng_per_day,
+            self.record.dose_changes(serial),
+            self.record.readings(serial),
+            self.guard_config,
+            lambda ng: format_amount(ng, unit),
+        )
+
     async def set_rate(
         self,
         dose_ng_per_day: int,
         *,
         believed: Interrogation | None = None,
         confirm_large_change: bool = False,
+        override: Override | None = None,
     ) -> RateChange:
         """Program a new daily dose against what the clinician saw (``believed``).
 
-        Without ``believed`` the pump is interrogated first, so the check runs against the
-        dose delivered now.
+        Order: interrogate if needed, guard, the programmer's limit check, commit the
+        intent to the record, send once, record the outcome, verify by reading back.
         """
         seen = believed or await self.interrogate()
+        serial = seen.identity.serial_number
         current = seen.status.dose_ng_per_day
+        await self.sync_record(seen)
+        decision = self.guard(seen, dose_ng_per_day)
+        if not decision.allowed:
+            self.record.note(
+                serial,
+                self.clinician,
+                f"guard-{decision.verdict.value}",
+                seen.status.pump_time_s,
+                proposed_ng_per_day=dose_ng_per_day,
+                current_ng_per_day=current,
+                reason=decision.reason,
+                overridden=override is not None,
+            )
+            if override is None:
+                raise GuardBlocked(decision)
         violation = check_rate_change(
             seen.limits,
             current,
@@ -84,21 +181,58 @@ class Programmer:
             confirm_large_change=confirm_large_change,
         )
         if violation is not None:
+            self.record.note(
+                serial,
+                self.clinician,
+                "programmer-refused",
+                seen.status.pump_time_s,
+                proposed_ng_per_day=dose_ng_per_day,
+                rule=violation.rule.name,
+                reason=violation.reason,
+            )
             raise ProgrammerRefusal(violation.rule, violation.reason)
+        request_id = new_request_id()
+        change_id = self.record.begin_change(
+            serial,
+            seen.status.pump_time_s,
+            clinician=self.clinician,
+            old_ng_per_day=current,
+            new_ng_per_day=dose_ng_per_day,
+            request_id=request_id,
+            override_reason=override.reason.value if override and not decision.allowed else None,
+            override_note=override.note if override and not decision.allowed else None,
+        )
         resolved = False
         try:
             await self.client.set_rate(
-                dose_ng_per_day, current, confirm_large_change=confirm_large_change
+                dose_ng_per_day,
+                current,
+                confirm_large_change=confirm_large_change,
+                request_id=request_id,
             )
+        except Refused as refused:
+            self.record.finish_change(change_id, "refused", str(refused))
+            raise
         except OutcomeUncertain as uncertain:
-            await self._resolve(uncertain)
+            try:
+                await self._resolve(uncertain)
+            except OutcomeUncertain:
+                self.record.finish_change(change_id, "uncertain", str(uncertain))
+                raise
+            except PumpError as error:
+                self.record.finish_change(change_id, "not-applied", str(error))
+                raise
             resolved = True
         status = await self.client.status()
+        await self.sync_record(seen)
         if status.dose_ng_per_day != dose_ng_per_day:
-            raise VerificationFailed(
+            detail = (
                 f"pump acknowledged {dose_ng_per_day} ng/day but reads back "
                 f"{status.dose_ng_per_day} ng/day"
             )
+            self.record.finish_change(change_id, "verify-failed", detail)
+            raise VerificationFailed(detail)
+        self.record.finish_change(change_id, "applied", "verified by read-back")
         return RateChange(current, dose_ng_per_day, status, resolved)
 
     async def _resolve(self, uncertain: OutcomeUncertain) -> None:

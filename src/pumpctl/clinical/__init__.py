@@ -1,0 +1,1 @@
+"""The clinical side: pain scores, the titration guard, the record and its audit trail."""

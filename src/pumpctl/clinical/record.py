@@ -1,0 +1,313 @@
+"""The clinical record: per pump (by serial number) the VAS readings, a mirror of the
+pump's event log, every requested change with its outcome, and the audit trail.
+
+SQLite in WAL mode with ``synchronous=FULL``; every write is one transaction together with
+its audit entry, committed before the pump is told anything that depends on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from pumpctl.clinical import audit
+from pumpctl.clinical.guard import DoseChange, Reading
+from pumpctl.protocol.messages import EventCode, EventRecord
+
+SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY, pump_serial TEXT NOT NULL, time_s INTEGER NOT NULL,
+    score_tenths INTEGER NOT NULL CHECK (score_tenths BETWEEN 0 AND 100),
+    events_seen INTEGER, clinician TEXT NOT NULL, note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pump_events (
+    pump_serial TEXT NOT NULL, idx INTEGER NOT NULL, time_s INTEGER NOT NULL,
+    code INTEGER NOT NULL, request_id TEXT NOT NULL, value_a INTEGER NOT NULL,
+    value_b INTEGER NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (pump_serial, idx)
+);
+CREATE TABLE IF NOT EXISTS changes (
+    id INTEGER PRIMARY KEY, pump_serial TEXT NOT NULL, time_s INTEGER NOT NULL,
+    clinician TEXT NOT NULL, old_ng_per_day INTEGER NOT NULL, new_ng_per_day INTEGER NOT NULL,
+    request_id TEXT NOT NULL, override_reason TEXT, override_note TEXT,
+    outcome TEXT NOT NULL, detail TEXT NOT NULL
+);
+"""
+    + audit.SCHEMA
+)
+
+
+class RecordError(Exception):
+    """The clinical record cannot be opened or written; the message says why in one line."""
+
+
+def default_path() -> Path:
+    return Path(platformdirs.user_data_dir("pumpctl")) / "clinical.db"
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    id: int
+    pump_serial: str
+    time_s: int
+    clinician: str
+    old_ng_per_day: int
+    new_ng_per_day: int
+    request_id: int
+    override_reason: str | None
+    override_note: str | None
+    outcome: str
+    detail: str
+
+
+class ClinicalRecord:
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> ClinicalRecord:
+        """Open (creating if new) the record at ``path``, ``$PUMPCTL_DB`` or the default."""
+        target = Path(path or os.environ.get("PUMPCTL_DB") or default_path())
+        if path is None and not os.environ.get("PUMPCTL_DB"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.is_dir():
+            raise RecordError(f"cannot open clinical record {target}: no such directory")
+        try:
+            db = sqlite3.connect(target, isolation_level=None, timeout=10)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(SCHEMA)
+        except sqlite3.Error as error:
+            raise RecordError(f"cannot open clinical record {target}: {error}") from None
+        return cls(db, str(target))
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise RecordError(f"cannot write clinical record {self.path}: {error}") from None
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._db.execute("ROLLBACK")
+            raise RecordError(f"cannot write clinical record {self.path}: {error}") from None
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _audit(
+        self, db: sqlite3.Connection, serial: str, actor: str, action: str, time_s: int, **data: Any
+    ) -> None:
+        audit.append(
+            db,
+            {
+                "time_s": time_s,
+                "pump": serial,
+                "actor": actor,
+                "action": action,
+                "data": data,
+                "wall_time_s": int(time.time()),
+            },
+        )
+
+    # --- the pump's event log, mirrored --------------------------------------------------
+
+    def last_event_index(self, serial: str) -> int | None:
+        row = self._db.execute(
+            "SELECT MAX(idx) FROM pump_events WHERE pump_serial = ?", (serial,)
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def mirror_events(self, serial: str, events: list[EventRecord]) -> None:
+        if not events:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO pump_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        serial,
+                        e.index,
+                        e.time_s,
+                        int(e.code),
+                        str(e.request_id),
+                        e.value_a,
+                        e.value_b,
+                        e.detail,
+                    )
+                    for e in events
+                ],
+            )
+
+    def pump_events(self, serial: str) -> list[EventRecord]:
+        rows = self._db.execute(
+            "SELECT idx, time_s, code, request_id, value_a, value_b, detail FROM pump_events "
+            "WHERE pump_serial = ? ORDER BY idx",
+            (serial,),
+        ).fetchall()
+        return [
+            EventRecord(
+                index=r[0],
+                time_s=r[1],
+                code=EventCode(r[2]),
+                request_id=int(r[3]),
+                value_a=r[4],
+                value_b=r[5],
+                detail=r[6],
+            )
+            for r in rows
+        ]
+
+    def dose_changes(self, serial: str) -> list[DoseChange]:
+        rows = self._db.execute(
+            "SELECT idx, time_s, value_a, value_b FROM pump_events "
+            "WHERE pump_serial = ? AND code = ? ORDER BY idx",
+            (serial, int(EventCode.RATE_CHANGED)),
+        ).fetchall()
+        return [DoseChange(r[0], r[1], r[2], r[3]) for r in rows if r[2] != r[3]]
+
+    # --- pain scores ---------------------------------------------------------------------
+
+    def log_vas(
+        self,
+        serial: str,
+        time_s: int,
+        score_tenths: int,
+        *,
+        events_seen: int | None,
+        clinician: str,
+        note: str = "",
+    ) -> Reading:
+        if not 0 <= score_tenths <= 100:
+            raise ValueError("VAS is 0-10")
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO readings (pump_serial, time_s, score_tenths, events_seen, "
+                "clinician, note) VALUES (?, ?, ?, ?, ?, ?)",
+                (serial, time_s, score_tenths, events_seen, clinician, note),
+            )
+            self._audit(
+                db, serial, clinician, "vas-logged", time_s, score_tenths=score_tenths, note=note
+            )
+        return Reading(time_s, score_tenths, events_seen)
+
+    def readings(self, serial: str) -> list[Reading]:
+        rows = self._db.execute(
+            "SELECT time_s, score_tenths, events_seen FROM readings WHERE pump_serial = ? "
+            "ORDER BY id",
+            (serial,),
+        ).fetchall()
+        return [Reading(r[0], r[1], r[2]) for r in rows]
+
+    # --- programmed changes --------------------------------------------------------------
+
+    def begin_change(
+        self,
+        serial: str,
+        time_s: int,
+        *,
+        clinician: str,
+        old_ng_per_day: int,
+        new_ng_per_day: int,
+        request_id: int,
+        override_reason: str | None = None,
+        override_note: str | None = None,
+    ) -> int:
+        """Commit the intent (outcome ``pending``) before the pump is told anything."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO changes (pump_serial, time_s, clinician, old_ng_per_day, "
+                "new_ng_per_day, request_id, override_reason, override_note, outcome, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', '')",
+                (
+                    serial,
+                    time_s,
+                    clinician,
+                    old_ng_per_day,
+                    new_ng_per_day,
+                    str(request_id),
+                    override_reason,
+                    override_note,
+                ),
+            )
+            change_id = int(cursor.lastrowid or 0)
+            self._audit(
+                db,
+                serial,
+                clinician,
+                "change-requested",
+                time_s,
+                change_id=change_id,
+                old_ng_per_day=old_ng_per_day,
+                new_ng_per_day=new_ng_per_day,
+                request_id=str(request_id),
+                override_reason=override_reason,
+                override_note=override_note,
+            )
+        return change_id
+
+    def finish_change(self, change_id: int, outcome: str, detail: str = "") -> None:
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT pump_serial, clinician, time_s FROM changes WHERE id = ?", (change_id,)
+            ).fetchone()
+            if row is None:
+                raise RecordError(f"no change {change_id} in the clinical record")
+            db.execute(
+                "UPDATE changes SET outcome = ?, detail = ? WHERE id = ?",
+                (outcome, detail, change_id),
+            )
+            self._audit(
+                db, row[0], row[1], f"change-{outcome}", row[2], change_id=change_id, detail=detail
+            )
+
+    def changes(self, serial: str) -> list[ChangeRow]:
+        rows = self._db.execute(
+            "SELECT id, pump_serial, time_s, clinician, old_ng_per_day, new_ng_per_day, "
+            "request_id, override_reason, override_note, outcome, detail FROM changes "
+            "WHERE pump_serial = ? ORDER BY id",
+            (serial,),
+        ).fetchall()
+        return [
+            ChangeRow(
+                id=r[0],
+                pump_serial=r[1],
+                time_s=r[2],
+                clinician=r[3],
+                old_ng_per_day=r[4],
+                new_ng_per_day=r[5],
+                request_id=int(r[6]),
+                override_reason=r[7],
+                override_note=r[8],
+                outcome=r[9],
+                detail=r[10],
+            )
+            for r in rows
+        ]
+
+    def note(self, serial: str, actor: str, action: str, time_s: int, **data: Any) -> None:
+        """An audit entry of its own (a guard block, an authentication failure, ...)."""
+        with self._transaction() as db:
+            self._audit(db, serial, actor, action, time_s, **data)
+
+    # --- audit ---------------------------------------------------------------------------
+
+    def verify_audit(self) -> audit.AuditReport:
+        return audit.verify(self._db)
+
+    def audit_entries(self, serial: str | None = None) -> list[dict[str, Any]]:
+        return audit.entries(self._db, serial)
