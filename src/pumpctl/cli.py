@@ -15,6 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pumpctl.client import PumpClient
@@ -35,7 +36,7 @@ from pumpctl.units import UnitError, format_amount, format_volume, parse_amount_
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD = 1, 2, 3, 4, 5
 OFFLINE_COMMANDS = {"audit"}
-RECORD_COMMANDS = {"set-rate", "vas", "history", "audit"}
+RECORD_COMMANDS = {"set-rate", "vas", "history", "audit", "report"}
 
 
 class UsageError(Exception):
@@ -96,6 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--serial", help="a pump's serial number (without connecting)")
     audit = sub.add_parser("audit", help="the audit trail")
     audit.add_argument("action", choices=["verify", "show"])
+    report = sub.add_parser("report", help="write the visit report (Markdown and HTML)")
+    report.add_argument("--out", default=".", help="directory to write to (default: here)")
+    report.add_argument(
+        "--since-hours", type=int, default=24, help="how far back the visit goes (24)"
+    )
+    tui = sub.add_parser(
+        "tui", help="the terminal programmer (no --port: the built-in training simulator)"
+    )
+    tui.add_argument("--reset-training", action="store_true", help="start the training pump afresh")
     bolus = sub.add_parser("bolus", help="give a bolus (in the drug's unit)")
     bolus.add_argument("dose", help="bolus dose, e.g. 0.1 (mg for morphine)")
     bolus.add_argument("--duration", default="600", help="seconds to deliver over (600)")
@@ -121,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "tui":
+        return _tui(args)
     try:
         output = asyncio.run(_run(args))
     except UsageError as error:
@@ -149,6 +161,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(output.data))
     else:
         print(output.text)
+    return 0
+
+
+def _tui(args: argparse.Namespace) -> int:
+    from pumpctl.builtin_sim import training_state_path
+    from pumpctl.tui.app import run_tui
+
+    if args.reset_training:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{training_state_path()}{suffix}").unlink(missing_ok=True)
+    try:
+        run_tui(port=args.port, record_path=args.db, clinician=_clinician(args))
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 
@@ -403,6 +429,15 @@ def _history_output(record: ClinicalRecord, serial: str, unit: str) -> Output:
     return Output(data, "\n".join(lines) if rows else f"No history for pump {serial}")
 
 
+async def _report(programmer: Programmer, args: argparse.Namespace) -> Output:
+    from pumpctl.report import write_visit_report
+
+    seen = await programmer.interrogate()
+    since = seen.status.pump_time_s - args.since_hours * 3600
+    paths = await write_visit_report(programmer, seen, Path(args.out), since)
+    return Output({"files": [str(p) for p in paths]}, "\n".join(str(p) for p in paths))
+
+
 async def _history_offline(record: ClinicalRecord, args: argparse.Namespace) -> Output:
     return _history_output(record, args.serial, "mg")
 
@@ -538,6 +573,7 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]
     "events": _events,
     "vas": _vas,
     "history": _history,
+    "report": _report,
 }
 OFFLINE: dict[str, Callable[[ClinicalRecord, argparse.Namespace], Awaitable[Output]]] = {
     "audit": _audit,

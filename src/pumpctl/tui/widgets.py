@@ -1,0 +1,94 @@
+"""Dashboard panels: each renders one part of an interrogation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import ProgressBar, Static
+
+from pumpctl.programmer import Interrogation
+from pumpctl.protocol.messages import Severity
+from pumpctl.tui.chart import ChartData, render_chart
+from pumpctl.units import format_amount, format_volume
+
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.WARNING: "bold black on yellow",
+    Severity.ADVISORY: "bold black on cyan",
+}
+
+
+def pump_time(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+class TherapyPanel(Static):
+    def show(self, seen: Interrogation) -> None:
+        identity, status, unit = seen.identity, seen.status, seen.unit
+        conc = format_amount(identity.concentration_ng_per_ml, unit, per_day=False)
+        state = status.state.name.lower()
+        if status.stop_reason:
+            state += f" ({status.stop_reason.name.lower().replace('_', ' ')})"
+        text = Text()
+        text.append(f"{identity.drug} {conc}/mL\n", style="bold")
+        text.append("Dose  ")
+        text.append(format_amount(status.dose_ng_per_day, unit), style="bold cyan")
+        text.append(f"\nFlow  {format_volume(status.flow_nl_per_day // 1000)}/day\n")
+        text.append("State ")
+        text.append(state, style="bold green" if status.state.name == "RUNNING" else "bold red")
+        if status.bolus_active:
+            text.append("  bolus running", style="bold yellow")
+        self.update(text)
+
+
+class ReservoirPanel(Widget):
+    def compose(self) -> ComposeResult:
+        yield Static(id="reservoir-text")
+        yield ProgressBar(total=100, show_eta=False, id="reservoir-gauge")
+        yield Static(id="reservoir-extra")
+
+    def show(self, seen: Interrogation, last_check: str) -> None:
+        status, capacity = seen.status, seen.identity.reservoir_capacity_ul
+        self.query_one("#reservoir-text", Static).update(
+            f"Reservoir {format_volume(status.reservoir_ul)} of {format_volume(capacity)}"
+        )
+        self.query_one("#reservoir-gauge", ProgressBar).update(
+            total=capacity, progress=status.reservoir_ul
+        )
+        low = (
+            pump_time(status.low_reservoir_projected_s)[:10]
+            if status.low_reservoir_projected_s
+            else "now"
+        )
+        self.query_one("#reservoir-extra", Static).update(
+            f"Low-reservoir date {low}\nBattery {status.battery_pct} %\nCatheter check {last_check}"
+        )
+
+
+class AlarmBar(Static):
+    def show(self, seen: Interrogation | None) -> None:
+        if seen is None or not seen.status.alarms:
+            self.update(Text("Alarms: none", style="green"))
+            return
+        text = Text("Alarms: ")
+        ordered = sorted(seen.status.alarms, key=lambda a: -a.severity)
+        for alarm in ordered:
+            label = alarm.code.name.replace("_", " ").lower()
+            if alarm.acknowledged:
+                label += " (ack)"
+            text.append(f" {label} ", style=SEVERITY_STYLE[alarm.severity])
+            text.append(" ")
+        self.update(text)
+
+
+class DoseChart(Widget):
+    data: reactive[ChartData | None] = reactive(None)
+
+    def render(self) -> Text:
+        if self.data is None:
+            return Text("Interrogating…", style="dim")
+        return render_chart(self.data, self.size.width, self.size.height)
