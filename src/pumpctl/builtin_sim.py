@@ -7,8 +7,12 @@ on between runs until it is reset.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
+
+if TYPE_CHECKING:
+    from firmware_sim.simulator import InitialProgram
 
 
 def training_state_path() -> Path:
@@ -16,13 +20,19 @@ def training_state_path() -> Path:
 
 
 class BuiltinSimulator:
-    def __init__(self, state_path: Path | None = None, *, frozen_clock: bool = False) -> None:
+    def __init__(
+        self,
+        state_path: Path | None = None,
+        *,
+        frozen_clock: bool = False,
+        program: InitialProgram | None = None,
+    ) -> None:
         from firmware_sim.server import PtyServer
         from firmware_sim.simulator import InitialProgram, Simulator
 
         path = state_path or training_state_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.simulator = Simulator(path, InitialProgram(frozen_clock=frozen_clock))
+        self.simulator = Simulator(path, program or InitialProgram(frozen_clock=frozen_clock))
         self.server = PtyServer(self.simulator).start()
 
     @property

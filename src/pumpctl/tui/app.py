@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Static
 
+from firmware_sim.simulator import InitialProgram
 from pumpctl.builtin_sim import BuiltinSimulator, training_state_path
 from pumpctl.client import PumpClient
 from pumpctl.clinical.guard import Verdict
@@ -90,6 +91,8 @@ class PumpApp(App[None]):
         frozen_clock: bool = False,
         poll_s: float = POLL_S,
         report_dir: Path | None = None,
+        training_program: InitialProgram | None = None,
+        wall_clock: Callable[[], datetime] = datetime.now,
     ) -> None:
         super().__init__()
         self.port = port
@@ -99,6 +102,8 @@ class PumpApp(App[None]):
         self.frozen_clock = frozen_clock
         self.poll_s = poll_s
         self.report_dir = report_dir or Path.cwd()
+        self.training_program = training_program
+        self.wall_clock = wall_clock
         self.sim: BuiltinSimulator | None = None
         self.client: PumpClient | None = None
         self.programmer: Programmer | None = None
@@ -139,7 +144,10 @@ class PumpApp(App[None]):
             if port is None:
                 if self.sim is None:
                     self.sim = await asyncio.to_thread(
-                        BuiltinSimulator, self.training_state, frozen_clock=self.frozen_clock
+                        BuiltinSimulator,
+                        self.training_state,
+                        frozen_clock=self.frozen_clock,
+                        program=self.training_program,
                     )
                 port = self.sim.port
             self.client = await PumpClient.open(port)
@@ -175,7 +183,7 @@ class PumpApp(App[None]):
         except PumpError as error:
             self._link_lost(str(error))
             return
-        self.seen, self.seen_at, self.link_ok = seen, datetime.now(), True
+        self.seen, self.seen_at, self.link_ok = seen, self.wall_clock(), True
         self._redraw()
 
     def _link_lost(self, reason: str) -> None:
