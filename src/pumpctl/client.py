@@ -53,6 +53,7 @@ R = TypeVar("R", bound=Message)
 T = TypeVar("T")
 EVENT_PAGE = 64
 RESOLVE_SCAN_EVENTS = 256
+LOG_END_PROBE = 0xFFFF_FFFF  # a first_index past any event: the answer is the log's end
 
 
 class Resolution(Enum):
@@ -142,17 +143,24 @@ class PumpClient:
         first_index: int = 0,
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[list[EventRecord], ReadEventsResponse]:
-        """Every event from ``first_index`` on; ``progress(read, total)`` after each page."""
+        """Every event from ``first_index`` on; ``progress(read, total)`` after each page.
+
+        A page's ``next_index`` is where to continue; only an empty page says the log's end
+        was reached (docs/protocol.md §5.3). With ``progress``, one probe of the log's end
+        first gives the total.
+        """
+        total = None
+        if progress is not None:
+            end = await self.read_events(LOG_END_PROBE, 1)
+            total = end.next_index - max(first_index, end.oldest_index)
         events: list[EventRecord] = []
         page = await self.read_events(first_index)
-        while True:
+        while page.events:
             events += page.events
-            if progress is not None:
-                total = page.next_index - max(first_index, page.oldest_index)
+            if progress is not None and total is not None:
                 progress(len(events), max(total, len(events)))
-            if not page.events or events[-1].index + 1 >= page.next_index:
-                return events, page
-            page = await self.read_events(events[-1].index + 1)
+            page = await self.read_events(page.next_index)
+        return events, page
 
     # --- commands ------------------------------------------------------------------------
 
@@ -231,7 +239,7 @@ class PumpClient:
         pump handles frames in order, so once it answers this read, a command sent earlier
         has either been handled (and logged) or was never received.
         """
-        tail = await self.read_events(0xFFFF_FFFF, 1)
+        tail = await self.read_events(LOG_END_PROBE, 1)
         start = max(tail.oldest_index, tail.next_index - RESOLVE_SCAN_EVENTS)
         events, _ = await self.read_all_events(start)
         for event in reversed(events):

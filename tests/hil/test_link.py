@@ -235,3 +235,16 @@ def test_sync_facade_from_several_threads_in_turn(pump: PumpUnderTest) -> None:
     assert len(results) == 3
     pump.reconnect()
     assert events_of(pump.client, EventCode.BOOT)
+
+
+def test_reading_the_whole_event_log_crosses_pages(pump: PumpUnderTest) -> None:
+    """More events than fit in one READ_EVENTS page: the reader must not stop at the first."""
+    for _ in range(40):
+        pump.client.catheter_check()
+    current = pump.client.status().dose_ng_per_day
+    applied = pump.client.set_rate(current - current // 10, current)
+    events, _ = pump.client.read_all_events()
+    assert [e.index for e in events] == list(range(len(events)))
+    assert len(events) >= 42
+    outcome = pump.client.resolve(applied.request_id)
+    assert outcome.resolution is Resolution.APPLIED

@@ -121,6 +121,8 @@ def decode_body(encoded: bytes) -> Frame:
     version, msg_type, flags, seq, session_id, payload_len = HEADER.unpack_from(body)
     if version != PROTOCOL_VERSION:
         raise FrameError(f"unsupported protocol version {version}")
+    if payload_len > MAX_PAYLOAD:
+        raise FrameError(f"payload length {payload_len} exceeds {MAX_PAYLOAD}")
     frame_flags = FrameFlags(flags & 0xFF)
     trailer_len = AUTH_TRAILER_LEN if FrameFlags.AUTHENTICATED in frame_flags else 0
     if HEADER.size + payload_len + trailer_len + CRC.size != len(body):

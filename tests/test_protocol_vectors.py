@@ -1,0 +1,179 @@
+"""The test vectors in docs/protocol.md §10 are exactly what the codec produces and accepts."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pumpctl.protocol import messages
+from pumpctl.protocol.codec import from_frame, to_frame
+from pumpctl.protocol.frames import Frame, FrameFlags, StreamDecoder, encode_frame
+from pumpctl.protocol.messages import REQUESTS, RESPONSES, Message
+
+SPEC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+BLOCK = re.compile(r"^```vector\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+MESSAGE_CLASSES: dict[str, type[Message]] = {cls.__name__: cls for cls in (*REQUESTS, *RESPONSES)}
+
+
+@dataclass(frozen=True)
+class Vector:
+    fields: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.fields["name"]
+
+    @property
+    def wire(self) -> bytes:
+        return bytes.fromhex(self.fields["hex"])
+
+    @property
+    def damaged(self) -> bool:
+        return "expect" in self.fields
+
+    def message(self) -> Message:
+        class_name, _, data = self.fields["message"].partition(" ")
+        return MESSAGE_CLASSES[class_name].model_validate(json.loads(data))
+
+    def extra_flags(self) -> FrameFlags:
+        flags = FrameFlags(0)
+        for flag_name in self.fields.get("flags", "").split():
+            flags |= FrameFlags[flag_name]
+        return flags
+
+    def frame(self) -> Frame:
+        frame = to_frame(self.message(), int(self.fields["seq"]))
+        return Frame(
+            frame.msg_type,
+            frame.seq,
+            frame.payload,
+            frame.flags | self.extra_flags(),
+            frame.session_id,
+        )
+
+
+def parse_block(text: str) -> Vector:
+    fields: dict[str, str] = {}
+    last_key: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line[0].isspace():
+            assert last_key is not None, f"continuation line before any key: {line!r}"
+            fields[last_key] += " " + line.strip()
+            continue
+        key, sep, value = line.partition(":")
+        assert sep, f"not a 'key: value' line: {line!r}"
+        key = key.strip()
+        assert key not in fields, f"key {key!r} repeated"
+        fields[key] = value.strip()
+        last_key = key
+    return Vector(fields)
+
+
+def load_vectors() -> list[Vector]:
+    return [parse_block(match.group(1)) for match in BLOCK.finditer(SPEC.read_text("utf-8"))]
+
+
+VECTORS = load_vectors()
+MESSAGE_VECTORS = [v for v in VECTORS if not v.damaged]
+DAMAGED_VECTORS = [v for v in VECTORS if v.damaged]
+BY_NAME = {v.name: v for v in VECTORS}
+
+
+def test_the_spec_has_vectors_with_unique_names() -> None:
+    assert len(MESSAGE_VECTORS) >= len(REQUESTS) + len(RESPONSES)
+    assert DAMAGED_VECTORS
+    assert len(BY_NAME) == len(VECTORS)
+
+
+def test_every_message_type_has_a_vector() -> None:
+    covered = {v.fields["message"].partition(" ")[0] for v in MESSAGE_VECTORS}
+    missing = {cls.__name__ for cls in (*REQUESTS, *RESPONSES)} - covered
+    assert not missing, f"docs/protocol.md has no vector for {sorted(missing)}"
+
+
+def test_the_enumerations_in_the_spec_match_the_code() -> None:
+    """Every value of every enumeration appears in the spec's tables with its number."""
+    text = SPEC.read_text("utf-8")
+    for enum in (
+        messages.MsgType,
+        messages.PumpState,
+        messages.StopReason,
+        messages.AlarmCode,
+        messages.Severity,
+        messages.CatheterVerdict,
+        messages.NakCode,
+        messages.EventCode,
+    ):
+        for member in enum:
+            hexadecimal = enum in (messages.MsgType, messages.NakCode)
+            number = f"0x{member.value:02X}" if hexadecimal else str(member.value)
+            row = re.compile(rf"^\| {re.escape(number)} \| {member.name} \|", re.MULTILINE)
+            assert row.search(text), f"no table row for {enum.__name__}.{member.name} = {number}"
+
+
+@pytest.mark.parametrize("vector", MESSAGE_VECTORS, ids=lambda v: v.name)
+def test_encoding_the_message_gives_the_vector_bytes(vector: Vector) -> None:
+    assert encode_frame(vector.frame()).hex(" ") == vector.wire.hex(" ")
+
+
+@pytest.mark.parametrize("vector", MESSAGE_VECTORS, ids=lambda v: v.name)
+def test_decoding_the_vector_bytes_gives_the_message(vector: Vector) -> None:
+    wire = vector.wire
+    assert wire.endswith(b"\x00")
+    assert wire.count(0) == 1, "COBS leaves no zero byte but the delimiter"
+    decoder = StreamDecoder()
+    frames = decoder.feed(wire)
+    assert len(frames) == 1
+    assert decoder.frames_rejected == 0
+    frame = frames[0]
+    assert frame.seq == int(vector.fields["seq"])
+    assert frame.session_id == 0
+    assert frame.flags == vector.frame().flags
+    decoded = from_frame(frame)
+    assert type(decoded) is type(vector.message())
+    assert decoded == vector.message()
+
+
+@pytest.mark.parametrize("vector", DAMAGED_VECTORS, ids=lambda v: v.name)
+def test_damaged_vectors_are_rejected(vector: Vector) -> None:
+    expect = vector.fields["expect"]
+    assert expect.startswith("reject ")
+    reason = expect.removeprefix("reject ")
+    decoder = StreamDecoder()
+    assert decoder.feed(vector.wire) == []
+    assert decoder.frames_rejected == 1
+    assert decoder.frames_decoded == 0
+    assert decoder.last_error is not None
+    assert reason in decoder.last_error
+
+
+@pytest.mark.parametrize("vector", DAMAGED_VECTORS, ids=lambda v: v.name)
+def test_damaged_vectors_are_derived_from_a_valid_vector(vector: Vector) -> None:
+    original = BY_NAME[vector.fields["from"]].wire
+    damaged = vector.wire
+    assert damaged != original
+    if len(damaged) == len(original):
+        flipped = [a ^ b for a, b in zip(original, damaged, strict=True) if a != b]
+        assert len(flipped) == 1, "exactly one byte differs"
+        assert flipped[0].bit_count() == 1, "in exactly one bit"
+    else:
+        assert damaged[:-1] in original, "bytes lost from the original, delimiter kept"
+
+
+def test_a_crc_mismatch_vector_exists() -> None:
+    assert any("CRC" in v.fields["expect"] for v in DAMAGED_VECTORS)
+
+
+def test_the_decoder_recovers_after_each_damaged_vector() -> None:
+    decoder = StreamDecoder()
+    good = BY_NAME["SET_RATE request"]
+    stream = b"".join(v.wire + good.wire for v in DAMAGED_VECTORS)
+    frames = decoder.feed(stream)
+    assert [from_frame(f) for f in frames] == [good.message()] * len(DAMAGED_VECTORS)
+    assert decoder.frames_rejected == len(DAMAGED_VECTORS)
