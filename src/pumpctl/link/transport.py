@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Callable
 
 import serial
@@ -14,6 +15,7 @@ from pumpctl.link.errors import LinkError
 from pumpctl.protocol.frames import Frame, StreamDecoder
 
 DEFAULT_BAUD = 115_200
+INTER_BYTE_TIMEOUT_S = 0.05
 
 
 class _FrameProtocol(asyncio.Protocol):
@@ -21,12 +23,17 @@ class _FrameProtocol(asyncio.Protocol):
         self, on_frame: Callable[[Frame], None], on_bytes: Callable[[bytes], None]
     ) -> None:
         self.decoder = StreamDecoder()
+        self._last_byte_s = 0.0
         self._on_frame = on_frame
         self._on_bytes = on_bytes
         self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
         self._on_bytes(data)
+        now = time.monotonic()
+        if self.decoder.has_partial and now - self._last_byte_s > INTER_BYTE_TIMEOUT_S:
+            self.decoder.reset()  # a stale partial frame is noise, not the start of a reply
+        self._last_byte_s = now
         for frame in self.decoder.feed(data):
             self._on_frame(frame)
 
