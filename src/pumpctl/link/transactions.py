@@ -48,18 +48,27 @@ class TransactionManager:
         self.counters = LinkCounters()
         self._lock = asyncio.Lock()
         self._seq = 0
-        self._waiting: tuple[int, asyncio.Future[Frame]] | None = None
+        self._waiting: tuple[int, asyncio.Future[Message]] | None = None
         self.link: SerialLink | None = None
 
     def on_frame(self, frame: Frame) -> None:
-        """Frames from the link; only the response to the request in flight is taken."""
+        """Frames from the link; only a valid answer to the request in flight is taken."""
         waiting = self._waiting
         if waiting is None or not frame.is_response or frame.seq != waiting[0]:
             self.counters.stale_responses += 1
             self._trace("rx-stale", frame, None)
             return
+        try:
+            reply = from_frame(frame)
+        except DecodeError:
+            # Passed the CRC but is not a valid answer: keep waiting; a retry gets the
+            # pump's recorded outcome.
+            self.counters.corrupt_responses += 1
+            self._trace("rx-bad", frame, None)
+            return
+        self._trace("rx", frame, reply)
         if not waiting[1].done():
-            waiting[1].set_result(frame)
+            waiting[1].set_result(reply)
 
     def _trace(self, direction: str, frame: Frame, message: Message | None) -> None:
         if self.trace is not None:
@@ -70,13 +79,13 @@ class TransactionManager:
 
         Raises ``NoResponse`` when no valid answer arrives after the retries.
         """
-        if self.link is None:
+        link = self.link
+        if link is None:
             raise NoResponse("not connected")
         async with self._lock:
             self._seq = (self._seq + 1) & 0xFFFF
             self.counters.requests += 1
             frame = to_frame(message, self._seq)
-            wire = encode_frame(frame)
             loop = asyncio.get_running_loop()
             for attempt in range(1 + self.retries):
                 if attempt:
@@ -87,39 +96,23 @@ class TransactionManager:
                         frame.payload,
                         frame.flags | FrameFlags.RETRANSMISSION,
                     )
-                    wire = encode_frame(frame)
-                future: asyncio.Future[Frame] = loop.create_future()
+                future: asyncio.Future[Message] = loop.create_future()
                 self._waiting = (frame.seq, future)
+                expiry = loop.call_later(self.deadline_s, _expire, future)
                 self._trace("tx", frame, message)
-                self.link.write(wire)
                 try:
-                    reply = await self._await_valid(future, loop.time() + self.deadline_s)
+                    link.write(encode_frame(frame))
+                    return await future
                 except TimeoutError:
                     self.counters.timeouts += 1
-                    continue
                 finally:
+                    expiry.cancel()
                     self._waiting = None
-                return reply
             raise NoResponse(
-                f"no answer from the pump on {self.link.url} after {1 + self.retries} tries"
+                f"no answer from the pump on {link.url} after {1 + self.retries} tries"
             )
 
-    async def _await_valid(self, future: asyncio.Future[Frame], deadline: float) -> Message:
-        loop = asyncio.get_running_loop()
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError
-            frame = await asyncio.wait_for(asyncio.shield(future), remaining)
-            try:
-                reply = from_frame(frame)
-            except DecodeError:
-                self.counters.corrupt_responses += 1
-                self._trace("rx-bad", frame, None)
-                if self._waiting is None:
-                    raise TimeoutError from None
-                future = loop.create_future()
-                self._waiting = (self._waiting[0], future)
-                continue
-            self._trace("rx", frame, reply)
-            return reply
+
+def _expire(future: asyncio.Future[Message]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())

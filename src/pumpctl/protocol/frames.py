@@ -68,20 +68,17 @@ def cobs_encode(data: bytes) -> bytes:
 
 
 def cobs_decode(data: bytes) -> bytes:
+    if 0 in data:
+        raise FrameError("zero byte inside a COBS block")
     out = bytearray()
     index = 0
     length = len(data)
     while index < length:
         code = data[index]
-        if code == 0:
-            raise FrameError("zero byte inside a COBS block")
         end = index + code
         if end > length:
             raise FrameError("COBS block runs past the end of the frame")
-        block = data[index + 1 : end]
-        if 0 in block:
-            raise FrameError("zero byte inside a COBS block")
-        out += block
+        out += data[index + 1 : end]
         index = end
         if code < 0xFF and index < length:
             out.append(0)

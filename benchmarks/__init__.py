@@ -1,0 +1,1 @@
+"""Benchmarks: each row a median and p99, beside the floor or peer measured in the same run."""

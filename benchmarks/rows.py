@@ -1,0 +1,303 @@
+"""Each benchmark row: what it measures, and the floor or peer it is compared with."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import serial
+
+from benchmarks.lines import echo, forwarder
+from benchmarks.stats import Timing
+from pumpctl.client import PumpClient
+from pumpctl.protocol.codec import to_frame
+from pumpctl.protocol.frames import encode_frame
+from pumpctl.protocol.messages import StatusRequest
+from pumpctl.testing.targets import SimulatorProcess
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    timing: Timing
+    reference_name: str = ""
+    reference: Timing | None = None
+    target: str = ""
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.reference is None or self.reference.median_s == 0:
+            return None
+        return self.timing.median_s / self.reference.median_s
+
+
+async def _time_async(call: Callable[[], Awaitable[object]], n: int, warmup: int = 20) -> Timing:
+    for _ in range(warmup):
+        await call()
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - start)
+    return Timing.of(samples)
+
+
+def raw_echo_floor(n: int) -> Timing:
+    """A STATUS request's bytes written and the same bytes read back from an echo process."""
+    frame = encode_frame(to_frame(StatusRequest(), 1))
+    helper = echo()
+    try:
+        with serial.Serial(helper.paths[0], 115_200, timeout=2) as port:
+            for _ in range(20):
+                port.write(frame)
+                port.read(len(frame))
+            samples = []
+            for _ in range(n):
+                start = time.perf_counter()
+                port.write(frame)
+                port.read(len(frame))
+                samples.append(time.perf_counter() - start)
+        return Timing.of(samples)
+    finally:
+        helper.close()
+
+
+def round_trips(n: int) -> list[Row]:
+    floor = raw_echo_floor(n)
+    sim = SimulatorProcess().start()
+    try:
+
+        async def measure() -> tuple[Timing, Timing]:
+            async with await PumpClient.open(sim.port) as client:
+                status = await _time_async(client.status, n)
+                # Decreases of 1 µg/day: always allowed, and 150 fit above the minimum flow.
+                state = {"dose": (await client.status()).dose_ng_per_day}
+
+                async def step() -> None:
+                    await client.set_rate(state["dose"] - 1000, state["dose"])
+                    state["dose"] -= 1000
+
+                set_rate = await _time_async(step, min(140, max(50, n // 4)), warmup=2)
+                return status, set_rate
+
+        status, set_rate = asyncio.run(measure())
+    finally:
+        sim.cleanup()
+    return [
+        Row("STATUS round trip (pty, pumpsim)", status, "raw pyserial echo", floor, "≤ 1.5× floor"),
+        Row("SET_RATE round trip (incl. NV commit)", set_rate, "raw pyserial echo", floor),
+    ]
+
+
+MODBUS_SERVER = """
+import asyncio, sys
+from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
+from pymodbus.server import StartAsyncSerialServer
+block = ModbusSequentialDataBlock(1, list(range(100)))
+context = ModbusServerContext(devices=ModbusDeviceContext(hr=block), single=True)
+asyncio.run(StartAsyncSerialServer(context=context, port=sys.argv[1], baudrate=115200))
+"""
+
+
+def modbus_peer(n: int) -> list[Row]:
+    """pymodbus async RTU reading 10 holding registers vs our STATUS, both via a forwarder."""
+    try:
+        from pymodbus.client import AsyncModbusSerialClient
+    except ImportError:
+        return []
+    link = forwarder()
+    server = subprocess.Popen(
+        [sys.executable, "-c", MODBUS_SERVER, link.paths[1]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        async def modbus() -> Timing:
+            client = AsyncModbusSerialClient(link.paths[0], baudrate=115_200, timeout=2)
+            for _ in range(50):
+                if await client.connect():
+                    break
+                await asyncio.sleep(0.1)
+
+            async def read() -> None:
+                reply = await client.read_holding_registers(0, count=10, device_id=1)
+                assert not reply.isError()
+
+            try:
+                return await _time_async(read, n)
+            finally:
+                client.close()
+
+        peer = asyncio.run(modbus())
+    finally:
+        server.kill()
+        server.wait()
+        link.close()
+
+    link = forwarder()
+    sim = SimulatorProcess().start()
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bridge", sim.port, link.paths[1]],
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+
+        async def ours() -> Timing:
+            await asyncio.sleep(0.3)
+            async with await PumpClient.open(link.paths[0]) as client:
+                return await _time_async(client.status, n)
+
+        status = asyncio.run(ours())
+    finally:
+        bridge.kill()
+        bridge.wait()
+        sim.cleanup()
+        link.close()
+    return [
+        Row(
+            "STATUS via pty forwarder",
+            status,
+            "pymodbus RTU 10 regs, same forwarder",
+            peer,
+            "≤ 0.4× pymodbus",
+        )
+    ]
+
+
+def cli_status(n: int) -> list[Row]:
+    sim = SimulatorProcess().start()
+    try:
+        samples = []
+        env = {**os.environ, "PUMPCTL_PORT": sim.port}
+        for _ in range(n):
+            start = time.perf_counter()
+            subprocess.run([str(BIN / "pumpctl"), "status"], env=env, check=True,
+                           capture_output=True)
+            samples.append(time.perf_counter() - start)
+        baseline = []
+        for _ in range(n):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            baseline.append(time.perf_counter() - start)
+    finally:
+        sim.cleanup()
+    return [
+        Row("pumpctl status, whole process", Timing.of(samples), "python -c pass",
+            Timing.of(baseline), "< 150 ms")
+    ]
+
+
+def simulated_year(n: int) -> list[Row]:
+    from firmware_sim.simulator import InitialProgram, Simulator
+    from pumpctl.protocol.messages import RefillRequest, SetRateRequest
+
+    samples = []
+    for run in range(n):
+        with tempfile.TemporaryDirectory() as workdir:
+            sim = Simulator(Path(workdir) / "p.db", InitialProgram(frozen_clock=True))
+            pump = sim.pump
+            start = time.perf_counter()
+            dose = pump.state.dose_ng_per_day
+            for day in range(1, 366):
+                pump.advance(86_400_000)
+                if day % 7 == 0:
+                    new = dose + 10_000 if (day // 7) % 2 else dose - 10_000
+                    pump.handle(SetRateRequest(request_id=day, dose_ng_per_day=new,
+                                               believed_dose_ng_per_day=dose))
+                    dose = new
+                if day % 60 == 0:
+                    pump.handle(RefillRequest(
+                        request_id=10_000 + day, residual_withdrawn_ul=pump.reservoir_ul,
+                        volume_added_ul=20_000,
+                        concentration_ng_per_ml=pump.state.concentration_ng_per_ml))
+            samples.append(time.perf_counter() - start)
+            sim.close()
+            del run
+    return [Row("365 simulated days (weekly steps, refills /60 d)", Timing.of(samples),
+                target="< 50 ms")]
+
+
+def event_log_throughput(events: int = 4096, baud: int = 115_200) -> list[Row]:
+    """Read a full event log from a simulator pacing its replies at the line rate."""
+    from firmware_sim.simulator import InitialProgram, Simulator
+    from pumpctl.protocol.codec import encode_payload
+    from pumpctl.protocol.frames import Frame
+    from pumpctl.protocol.messages import CatheterCheckRequest
+
+    sim = SimulatorProcess(extra_args=("--baud", str(baud)))
+    filler = Simulator(sim.state_path, InitialProgram(frozen_clock=True, serial_number="SIM000001"))
+    for request_id in range(1, events):
+        request = CatheterCheckRequest(request_id=request_id)
+        filler.handle_frame(Frame(int(request.TYPE), request_id & 0xFFFF, encode_payload(request)))
+    filler.close()
+    sim.start()
+    try:
+
+        async def read() -> tuple[float, int, int]:
+            async with await PumpClient.open(sim.port, deadline_s=2.0) as client:
+                start = time.perf_counter()
+                records, _ = await client.read_all_events(0)
+                elapsed = time.perf_counter() - start
+                payload = sum(len(encode_payload(r)) for r in records)
+                return elapsed, payload, len(records)
+
+        elapsed, payload, count = asyncio.run(read())
+    finally:
+        sim.cleanup()
+    line_bytes_per_s = baud / 10
+    fraction = payload / elapsed / line_bytes_per_s
+    return [
+        Row(
+            f"Event log read, {count} events at {baud} baud",
+            Timing(elapsed, elapsed, 1),
+            target="≥ 90% of line rate",
+            note=f"{payload / elapsed:,.0f} payload B/s = {fraction:.0%} of the line rate",
+        )
+    ]
+
+
+def tui_rows(n: int) -> list[Row]:
+    """Start to first dashboard, and key press to the verified new dose on screen."""
+    from pumpctl.testing.targets import SimulatorProcess as Sim
+    from pumpctl.tui.app import PumpApp
+
+    starts: list[float] = []
+    keys: list[float] = []
+    for _ in range(n):
+        sim = Sim().start()
+        with tempfile.TemporaryDirectory() as workdir:
+
+            async def drive() -> None:
+                started = time.perf_counter()
+                app = PumpApp(port=sim.port, record_path=Path(workdir) / "c.db", poll_s=3600)
+                async with app.run_test(size=(80, 24)) as pilot:
+                    while app.seen is None:
+                        await pilot.pause(0.001)
+                    starts.append(time.perf_counter() - started)
+                    before = app.seen.status.dose_ng_per_day
+                    await pilot.press("down")
+                    while type(app.screen).__name__ != "ConfirmChange":
+                        await pilot.pause(0.001)
+                    pressed = time.perf_counter()
+                    await pilot.press("y")
+                    while app.seen.status.dose_ng_per_day == before:
+                        await pilot.pause(0.001)
+                    keys.append(time.perf_counter() - pressed)
+
+            asyncio.run(drive())
+        sim.cleanup()
+    return [
+        Row("TUI start to first dashboard (Pilot)", Timing.of(starts), target="< 600 ms"),
+        Row("TUI key to verified dose on screen", Timing.of(keys), target="< 100 ms"),
+    ]
