@@ -12,10 +12,10 @@ from pathlib import Path
 from types import FrameType
 
 from firmware_sim.control import ControlClient, ControlServer, parse_duration_ms
-from firmware_sim.model.library import default_library
+from firmware_sim.model.library import DrugLibrary, default_library
 from firmware_sim.server import PtyServer
 from firmware_sim.simulator import InitialProgram, Simulator
-from pumpctl.units import UnitError, display_unit, parse_amount_ng, parse_volume_ul
+from pumpctl.units import UnitError, parse_amount_ng, parse_volume_ul
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -30,13 +30,32 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--control", help="Unix socket for the debug port (pumpsim ctl)")
     parser.add_argument("--drug", default="morphine", help="drug at first boot")
     parser.add_argument(
-        "--concentration", default=None, help="mg/mL or mcg/mL, as the drug library states"
+        "--concentration",
+        default=None,
+        help="mg/mL or mcg/mL, as the drug library states (default: per drug, see "
+        "docs/simulator.md)",
     )
     parser.add_argument(
-        "--dose", default=None, help="mg/day or mcg/day, as the drug library states"
+        "--dose",
+        default=None,
+        help="mg/day or mcg/day, as the drug library states (default: per drug)",
     )
-    parser.add_argument("--volume", default="20", help="reservoir volume at first boot, mL")
+    parser.add_argument(
+        "--volume", default=None, help="reservoir volume at first boot, mL (default: full)"
+    )
     parser.add_argument("--model", default="IT-20", help="pump model: IT-20 or IT-40")
+    parser.add_argument(
+        "--library",
+        type=Path,
+        default=None,
+        help="drug library JSON to hold at first boot (default: the shipped library)",
+    )
+    parser.add_argument(
+        "--event-capacity",
+        type=int,
+        default=None,
+        help="event log ring size at first boot (default 4096; smaller for tests)",
+    )
     parser.add_argument("--serial", default=None, help="serial number at first boot")
     parser.add_argument(
         "--frozen-clock",
@@ -47,16 +66,45 @@ def _serve_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _program(args: argparse.Namespace) -> InitialProgram:
-    unit = display_unit(args.drug)
-    defaults = {"mg": ("25", "1.4"), "mcg": ("100", "1.2")}[unit]
-    concentration = args.concentration or defaults[0]
-    dose = args.dose or defaults[1]
+# First-boot program when --concentration/--dose are not given: (concentration, dose) in the
+# drug's display unit. Starting points for a simulation, not clinical advice.
+START_DEFAULTS = {
+    "morphine": ("25", "1.4"),  # the documented case: 1.4 mg/day (Infumorph 25 mg/mL)
+    "hydromorphone": ("10", "0.5"),
+    "ziconotide": ("25", "2.4"),  # Prialt label: start at no more than 2.4 mcg/day
+    "baclofen": ("500", "100"),  # label: twice an effective 50 mcg screening dose
+}
+
+
+def _library(args: argparse.Namespace) -> DrugLibrary:
+    if args.library is None:
+        return default_library()
+    try:
+        data = json.loads(args.library.read_text())
+        return DrugLibrary.from_json(data)
+    except OSError as error:
+        raise ValueError(f"cannot read {args.library}: {error.strerror}") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{args.library} is not a drug library: {error}") from None
+
+
+def _program(args: argparse.Namespace, library: DrugLibrary) -> InitialProgram:
+    limits = library.limits_for(args.drug)
+    unit = limits.display_unit
+    default_concentration, default_dose = START_DEFAULTS.get(args.drug, (None, None))
+    concentration: str | None = args.concentration or default_concentration
+    dose: str | None = args.dose or default_dose
+    if concentration is None or dose is None:
+        raise ValueError(f"give --concentration and --dose for {args.drug} (no defaults)")
+    model = library.model(args.model)
+    volume_ul = (
+        model.reservoir_capacity_ul if args.volume is None else parse_volume_ul(args.volume)
+    )
     return InitialProgram(
         drug=args.drug,
         concentration_ng_per_ml=parse_amount_ng(concentration, unit, "concentration"),
         dose_ng_per_day=parse_amount_ng(dose, unit, "dose"),
-        volume_ul=parse_volume_ul(args.volume),
+        volume_ul=volume_ul,
         model=args.model,
         serial_number=args.serial,
         frozen_clock=args.frozen_clock,
@@ -71,21 +119,29 @@ def serve(argv: list[str]) -> int:
         scratch = tempfile.TemporaryDirectory(prefix="pumpsim-")
         state_path = Path(scratch.name) / "pump.db"
     try:
-        default_library().limits_for(args.drug)
-        simulator = Simulator(state_path, _program(args))
+        library = _library(args)
+        simulator = Simulator(
+            state_path,
+            _program(args, library),
+            library,
+            event_capacity=args.event_capacity,
+        )
     except (UnitError, ValueError) as error:
         print(f"pumpsim: {error}", file=sys.stderr)
+        if scratch:
+            scratch.cleanup()
         return 2
-    server = PtyServer(simulator, baud=args.baud).start()
-    control = ControlServer(simulator, args.control).start() if args.control else None
-    print(server.port, flush=True)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # Handlers first: whoever reads the port may signal the moment it appears.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    server = PtyServer(simulator, baud=args.baud).start()
+    control = ControlServer(simulator, args.control).start() if args.control else None
+    print(server.port, flush=True)
     while not stop.wait(3600):
         pass
     if control:

@@ -15,10 +15,11 @@ from typing import Any
 
 from firmware_sim.model.clock import PumpClock
 from firmware_sim.model.library import DrugLibrary, default_library
-from firmware_sim.model.pump import Pump
+from firmware_sim.model.pump import Pump, clip_text
 from firmware_sim.model.state import PumpState
+from firmware_sim.model.units import flow_nl_per_day
 from firmware_sim.store import NonVolatileStore, Outcome
-from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
+from pumpctl.protocol.codec import DecodeError, decode_payload, from_frame, to_frame
 from pumpctl.protocol.frames import Frame, FrameFlags
 from pumpctl.protocol.messages import (
     Command,
@@ -26,6 +27,9 @@ from pumpctl.protocol.messages import (
     EventRecord,
     Nak,
     NakCode,
+    OutcomeState,
+    QueryOutcomeRequest,
+    QueryOutcomeResponse,
     ReadEventsRequest,
     ReadEventsResponse,
 )
@@ -55,21 +59,28 @@ class Simulator:
         state_path: Path | str,
         program: InitialProgram | None = None,
         library: DrugLibrary | None = None,
+        *,
+        event_capacity: int | None = None,
     ) -> None:
+        """Boot from the NV memory at ``state_path``; ``program``, ``library`` and
+        ``event_capacity`` are used only at first boot (an empty file)."""
         self.lock = threading.RLock()
-        self.store = NonVolatileStore(state_path)
+        self.store = NonVolatileStore(state_path, event_capacity)
         self.frames_rejected = 0
         loaded = self.store.load()
         if loaded is None:
-            state, library = _first_boot(program or InitialProgram(), library or default_library())
+            state, library = first_boot(program or InitialProgram(), library or default_library())
             self.pump = Pump(state, library, self.store)
             self._log_boot("first boot")
+            self.pump.reconcile()
             self.store.commit(state, library=library)
         else:
             state, library = loaded
             self.pump = Pump(state, library, self.store)
-            self._log_boot("restart")
+            # What happened while the process was down happened before this boot.
             self.pump.advance_to(self.pump.now_ms())
+            self._log_boot("restart")
+            self.pump.reconcile()
             self.store.commit(state)
 
     def _log_boot(self, why: str) -> None:
@@ -93,6 +104,8 @@ class Simulator:
             code = NakCode.UNKNOWN_MESSAGE if "unknown" in str(error) else NakCode.MALFORMED_PAYLOAD
             return self._nak_frame(frame, code, str(error))
         with self.lock:
+            if isinstance(request, QueryOutcomeRequest):
+                return to_frame(self._query_outcome(request.request_id), frame.seq)
             if isinstance(request, Command):
                 stored = self.store.outcome(request.request_id)
                 if stored is not None:
@@ -150,9 +163,36 @@ class Simulator:
             events=records,
         )
 
+    def _query_outcome(self, request_id: int) -> QueryOutcomeResponse:
+        stored = self.store.outcome(request_id)
+        if stored is None:
+            return QueryOutcomeResponse(
+                request_id=request_id,
+                outcome=OutcomeState.UNKNOWN,
+                command_type=0,
+                nak_code=0,
+                detail="",
+            )
+        if stored.flags & FrameFlags.NAK:
+            nak = decode_payload(Nak, stored.payload)
+            return QueryOutcomeResponse(
+                request_id=request_id,
+                outcome=OutcomeState.REFUSED,
+                command_type=0,
+                nak_code=nak.code,
+                detail=nak.detail,
+            )
+        return QueryOutcomeResponse(
+            request_id=request_id,
+            outcome=OutcomeState.EXECUTED,
+            command_type=stored.msg_type,
+            nak_code=0,
+            detail="",
+        )
+
     def _nak_frame(self, frame: Frame, code: NakCode, detail: str) -> Frame:
         self.frames_rejected += 1
-        return to_frame(Nak(code=code, limit=0, detail=detail[:255]), frame.seq)
+        return to_frame(Nak(code=code, limit=0, detail=clip_text(detail)), frame.seq)
 
     def _reload(self) -> None:
         self.store.discard_pending()
@@ -191,7 +231,9 @@ class Simulator:
             return data
 
 
-def _first_boot(program: InitialProgram, library: DrugLibrary) -> tuple[PumpState, DrugLibrary]:
+def first_boot(program: InitialProgram, library: DrugLibrary) -> tuple[PumpState, DrugLibrary]:
+    """The state an implant session leaves in a new pump; ``ValueError`` if the program is
+    outside the drug library or the pump model."""
     limits = library.limits_for(program.drug)
     model = library.model(program.model)
     if not (
@@ -202,6 +244,12 @@ def _first_boot(program: InitialProgram, library: DrugLibrary) -> tuple[PumpStat
         raise ValueError(f"concentration is outside {program.drug}'s range in the drug library")
     if not 0 <= program.dose_ng_per_day <= limits.max_dose_ng_per_day:
         raise ValueError(f"dose is outside {program.drug}'s range in the drug library")
+    flow = flow_nl_per_day(program.dose_ng_per_day, program.concentration_ng_per_ml)
+    if flow < model.min_flow_nl_per_day:
+        raise ValueError(
+            f"dose needs a flow of {flow} nL/day, below the {model.name}'s minimum of "
+            f"{model.min_flow_nl_per_day} nL/day"
+        )
     if not 0 <= program.volume_ul <= model.reservoir_capacity_ul:
         raise ValueError(f"volume exceeds the {model.reservoir_capacity_ul} µL reservoir")
     start_ms = program.start_ms
@@ -219,5 +267,6 @@ def _first_boot(program: InitialProgram, library: DrugLibrary) -> tuple[PumpStat
         clock=clock,
         anchor_ms=start_ms,
         last_rate_change_ms=start_ms,
+        dose_history=[[start_ms, program.dose_ng_per_day]],
     )
     return state, library

@@ -57,14 +57,23 @@ class EventPage:
 class NonVolatileStore:
     """The pump's NV memory. Events are buffered until ``commit`` writes them with the state."""
 
-    def __init__(self, path: Path | str, event_capacity: int = EVENT_CAPACITY) -> None:
+    def __init__(self, path: Path | str, event_capacity: int | None = None) -> None:
+        """Open (or create) the NV memory at ``path``. The event ring's capacity is fixed when
+        the memory is created (``event_capacity``, default 4096) and kept with it."""
         self.path = str(path)
-        self.event_capacity = event_capacity
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._pending: list[Event] = []
+        stored = self._get("event_capacity")
+        if stored is None:
+            capacity = EVENT_CAPACITY if event_capacity is None else event_capacity
+            if capacity < 1:
+                raise ValueError("the event log needs room for at least one event")
+            stored = str(capacity)
+            self._put("event_capacity", stored)
+        self.event_capacity = int(stored)
 
     def close(self) -> None:
         self._db.close()

@@ -90,7 +90,7 @@ BOLUS_WINDOW_MS = MS_PER_DAY
 class Refusal(Exception):
     def __init__(self, code: NakCode, detail: str, limit: int = 0) -> None:
         super().__init__(detail)
-        self.nak = Nak(code=code, limit=limit, detail=detail[:255])
+        self.nak = Nak(code=code, limit=limit, detail=clip_text(detail))
 
 
 class Pump:
@@ -166,7 +166,6 @@ class Pump:
             rate = self._delivery_rate(now)
             boundaries = [target_ms]
             boundaries += [b.end_ms for b in state.boluses if now < b.end_ms]
-            boundaries += [b.start_ms for b in state.boluses if now < b.start_ms]
             if rate > 0:
                 low_nl = self.model.low_reservoir_ul * 1000
                 if state.reservoir_nl > low_nl:
@@ -180,13 +179,43 @@ class Pump:
 
     def _finish_boluses(self, at_ms: int) -> None:
         for bolus in self.state.boluses:
-            if bolus.end_ms == at_ms:
+            if bolus.stopped_ms is None and bolus.end_ms == at_ms:
                 self._log(EventCode.BOLUS_FINISHED, bolus.request_id, bolus.dose_ng, 0, "", at_ms)
-        self.state.boluses = [
-            b
-            for b in self.state.boluses
-            if at_ms - b.start_ms < BOLUS_WINDOW_MS or at_ms < b.end_ms
-        ]
+        self._forget_old(at_ms)
+
+    def _forget_old(self, at_ms: int) -> None:
+        """Drop boluses and doses no 24 h window reaching ``at_ms`` or later can contain."""
+        state = self.state
+        horizon = at_ms - BOLUS_WINDOW_MS
+        state.boluses = [b for b in state.boluses if b.end_ms > horizon]
+        history = state.dose_history
+        while len(history) > 1 and history[1][0] <= horizon:
+            del history[0]
+
+    def _stop_delivery(self, reason: StopReason, at_ms: int, request_id: int = 0) -> None:
+        """Stop the pump; a bolus being delivered ends here, counted as far as it got."""
+        state = self.state
+        state.running = False
+        state.stop_reason = reason
+        for bolus in state.boluses:
+            if bolus.start_ms <= at_ms < bolus.end_ms:
+                bolus.stopped_ms = at_ms
+                delivered_ng = bolus.dose_ng * (at_ms - bolus.start_ms) // bolus.duration_ms
+                self._log(
+                    EventCode.BOLUS_FINISHED,
+                    bolus.request_id,
+                    delivered_ng,
+                    0,
+                    f"bolus stopped with the pump: {self._dose(delivered_ng, False)} of "
+                    f"{self._dose(bolus.dose_ng, False)} delivered",
+                    at_ms,
+                )
+        detail = f"delivery stopped: {reason.name}"
+        self._log(EventCode.STOPPED, request_id, reason, 0, detail, at_ms)
+
+    def reconcile(self) -> None:
+        """Bring the alarms in line with the state as it stands (e.g. at boot)."""
+        self._reconcile(self.state.anchor_ms)
 
     def _reconcile(self, at_ms: int) -> None:
         """Raise and clear the condition alarms; stop delivery on empty and motor stall."""
@@ -208,9 +237,7 @@ class Pump:
                 self._clear(code, at_ms)
         if state.running and (empty or state.motor_stall):
             reason = StopReason.RESERVOIR_EMPTY if empty else StopReason.MOTOR_STALL
-            state.running = False
-            state.stop_reason = reason
-            self._log(EventCode.STOPPED, 0, reason, 0, f"delivery stopped: {reason.name}", at_ms)
+            self._stop_delivery(reason, at_ms)
 
     def _raise(self, code: AlarmCode, at_ms: int) -> None:
         severity = SEVERITY[code]
@@ -231,7 +258,7 @@ class Pump:
         at_ms: int | None = None,
     ) -> None:
         time_ms = self.state.anchor_ms if at_ms is None else at_ms
-        self.log.append(Event(time_ms, code, request_id, value_a, value_b, detail[:255]))
+        self.log.append(Event(time_ms, code, request_id, value_a, value_b, clip_text(detail)))
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -272,11 +299,15 @@ class Pump:
         it is already there or nothing is being delivered."""
         state = self.state
         low_nl = self.model.low_reservoir_ul * 1000
-        if not state.running or state.reservoir_nl <= low_nl:
+        if not state.running or state.catheter == "occluded" or state.reservoir_nl <= low_nl:
             return 0
         limits = self.limits
-        daily_ng = state.dose_ng_per_day + limits.bolus_max_ng * limits.max_boluses_per_day
-        rate = flow_nl_per_ms(daily_ng, state.concentration_ng_per_ml)
+        # The daily maximum caps the boluses as well as their count and size.
+        boluses_ng = min(
+            limits.bolus_max_ng * limits.max_boluses_per_day,
+            max(0, limits.max_dose_ng_per_day - state.dose_ng_per_day),
+        )
+        rate = flow_nl_per_ms(state.dose_ng_per_day + boluses_ng, state.concentration_ng_per_ml)
         if rate <= 0:
             return 0
         return state.anchor_ms + math.ceil((state.reservoir_nl - low_nl) / rate)
@@ -317,9 +348,47 @@ class Pump:
     def _dose(self, ng: int, per_day: bool = True) -> str:
         return format_amount(ng, self.limits.display_unit, per_day)
 
-    def _boluses_in_window_ng(self) -> int:
-        now = self.state.anchor_ms
-        return sum(b.dose_ng for b in self.state.boluses if now - b.start_ms < BOLUS_WINDOW_MS)
+    def peak_24h_ng(self, dose_ng_per_day: int, extra: Bolus | None = None) -> Fraction:
+        """The most drug any 24 h window around now would hold if the dose from now on were
+        ``dose_ng_per_day`` and ``extra`` were added: past programmed doses, every bolus
+        (bridge boluses too) as delivered over its duration, and the future at that dose.
+
+        Past doses count as programmed even while the pump was stopped, which can only
+        overestimate. Windows starting within the last 24 h are the ones a change now can
+        push over; the total is piecewise linear in the window's start, so its maximum is
+        at a start or end lying on a breakpoint.
+        """
+        state = self.state
+        now = state.anchor_ms
+        earliest, latest = now - BOLUS_WINDOW_MS, now + BOLUS_WINDOW_MS
+        pieces: list[tuple[int, int, Fraction]] = []  # [start, end) at ng/ms
+        history = state.dose_history or [[earliest, state.dose_ng_per_day]]
+        for i, (since_ms, dose) in enumerate(history):
+            until_ms = history[i + 1][0] if i + 1 < len(history) else now
+            if until_ms > earliest:
+                pieces.append((max(since_ms, earliest), until_ms, Fraction(dose, MS_PER_DAY)))
+        pieces.append((now, latest, Fraction(dose_ng_per_day, MS_PER_DAY)))
+        boluses = [*state.boluses, extra] if extra is not None else state.boluses
+        for b in boluses:
+            if b.end_ms > earliest and b.end_ms > b.start_ms:
+                pieces.append((b.start_ms, b.end_ms, Fraction(b.dose_ng, b.duration_ms)))
+        edges = {edge for piece in pieces for edge in piece[:2]}
+        starts = {earliest, now} | {
+            s for e in edges for s in (e, e - BOLUS_WINDOW_MS) if earliest <= s <= now
+        }
+
+        def window(start: int) -> Fraction:
+            end = start + BOLUS_WINDOW_MS
+            return sum(
+                (
+                    rate * (min(until, end) - max(since, start))
+                    for since, until, rate in pieces
+                    if since < end and until > start
+                ),
+                Fraction(0),
+            )
+
+        return max(window(start) for start in starts)
 
     def _set_rate(self, request: SetRateRequest) -> SetRateResponse:
         state, limits = self.state, self.limits
@@ -352,6 +421,8 @@ class Pump:
         state.last_rate_change_ms = state.anchor_ms
         if new > current:
             state.last_increase_ms = state.anchor_ms
+        state.dose_history.append([state.anchor_ms, new])
+        self._forget_old(state.anchor_ms)
         self._log(
             EventCode.RATE_CHANGED,
             request.request_id,
@@ -405,11 +476,13 @@ class Pump:
                     f"{limits.min_increase_interval_s // 3600} h apart ({wait_min} min to wait)",
                     limits.min_increase_interval_s,
                 )
-        if new + self._boluses_in_window_ng() > limits.max_dose_ng_per_day:
+        peak_ng = self.peak_24h_ng(new)
+        if peak_ng > limits.max_dose_ng_per_day:
             raise Refusal(
                 NakCode.DAILY_LIMIT,
-                f"{self._dose(new)} plus {self._dose(self._boluses_in_window_ng(), False)} of "
-                "boluses in the last 24 h exceeds the maximum daily dose",
+                f"{self._dose(new)} with the boluses and doses of the last 24 h would put "
+                f"{self._dose(math.ceil(peak_ng), False)} in one 24 h window, above the maximum "
+                f"daily dose {self._dose(limits.max_dose_ng_per_day)}",
                 limits.max_dose_ng_per_day,
             )
 
@@ -419,7 +492,8 @@ class Pump:
         if request.dose_ng == 0 or request.duration_s == 0:
             raise Refusal(NakCode.INVALID_ARGUMENT, "a bolus needs a dose and a duration")
         if not state.running:
-            raise Refusal(NakCode.PUMP_STOPPED, "the pump is stopped: no bolus")
+            why = StopReason(state.stop_reason).name.lower().replace("_", " ")
+            raise Refusal(NakCode.PUMP_STOPPED, f"the pump is stopped ({why}): no bolus")
         if state.reservoir_nl <= 0:
             raise Refusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty")
         if state.catheter == "occluded" or AlarmCode.OCCLUSION in state.alarms:
@@ -448,15 +522,15 @@ class Pump:
                 f"{limits.max_boluses_per_day}",
                 limits.max_boluses_per_day,
             )
-        total = state.dose_ng_per_day + self._boluses_in_window_ng() + request.dose_ng
-        if total > limits.max_dose_ng_per_day:
+        bolus = Bolus(now, request.dose_ng, request.duration_s * 1000, request.request_id)
+        peak_ng = self.peak_24h_ng(state.dose_ng_per_day, bolus)
+        if peak_ng > limits.max_dose_ng_per_day:
             raise Refusal(
                 NakCode.DAILY_LIMIT,
-                f"this bolus would bring the last 24 h to {self._dose(total, False)}, above the "
-                f"maximum daily dose {self._dose(limits.max_dose_ng_per_day)}",
+                f"this bolus would put {self._dose(math.ceil(peak_ng), False)} in one 24 h "
+                f"window, above the maximum daily dose {self._dose(limits.max_dose_ng_per_day)}",
                 limits.max_dose_ng_per_day,
             )
-        bolus = Bolus(now, request.dose_ng, request.duration_s * 1000, request.request_id)
         state.boluses.append(bolus)
         self._log(
             EventCode.BOLUS_STARTED,
@@ -474,12 +548,11 @@ class Pump:
 
     def _stop(self, request: StopRequest) -> PumpStateResponse:
         state = self.state
-        detail = "stopped" if state.running else "already stopped (no change)"
         if state.running:
-            state.running = False
-            state.stop_reason = StopReason.CLINICIAN
-            state.boluses = [b for b in state.boluses if b.end_ms <= state.anchor_ms]
-        self._log(EventCode.STOPPED, request.request_id, state.stop_reason, 0, detail)
+            self._stop_delivery(StopReason.CLINICIAN, state.anchor_ms, request.request_id)
+        else:
+            detail = "already stopped (no change)"
+            self._log(EventCode.STOPPED, request.request_id, state.stop_reason, 0, detail)
         return PumpStateResponse(
             request_id=request.request_id,
             state=WirePumpState.STOPPED,
@@ -590,6 +663,15 @@ class Pump:
                 BRIDGE_BOLUS_DURATION_MS // 1000,
                 f"bridge bolus {self._dose(request.bridge_bolus_ng, False)}",
             )
+            if not state.running:
+                bolus.stopped_ms = state.anchor_ms
+                self._log(
+                    EventCode.BOLUS_FINISHED,
+                    request.request_id,
+                    0,
+                    0,
+                    "bridge bolus not delivered: the pump is stopped",
+                )
         elif changing:
             self._log(EventCode.REFILLED, request.request_id, 0, 0, "bridge bolus waived")
         self._reconcile(state.anchor_ms)
@@ -653,3 +735,8 @@ def _parse_switch(value: str) -> bool:
     if value in ("off", "0", "false"):
         return False
     raise ValueError(f"expected on or off, not {value!r}")
+
+
+def clip_text(text: str, max_bytes: int = 255) -> str:
+    """``text`` cut to fit a wire text field, which counts UTF-8 bytes, not characters."""
+    return text.encode()[:max_bytes].decode(errors="ignore")

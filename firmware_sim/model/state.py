@@ -16,10 +16,13 @@ class Bolus:
     duration_ms: int
     request_id: int
     bridge: bool = False
+    stopped_ms: int | None = None  # delivery stopped before the bolus was complete
 
     @property
     def end_ms(self) -> int:
-        return self.start_ms + self.duration_ms
+        """When delivery of this bolus ends (early if the pump stopped)."""
+        planned = self.start_ms + self.duration_ms
+        return planned if self.stopped_ms is None else min(planned, self.stopped_ms)
 
 
 @dataclass
@@ -51,6 +54,8 @@ class PumpState:
     battery_pct: int = 100
     last_check_ms: int | None = None
     last_check_verdict: int | None = None
+    # [start_ms, dose_ng_per_day] of each programmed dose that may fall in a 24 h window
+    dose_history: list[list[int]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -67,4 +72,8 @@ class PumpState:
         values["clock"] = PumpClock.from_json(values["clock"])
         values["boluses"] = [Bolus(**b) for b in values["boluses"]]
         values["alarms"] = {int(c): AlarmState(**a) for c, a in values["alarms"].items()}
+        # Saved before doses had a history: the current dose, since it was programmed.
+        values.setdefault(
+            "dose_history", [[values["last_rate_change_ms"], values["dose_ng_per_day"]]]
+        )
         return cls(**values)

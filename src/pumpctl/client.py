@@ -26,14 +26,16 @@ from pumpctl.protocol.messages import (
     CatheterCheckRequest,
     CatheterCheckResponse,
     Command,
-    EventCode,
     EventRecord,
     IdentifyRequest,
     IdentifyResponse,
     LimitsResponse,
     Message,
     Nak,
+    OutcomeState,
     PumpStateResponse,
+    QueryOutcomeRequest,
+    QueryOutcomeResponse,
     ReadAlarmsRequest,
     ReadAlarmsResponse,
     ReadEventsRequest,
@@ -52,7 +54,6 @@ from pumpctl.protocol.messages import (
 R = TypeVar("R", bound=Message)
 T = TypeVar("T")
 EVENT_PAGE = 64
-RESOLVE_SCAN_EVENTS = 256
 LOG_END_PROBE = 0xFFFF_FFFF  # a first_index past any event: the answer is the log's end
 
 
@@ -66,7 +67,8 @@ class Resolution(Enum):
 class ResolvedOutcome:
     request_id: int
     resolution: Resolution
-    event: EventRecord | None
+    detail: str = ""  # the pump's reason, when it refused
+    nak_code: int = 0  # the rule that refused
 
 
 def new_request_id() -> int:
@@ -233,21 +235,19 @@ class PumpClient:
     # --- resolving an uncertain outcome --------------------------------------------------
 
     async def resolve(self, request_id: int) -> ResolvedOutcome:
-        """What became of a command whose answer was lost, read from the pump's event log.
+        """What became of a command whose answer was lost, read back from the pump.
 
-        Every command, executed or refused, leaves one event carrying its request id; the
-        pump handles frames in order, so once it answers this read, a command sent earlier
-        has either been handled (and logged) or was never received.
+        QUERY_OUTCOME returns the outcome the pump recorded for the request id in its
+        non-volatile memory; the pump handles frames in order, so once it answers, a command
+        sent earlier has either been handled (and recorded) or was never received.
         """
-        tail = await self.read_events(LOG_END_PROBE, 1)
-        start = max(tail.oldest_index, tail.next_index - RESOLVE_SCAN_EVENTS)
-        events, _ = await self.read_all_events(start)
-        for event in reversed(events):
-            if event.request_id == request_id:
-                refused = event.code == EventCode.REFUSED
-                resolution = Resolution.REFUSED if refused else Resolution.APPLIED
-                return ResolvedOutcome(request_id, resolution, event)
-        return ResolvedOutcome(request_id, Resolution.NOT_EXECUTED, None)
+        answer = await self._read(QueryOutcomeRequest(request_id=request_id), QueryOutcomeResponse)
+        resolution = {
+            OutcomeState.EXECUTED: Resolution.APPLIED,
+            OutcomeState.REFUSED: Resolution.REFUSED,
+            OutcomeState.UNKNOWN: Resolution.NOT_EXECUTED,
+        }[answer.outcome]
+        return ResolvedOutcome(request_id, resolution, answer.detail, answer.nak_code)
 
 
 def _expect(reply: Message, expected: type[R]) -> R:

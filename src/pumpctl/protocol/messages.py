@@ -39,6 +39,7 @@ class MsgType(IntEnum):
     READ_EVENTS = 0x20
     READ_ALARMS = 0x21
     READ_LIMITS = 0x22
+    QUERY_OUTCOME = 0x23
     NAK = 0x7F
 
 
@@ -77,6 +78,12 @@ class CatheterVerdict(IntEnum):
     PARTIAL_OCCLUSION = 2
     OCCLUDED = 3
     LEAK = 4
+
+
+class OutcomeState(IntEnum):
+    UNKNOWN = 0  # never received (or older than the pump's last 1024 commands)
+    EXECUTED = 1
+    REFUSED = 2
 
 
 class NakCode(IntEnum):
@@ -343,6 +350,22 @@ class LimitsResponse(Response):
     large_change_factor: U8
 
 
+class QueryOutcomeRequest(Message):
+    """What became of the command with this request id: a read, never an execution."""
+
+    TYPE = MsgType.QUERY_OUTCOME
+    request_id: U64
+
+
+class QueryOutcomeResponse(Response):
+    TYPE = MsgType.QUERY_OUTCOME
+    request_id: U64
+    outcome: Annotated[OutcomeState, Fixed("B")]
+    command_type: U8  # the message type of an executed command; 0 if refused or unknown
+    nak_code: U8  # the refusal's NakCode, 0 unless refused
+    detail: ShortText  # the refusal's reason, empty otherwise
+
+
 class Nak(Response):
     """A refusal: the rule that refused, the limit it applied (0 if none) and a reason."""
 
@@ -365,6 +388,7 @@ REQUESTS: tuple[type[Message], ...] = (
     ReadEventsRequest,
     ReadAlarmsRequest,
     ReadLimitsRequest,
+    QueryOutcomeRequest,
 )
 RESPONSES: tuple[type[Message], ...] = (
     IdentifyResponse,
@@ -379,5 +403,6 @@ RESPONSES: tuple[type[Message], ...] = (
     ReadEventsResponse,
     ReadAlarmsResponse,
     LimitsResponse,
+    QueryOutcomeResponse,
     Nak,
 )

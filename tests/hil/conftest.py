@@ -1,0 +1,41 @@
+"""Pumps programmed otherwise than the plugin's default one (another drug, dose, volume or
+model), for rules only such a pump can show. Simulator only: they skip on real hardware."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from pumpctl.client import SyncPumpClient
+from pumpctl.testing.plugin import PumpUnderTest
+from pumpctl.testing.targets import SimulatorProcess, hardware_port_from
+
+MakePump = Callable[..., PumpUnderTest]
+
+
+@pytest.fixture
+def make_pump(request: pytest.FixtureRequest) -> Iterator[MakePump]:
+    """``make_pump("--drug", "ziconotide", "--concentration", "25", ...)``: a fresh simulator
+    started with these pumpsim options (frozen clock from 2026-01-01, serial SIM000001)."""
+    if hardware_port_from(request.config.getoption("--pump-port")) is not None:
+        pytest.skip("needs a simulator programmed for this test; running against real hardware")
+    made: list[PumpUnderTest] = []
+
+    def make(*args: str) -> PumpUnderTest:
+        sim = SimulatorProcess(extra_args=args).start()
+        try:
+            under_test = PumpUnderTest(sim.port, SyncPumpClient(sim.port), sim)
+        except BaseException:
+            sim.cleanup()
+            raise
+        made.append(under_test)
+        return under_test
+
+    yield make
+    for under_test in made:
+        with contextlib.suppress(Exception):
+            under_test.client.close()
+        assert under_test.sim is not None
+        under_test.sim.cleanup()

@@ -1,0 +1,101 @@
+"""The NV store and restarts in-process: the event ring and its overflow counter, the ring's
+capacity kept with the memory, state files from before a field existed, and a restart of a
+pump whose clock follows real time."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from firmware_sim.model import clock
+from firmware_sim.model.events import Event
+from firmware_sim.model.state import PumpState
+from firmware_sim.simulator import InitialProgram, Simulator
+from firmware_sim.store import EVENT_CAPACITY, NonVolatileStore
+from pumpctl.protocol.messages import EventCode
+
+DAY_MS = 86_400_000
+
+
+def test_the_ring_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    store = NonVolatileStore(tmp_path / "nv.db")
+    state = Simulator(tmp_path / "seed.db", InitialProgram(frozen_clock=True)).pump.state
+    for i in range(EVENT_CAPACITY + 4):
+        store.append(Event(i, EventCode.CATHETER_CHECKED, i + 1))
+        if i % 1000 == 999:
+            store.commit(state)
+    store.commit(state)
+    page = store.read_events(0, 3)
+    assert (page.oldest_index, page.overflow_count, page.next_index) == (4, 4, 4100)
+    assert [s.index for s in page.events] == [4, 5, 6]
+    assert page.events[0].event.request_id == 5
+    store.close()
+
+
+def test_the_ring_capacity_is_kept_with_the_memory(tmp_path: Path) -> None:
+    path = tmp_path / "nv.db"
+    NonVolatileStore(path, event_capacity=8).close()
+    store = NonVolatileStore(path, event_capacity=100)
+    assert store.event_capacity == 8
+    store.close()
+    with pytest.raises(ValueError, match="at least one event"):
+        NonVolatileStore(tmp_path / "other.db", event_capacity=0)
+
+
+def test_a_state_saved_before_boluses_could_stop_and_doses_had_a_history_loads(
+    tmp_path: Path,
+) -> None:
+    sim = Simulator(tmp_path / "nv.db", InitialProgram(frozen_clock=True))
+    data = sim.pump.state.to_json()
+    sim.close()
+    del data["dose_history"]
+    data["boluses"] = [{"start_ms": 1, "dose_ng": 2, "duration_ms": 3, "request_id": 4}]
+    state = PumpState.from_json(data)
+    assert state.boluses[0].stopped_ms is None
+    assert state.dose_history == [[state.last_rate_change_ms, state.dose_ng_per_day]]
+    assert PumpState.from_json(state.to_json()) == state
+
+
+def test_a_restart_with_a_running_clock_boots_at_the_time_it_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pump kept pumping while the simulator was down: what it delivered meanwhile is
+    there, its events come before the restart's BOOT, and the BOOT is at restart time."""
+    wall = [1_800_000_000_000]
+    monkeypatch.setattr(clock, "_wall_ms", lambda: wall[0])
+    path = tmp_path / "nv.db"
+    sim = Simulator(path, InitialProgram(volume_ul=3_100))  # 100 µL above the threshold
+    boot_ms = sim.pump.now_ms()
+    assert boot_ms == wall[0]
+    sim.close()
+
+    wall[0] += 2 * DAY_MS
+    sim = Simulator(path)
+    pump = sim.pump
+    assert pump.now_ms() == pump.state.anchor_ms == boot_ms + 2 * DAY_MS
+    assert pump.state.reservoir_nl == 3_100_000 - 2 * 56_000
+    page = sim.store.read_events(0, 64)
+    codes = [(s.event.code, s.event.time_ms) for s in page.events]
+    low_ms = boot_ms + -(-100_000 * DAY_MS // 56_000)  # ceil: 100 µL at 56 µL/day
+    assert codes == [
+        (EventCode.BOOT, boot_ms),
+        (EventCode.ALARM_RAISED, low_ms),
+        (EventCode.BOOT, boot_ms + 2 * DAY_MS),
+    ]
+    assert page.events[-1].event.detail.startswith("restart")
+    sim.close()
+
+
+def test_a_restart_with_a_frozen_clock_resumes_at_the_same_instant(tmp_path: Path) -> None:
+    path = tmp_path / "nv.db"
+    sim = Simulator(path, InitialProgram(frozen_clock=True))
+    sim.advance(DAY_MS // 3)
+    before = sim.snapshot()
+    sim.close()
+    sim = Simulator(path)
+    after = sim.snapshot()
+    assert after["pump_time_ms"] == before["pump_time_ms"]
+    assert Fraction(*after["reservoir_nl"]) == Fraction(*before["reservoir_nl"])
+    sim.close()
