@@ -7,6 +7,7 @@ pump's event log and reported as uncertain only if even that read fails.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from pumpctl.client import PumpClient, Resolution, new_request_id
@@ -21,8 +22,10 @@ from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.limits import check_rate_change
 from pumpctl.link.errors import NoResponse, OutcomeUncertain, PumpError, Refused
 from pumpctl.protocol.messages import (
+    EventCode,
     IdentifyResponse,
     LimitsResponse,
+    Nak,
     NakCode,
     StatusResponse,
 )
@@ -43,6 +46,10 @@ class GuardBlocked(PumpError):
     def __init__(self, decision: GuardDecision) -> None:
         super().__init__(f"guard {decision.verdict.value}: {decision.reason}")
         self.decision = decision
+
+
+class NotApplied(PumpError):
+    """A command whose answer was lost turned out never to have reached the pump."""
 
 
 class VerificationFailed(PumpError):
@@ -78,6 +85,7 @@ class RateChange:
     new_ng_per_day: int
     status: StatusResponse
     resolved_after_lost_answer: bool = False
+    overridden: bool = False  # went ahead against the guard, for a documented reason
 
 
 class Programmer:
@@ -95,6 +103,7 @@ class Programmer:
         self._record = record
         self.clinician = clinician
         self.guard_config = guard_config or GuardConfig()
+        self._in_flight: set[int] = set()  # changes begun here and not yet answered
 
     @property
     def record(self) -> ClinicalRecord:
@@ -109,12 +118,62 @@ class Programmer:
         return Interrogation(identity, status, limits)
 
     async def sync_record(self, seen: Interrogation) -> int | None:
-        """Mirror the pump's new events into the record; returns the last event index."""
+        """Mirror the pump's new events into the record, then settle any change a previous
+        session left open (:meth:`reconcile_pending`); returns the last event index."""
         serial = seen.identity.serial_number
         last = self.record.last_event_index(serial)
         events, page = await self.client.read_all_events(0 if last is None else last + 1)
         self.record.mirror_events(serial, events)
+        self.reconcile_pending(serial)
         return page.next_index - 1 if page.next_index else None
+
+    def reconcile_pending(self, serial: str) -> list[tuple[int, str]]:
+        """Settle changes left ``pending`` or ``uncertain`` from the pump's event log, as just
+        mirrored by :meth:`sync_record`; returns ``(change id, outcome)`` for each settled.
+
+        A change is left ``pending`` when the programmer stopped (killed, crashed, lost the
+        link or the record) between committing its intent and recording the pump's answer.
+        The pump logs every SET_RATE it handles, executed or refused, under its request id,
+        and handles frames in order: once it has answered the read that fed the mirror, a
+        command sent before was either handled (its event is in the log) or never received.
+        So: a RATE_CHANGED event makes it ``applied`` (``verify-failed`` if the event shows
+        another dose), a REFUSED event ``refused``, no event ``not-applied`` -- provided the
+        mirror has no gap since the change began; with a gap (the pump's ring buffer wrapped
+        before it was read) a pending change becomes ``uncertain``. Changes this programmer
+        has in flight are left alone.
+        """
+        settled: list[tuple[int, str]] = []
+        for change in self.record.unresolved_changes(serial):
+            if change.id in self._in_flight:
+                continue
+            event = self.record.event_for_request(serial, change.request_id)
+            if event is None:
+                if not self.record.events_complete_since(serial, change.time_s):
+                    if change.outcome == "pending":
+                        detail = (
+                            "the programmer stopped before recording the answer and the pump's "
+                            "event log has a gap since: read the dose back"
+                        )
+                        self.record.finish_change(change.id, "uncertain", detail)
+                        settled.append((change.id, "uncertain"))
+                    continue
+                outcome = "not-applied"
+                detail = "settled from the pump's event log: the pump never received it"
+            elif event.code == EventCode.REFUSED:
+                outcome = "refused"
+                detail = f"settled from the pump's event log (event {event.index}): {event.detail}"
+            elif event.value_b != change.new_ng_per_day:
+                outcome = "verify-failed"
+                detail = (
+                    f"settled from the pump's event log (event {event.index}): the pump "
+                    f"changed the dose to {event.value_b} ng/day, not {change.new_ng_per_day}"
+                )
+            else:
+                outcome = "applied"
+                detail = f"settled from the pump's event log (event {event.index})"
+            self.record.finish_change(change.id, outcome, detail)
+            settled.append((change.id, outcome))
+        return settled
 
     async def log_vas(self, score_tenths: int, note: str = "") -> Reading:
         """Log a pain score on the pump's timeline (its clock and its event sequence)."""
@@ -202,6 +261,24 @@ class Programmer:
             override_reason=override.reason.value if override and not decision.allowed else None,
             override_note=override.note if override and not decision.allowed else None,
         )
+        self._in_flight.add(change_id)
+        try:
+            change = await self._send_rate(
+                change_id, seen, current, dose_ng_per_day, request_id, confirm_large_change
+            )
+        finally:
+            self._in_flight.discard(change_id)
+        return dataclasses.replace(change, overridden=not decision.allowed)
+
+    async def _send_rate(
+        self,
+        change_id: int,
+        seen: Interrogation,
+        current: int,
+        dose_ng_per_day: int,
+        request_id: int,
+        confirm_large_change: bool,
+    ) -> RateChange:
         resolved = False
         try:
             await self.client.set_rate(
@@ -215,13 +292,18 @@ class Programmer:
             raise
         except OutcomeUncertain as uncertain:
             try:
-                await self._resolve(uncertain)
-            except OutcomeUncertain:
+                outcome = await self.client.resolve(uncertain.request_id)
+            except NoResponse:
                 self.record.finish_change(change_id, "uncertain", str(uncertain))
-                raise
-            except PumpError as error:
-                self.record.finish_change(change_id, "not-applied", str(error))
-                raise
+                raise uncertain from None
+            if outcome.resolution is Resolution.REFUSED:
+                refusal = Refused(Nak(code=outcome.nak_code, limit=0, detail=outcome.detail))
+                self.record.finish_change(change_id, "refused", str(refusal))
+                raise refusal from None
+            if outcome.resolution is Resolution.NOT_EXECUTED:
+                detail = "the answer was lost and the pump shows it never received the command"
+                self.record.finish_change(change_id, "not-applied", detail)
+                raise NotApplied(f"{detail}: not applied") from None
             resolved = True
         status = await self.client.status()
         await self.sync_record(seen)
@@ -234,15 +316,3 @@ class Programmer:
             raise VerificationFailed(detail)
         self.record.finish_change(change_id, "applied", "verified by read-back")
         return RateChange(current, dose_ng_per_day, status, resolved)
-
-    async def _resolve(self, uncertain: OutcomeUncertain) -> None:
-        """Turn a lost answer into a known outcome, or re-raise it as still uncertain."""
-        try:
-            outcome = await self.client.resolve(uncertain.request_id)
-        except NoResponse:
-            raise uncertain from None
-        if outcome.resolution is Resolution.APPLIED:
-            return
-        if outcome.resolution is Resolution.REFUSED and outcome.event is not None:
-            raise PumpError(f"pump refused: {outcome.event.detail}")
-        raise PumpError("the answer was lost and the pump shows it was not executed: not applied")

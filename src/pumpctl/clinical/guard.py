@@ -38,6 +38,10 @@ class DoseChange:
     def is_increase(self) -> bool:
         return self.new_ng_per_day > self.old_ng_per_day
 
+    @property
+    def is_decrease(self) -> bool:
+        return self.new_ng_per_day < self.old_ng_per_day
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -134,8 +138,14 @@ class GuardDecision:
 
 
 def evidence_for(changes: list[DoseChange], readings: list[Reading]) -> list[Evidence]:
-    """For each change, the last VAS before it and the last VAS after it (before the next)."""
-    ordered = sorted(changes, key=lambda c: c.index)
+    """For each change, the last VAS before it and the last VAS after it (before the next).
+
+    A "change" to the same dose changes nothing: it is left out (it neither resets the
+    pattern nor closes the window of readings after the change before it).
+    """
+    ordered = sorted(
+        (c for c in changes if c.new_ng_per_day != c.old_ng_per_day), key=lambda c: c.index
+    )
     result = []
     for position, change in enumerate(ordered):
         following = ordered[position + 1] if position + 1 < len(ordered) else None
@@ -171,7 +181,7 @@ def evaluate(
         return GuardDecision(Verdict.ALLOW, "decreases and holds are always allowed")
     fmt: DoseFormatter = dose or (lambda ng: f"{ng} ng/day")
     evidence = evidence_for(changes, readings)
-    last_decrease = max((i for i, e in enumerate(evidence) if not e.change.is_increase), default=-1)
+    last_decrease = max((i for i, e in enumerate(evidence) if e.change.is_decrease), default=-1)
     since_reset = [e for e in evidence[last_decrease + 1 :] if e.change.is_increase]
     if since_reset and since_reset[-1] is evidence[-1] and since_reset[-1].vas_after_tenths is None:
         last = since_reset[-1]

@@ -8,6 +8,7 @@ its audit entry, committed before the pump is told anything that depends on it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
 import time
@@ -43,6 +44,9 @@ CREATE TABLE IF NOT EXISTS changes (
 """
     + audit.SCHEMA
 )
+
+
+UNRESOLVED_OUTCOMES = ("pending", "uncertain")
 
 
 class RecordError(Exception):
@@ -195,13 +199,21 @@ class ClinicalRecord:
         if not 0 <= score_tenths <= 100:
             raise ValueError("VAS is 0-10")
         with self._transaction() as db:
-            db.execute(
+            cursor = db.execute(
                 "INSERT INTO readings (pump_serial, time_s, score_tenths, events_seen, "
                 "clinician, note) VALUES (?, ?, ?, ?, ?, ?)",
                 (serial, time_s, score_tenths, events_seen, clinician, note),
             )
             self._audit(
-                db, serial, clinician, "vas-logged", time_s, score_tenths=score_tenths, note=note
+                db,
+                serial,
+                clinician,
+                "vas-logged",
+                time_s,
+                score_tenths=score_tenths,
+                note=note,
+                reading_id=cursor.lastrowid,
+                events_seen=events_seen,
             )
         return Reading(time_s, score_tenths, events_seen)
 
@@ -299,6 +311,51 @@ class ClinicalRecord:
             for r in rows
         ]
 
+    def unresolved_changes(self, serial: str) -> list[ChangeRow]:
+        """Changes whose outcome is still open: ``pending`` (the programmer stopped between
+        committing the intent and recording the answer) or ``uncertain`` (the answer was
+        lost and could not be read back)."""
+        return [c for c in self.changes(serial) if c.outcome in UNRESOLVED_OUTCOMES]
+
+    def event_for_request(self, serial: str, request_id: int) -> EventRecord | None:
+        """The pump's answer to a SET_RATE, as mirrored: its RATE_CHANGED or REFUSED event."""
+        row = self._db.execute(
+            "SELECT idx, time_s, code, request_id, value_a, value_b, detail FROM pump_events "
+            "WHERE pump_serial = ? AND request_id = ? AND code IN (?, ?) ORDER BY idx LIMIT 1",
+            (serial, str(request_id), int(EventCode.RATE_CHANGED), int(EventCode.REFUSED)),
+        ).fetchone()
+        if row is None:
+            return None
+        return EventRecord(
+            index=row[0],
+            time_s=row[1],
+            code=EventCode(row[2]),
+            request_id=int(row[3]),
+            value_a=row[4],
+            value_b=row[5],
+            detail=row[6],
+        )
+
+    def events_complete_since(self, serial: str, time_s: int) -> bool:
+        """Whether the mirror holds every pump event from the last one before ``time_s`` on,
+        without a gap (events the pump's ring buffer overwrote before they were mirrored)."""
+        row = self._db.execute(
+            "SELECT MAX(idx) FROM pump_events WHERE pump_serial = ? AND time_s < ?",
+            (serial, time_s),
+        ).fetchone()
+        first = row[0]
+        if first is None:
+            first = self._db.execute(
+                "SELECT MIN(idx) FROM pump_events WHERE pump_serial = ?", (serial,)
+            ).fetchone()[0]
+        if first is None:
+            return False
+        count, last = self._db.execute(
+            "SELECT COUNT(*), MAX(idx) FROM pump_events WHERE pump_serial = ? AND idx >= ?",
+            (serial, first),
+        ).fetchone()
+        return int(count) == int(last) - int(first) + 1
+
     def note(self, serial: str, actor: str, action: str, time_s: int, **data: Any) -> None:
         """An audit entry of its own (a guard block, an authentication failure, ...)."""
         with self._transaction() as db:
@@ -307,7 +364,78 @@ class ClinicalRecord:
     # --- audit ---------------------------------------------------------------------------
 
     def verify_audit(self) -> audit.AuditReport:
-        return audit.verify(self._db)
+        """Check the hash chain, then that the readings and changes the guard and the
+        history read agree with the audit entries written with them."""
+        report = audit.verify(self._db)
+        if not report.intact:
+            return report
+        problem = self._check_readings() or self._check_changes()
+        return report if problem is None else audit.AuditReport(report.entries, problem)
+
+    def _check_readings(self) -> str | None:
+        logged = [e for e in audit.entries(self._db) if e.get("action") == "vas-logged"]
+        rows = self._db.execute(
+            "SELECT id, pump_serial, time_s, score_tenths, events_seen, clinician, note "
+            "FROM readings ORDER BY id"
+        ).fetchall()
+        for row, entry in itertools.zip_longest(rows, logged):
+            if row is None:
+                return f"the VAS reading of audit entry {entry['seq']} is missing from the record"
+            if entry is None:
+                return f"VAS reading {row[0]} has no audit entry (added outside pumpctl)"
+            data = entry.get("data", {})
+            expected: list[Any] = [entry.get("pump"), entry.get("time_s")]
+            expected += [data.get("score_tenths"), entry.get("actor"), data.get("note")]
+            actual: list[Any] = [row[1], row[2], row[3], row[5], row[6]]
+            if "reading_id" in data:  # entries written since reading ids were audited
+                expected += [data["reading_id"], data.get("events_seen")]
+                actual += [row[0], row[4]]
+            if actual != expected:
+                return f"VAS reading {row[0]} differs from its audit entry {entry['seq']}"
+        return None
+
+    def _check_changes(self) -> str | None:
+        requested: dict[Any, dict[str, Any]] = {}
+        answered: dict[Any, list[Any]] = {}
+        for entry in audit.entries(self._db):
+            action = str(entry.get("action", ""))
+            data = entry.get("data", {})
+            if action == "change-requested":
+                requested[data.get("change_id")] = entry
+            elif action.startswith("change-"):
+                answered[data.get("change_id")] = [action[len("change-") :], data.get("detail")]
+        rows = self._db.execute(
+            "SELECT id, pump_serial, time_s, clinician, old_ng_per_day, new_ng_per_day, "
+            "request_id, override_reason, override_note, outcome, detail FROM changes "
+            "ORDER BY id"
+        ).fetchall()
+        for row in rows:
+            if row[0] not in requested:
+                return f"change {row[0]} has no audit entry (added outside pumpctl)"
+            entry = requested.pop(row[0])
+            data = entry.get("data", {})
+            expected = [entry.get("pump"), entry.get("time_s"), entry.get("actor")]
+            expected += [
+                data.get(key)
+                for key in (
+                    "old_ng_per_day",
+                    "new_ng_per_day",
+                    "request_id",
+                    "override_reason",
+                    "override_note",
+                )
+            ]
+            expected += answered.get(row[0], ["pending", ""])
+            if list(row[1:]) != expected:
+                return f"change {row[0]} differs from its audit entries"
+            if row[9] == "applied" and self.event_for_request(row[1], int(row[6])) is None:
+                return (
+                    f"change {row[0]} is recorded as applied but its pump event is missing "
+                    "from the record"
+                )
+        for change_id, entry in requested.items():
+            return f"change {change_id} of audit entry {entry['seq']} is missing from the record"
+        return None
 
     def audit_entries(self, serial: str | None = None) -> list[dict[str, Any]]:
         return audit.entries(self._db, serial)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 MAX_TENTHS = 100
+
+# Plain ASCII decimal notation only: no exponent ("1e1"), no digit separators ("1_0"), no
+# non-ASCII digits ("５"), no leading "+" or bare point (".5", "5."). Decimal() alone accepts
+# all of those, so the shape is checked first.
+_NUMBER = re.compile(r"-?[0-9]+(?:\.([0-9]+))?", re.ASCII)
 
 
 class ScoreError(ValueError):
@@ -13,16 +19,17 @@ class ScoreError(ValueError):
 
 def parse_vas(text: str) -> int:
     """``"7"`` → 70, ``"6.5"`` → 65; anything but 0–10 with at most one decimal is refused."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ScoreError(f"VAS {text!r} is not a number from 0 to 10") from None
-    if not value.is_finite() or not 0 <= value <= 10:
+    stripped = text.strip()
+    match = _NUMBER.fullmatch(stripped)
+    if match is None:
+        raise ScoreError(f"VAS {text!r} is not a number from 0 to 10 (e.g. 6 or 6.5)")
+    value = Decimal(stripped)
+    if not 0 <= value <= 10:
         raise ScoreError(f"VAS {text!r} is outside 0-10")
-    tenths = value * 10
-    if tenths != tenths.to_integral_value():
+    decimals = match.group(1) or ""
+    if len(decimals) > 1:
         raise ScoreError(f"VAS {text!r} has more than one decimal")
-    return int(tenths)
+    return int(value * 10)
 
 
 def format_vas(tenths: int) -> str:
