@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pumpctl.client import PumpClient
 from pumpctl.clinical.guard import GuardDecision, OverrideReason
@@ -49,31 +49,64 @@ class Output:
     text: str
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pumpctl", description="Clinician programmer for intrathecal drug pumps."
-    )
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"pumpctl: {message} (see pumpctl --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every command takes, before or after the command's name."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
     parser.add_argument(
         "--port",
-        default=os.environ.get("PUMPCTL_PORT"),
+        default=default(os.environ.get("PUMPCTL_PORT")),
         help="pyserial port or URL (default: $PUMPCTL_PORT)",
     )
     parser.add_argument(
-        "--sim", action="store_true", help="use the built-in training simulator instead of a port"
+        "--sim",
+        action="store_true",
+        default=default(False),
+        help="use the built-in training simulator instead of a port",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--trace", action="store_true", help="show every frame on stderr")
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="print one JSON object"
+    )
+    parser.add_argument(
+        "--trace", action="store_true", default=default(False), help="show every frame on stderr"
+    )
     parser.add_argument(
         "--db",
-        default=None,
+        default=default(None),
         help="clinical record (default: $PUMPCTL_DB or the user data directory)",
     )
     parser.add_argument(
         "--clinician",
-        default=os.environ.get("PUMPCTL_CLINICIAN"),
+        default=default(os.environ.get("PUMPCTL_CLINICIAN")),
         help="who is programming (default: $PUMPCTL_CLINICIAN or the login name)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="pumpctl", description="Clinician programmer for intrathecal drug pumps."
+    )
+    _global_options(parser, suppress=False)
+    common = _OneLineParser(add_help=False)
+    _global_options(common, suppress=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    class _Sub:
+        @staticmethod
+        def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+            return commands.add_parser(name, parents=[common], **kwargs)
+
+    sub = _Sub()
     sub.add_parser("identify", help="model, serial, firmware, drug")
     sub.add_parser("status", help="dose, reservoir, battery, alarms")
     sub.add_parser("limits", help="the drug library limits the pump enforces")
@@ -157,10 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(error, EXIT_REFUSED)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    if args.json:
-        print(json.dumps(output.data))
-    else:
-        print(output.text)
+    try:
+        print(json.dumps(output.data) if args.json else output.text, flush=True)
+    except BrokenPipeError:
+        # The reader (``| head``) has gone: nothing more to say, and nothing went wrong here.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
@@ -338,7 +372,7 @@ async def _set_rate(programmer: Programmer, args: argparse.Namespace) -> Output:
         "dose_ng_per_day": change.new_ng_per_day,
         "unit": seen.unit,
         "verified": True,
-        "overridden": override is not None,
+        "overridden": change.overridden,
         "status": _dump(change.status),
     }
     return Output(data, text)
