@@ -182,8 +182,9 @@ def cli_status(n: int) -> list[Row]:
         env = {**os.environ, "PUMPCTL_PORT": sim.port}
         for _ in range(n):
             start = time.perf_counter()
-            subprocess.run([str(BIN / "pumpctl"), "status"], env=env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [str(BIN / "pumpctl"), "status"], env=env, check=True, capture_output=True
+            )
             samples.append(time.perf_counter() - start)
         baseline = []
         for _ in range(n):
@@ -193,8 +194,13 @@ def cli_status(n: int) -> list[Row]:
     finally:
         sim.cleanup()
     return [
-        Row("pumpctl status, whole process", Timing.of(samples), "python -c pass",
-            Timing.of(baseline), "< 150 ms")
+        Row(
+            "pumpctl status, whole process",
+            Timing.of(samples),
+            "python -c pass",
+            Timing.of(baseline),
+            "< 150 ms",
+        )
     ]
 
 
@@ -213,19 +219,29 @@ def simulated_year(n: int) -> list[Row]:
                 pump.advance(86_400_000)
                 if day % 7 == 0:
                     new = dose + 10_000 if (day // 7) % 2 else dose - 10_000
-                    pump.handle(SetRateRequest(request_id=day, dose_ng_per_day=new,
-                                               believed_dose_ng_per_day=dose))
+                    pump.handle(
+                        SetRateRequest(
+                            request_id=day, dose_ng_per_day=new, believed_dose_ng_per_day=dose
+                        )
+                    )
                     dose = new
                 if day % 60 == 0:
-                    pump.handle(RefillRequest(
-                        request_id=10_000 + day, residual_withdrawn_ul=pump.reservoir_ul,
-                        volume_added_ul=20_000,
-                        concentration_ng_per_ml=pump.state.concentration_ng_per_ml))
+                    pump.handle(
+                        RefillRequest(
+                            request_id=10_000 + day,
+                            residual_withdrawn_ul=pump.reservoir_ul,
+                            volume_added_ul=20_000,
+                            concentration_ng_per_ml=pump.state.concentration_ng_per_ml,
+                        )
+                    )
             samples.append(time.perf_counter() - start)
             sim.close()
             del run
-    return [Row("365 simulated days (weekly steps, refills /60 d)", Timing.of(samples),
-                target="< 50 ms")]
+    return [
+        Row(
+            "365 simulated days (weekly steps, refills /60 d)", Timing.of(samples), target="< 50 ms"
+        )
+    ]
 
 
 def event_log_throughput(events: int = 4096, baud: int = 115_200) -> list[Row]:
@@ -278,7 +294,7 @@ def tui_rows(n: int) -> list[Row]:
         sim = Sim().start()
         with tempfile.TemporaryDirectory() as workdir:
 
-            async def drive() -> None:
+            async def drive(sim: Sim = sim, workdir: str = workdir) -> None:
                 started = time.perf_counter()
                 app = PumpApp(port=sim.port, record_path=Path(workdir) / "c.db", poll_s=3600)
                 async with app.run_test(size=(80, 24)) as pilot:

@@ -1,0 +1,27 @@
+"""Short coverage-guided fuzz runs.
+
+The long run: ``python -m pumpctl.testing.fuzz decoder -atheris_runs=N`` (or ``handler``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("atheris", reason="atheris has no wheel for this platform")
+
+
+@pytest.mark.parametrize(("target", "runs"), [("decoder", 60_000), ("handler", 15_000)])
+def test_fuzzing_finds_no_crash(target: str, runs: int, tmp_path: object) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pumpctl.testing.fuzz", target, f"-atheris_runs={runs}", "-seed=1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(tmp_path),
+    )
+    output = result.stdout + result.stderr
+    assert f"Done {runs} " in output, output[-3000:]
+    assert "Uncaught Python exception" not in output, output[-3000:]
