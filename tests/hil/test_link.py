@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 
@@ -181,14 +179,11 @@ def test_concurrent_callers_are_serialised_by_the_library(pump: PumpUnderTest) -
 def test_a_silent_pump_makes_a_read_fail_cleanly(pump: PumpUnderTest) -> None:
     assert pump.sim is not None
     assert pump.sim.process is not None
-    os.kill(pump.sim.process.pid, signal.SIGSTOP)
-    try:
+    with pump.sim.frozen():
         start = time.monotonic()
         with pytest.raises(NoResponse, match="no answer"):
             pump.client.status()
         assert time.monotonic() - start < 3
-    finally:
-        os.kill(pump.sim.process.pid, signal.SIGCONT)
 
 
 @pytest.mark.needs_simulator
@@ -201,12 +196,8 @@ def test_an_unanswered_command_is_uncertain_then_resolved_by_reading_back(
     assert pump.sim.process is not None
     current = pump.client.status().dose_ng_per_day
     new = current - current // 10
-    os.kill(pump.sim.process.pid, signal.SIGSTOP)
-    try:
-        with pytest.raises(OutcomeUncertain) as uncertain:
-            pump.client.set_rate(new, current)
-    finally:
-        os.kill(pump.sim.process.pid, signal.SIGCONT)
+    with pump.sim.frozen(), pytest.raises(OutcomeUncertain) as uncertain:
+        pump.client.set_rate(new, current)
     assert "unknown" in str(uncertain.value)
     outcome = pump.client.resolve(uncertain.value.request_id)
     assert outcome.resolution is Resolution.APPLIED

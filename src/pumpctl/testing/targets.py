@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,6 +87,24 @@ class SimulatorProcess:
             self.process.wait(timeout=10)
         self._close_pipes()
 
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """A pump that says nothing: SIGSTOP, and wait until every thread has really stopped
+        (the signal is asynchronous, and a loaded machine may let one more answer out)."""
+        if self.process is None:
+            raise RuntimeError("the simulator is not running")
+        pid = self.process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 5
+            while not _all_threads_stopped(pid):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"simulator {pid} did not stop")
+                time.sleep(0.001)
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def restart(self, *, hard: bool = False) -> str:
         """Power-cycle from the same NV memory; returns the new port path."""
         if hard:
@@ -114,6 +134,18 @@ class SimulatorProcess:
     def cleanup(self) -> None:
         self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread has gone
+        state = stat.rsplit(")", 1)[1].split()[0]
+        if state not in ("T", "t"):
+            return False
+    return True
 
 
 def hardware_port_from(option: str | None) -> str | None:
