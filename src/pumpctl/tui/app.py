@@ -8,16 +8,19 @@ mid-exchange would leave delivery uncertain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, Static
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Header, Static
 
 from firmware_sim.simulator import InitialProgram
 from pumpctl.builtin_sim import BuiltinSimulator, training_state_path
@@ -26,6 +29,7 @@ from pumpctl.clinical.guard import Verdict
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.clinical.scores import format_vas
 from pumpctl.clinical.timeline import timeline
+from pumpctl.keystore import KeySource, Keystore
 from pumpctl.limits import check_rate_change
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError
 from pumpctl.preview import preview_change, stepped_dose
@@ -43,7 +47,14 @@ from pumpctl.tui.screens.dialogs import (
 )
 from pumpctl.tui.screens.logs import AuditScreen, EventLogScreen
 from pumpctl.tui.screens.training import TrainingPanel
-from pumpctl.tui.widgets import AlarmBar, DoseChart, ReservoirPanel, TherapyPanel, pump_time
+from pumpctl.tui.widgets import (
+    AlarmBar,
+    DoseChart,
+    KeyFooter,
+    ReservoirPanel,
+    TherapyPanel,
+    pump_time,
+)
 from pumpctl.units import format_amount, format_volume
 
 STEPS_PCT = (5, 10, 20)
@@ -63,23 +74,43 @@ class PumpApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "pumpctl"
     BINDINGS = [
-        Binding("up,plus", "step(True)", "Step up"),
-        Binding("down,minus", "step(False)", "Step down"),
-        Binding("f", "cycle_step", "Step %"),
-        Binding("v", "vas(True)", "VAS"),
-        Binding("V", "vas(False)", "VAS (typed)", show=False),
-        Binding("b", "bolus", "Bolus"),
-        Binding("s", "stop_resume", "Stop/Resume"),
-        Binding("c", "catheter_check", "Cath."),
-        Binding("r", "refill", "Refill"),
-        Binding("a", "ack_alarms", "Ack"),
-        Binding("e", "events", "Events"),
-        Binding("u", "audit", "Audit"),
-        Binding("t", "training", "Training"),
-        Binding("p", "report", "Report"),
-        Binding("i", "interrogate", "Interrogate", show=False),
+        Binding("up,plus", "step(True)", "Up", tooltip="Stage a dose increase by the step"),
+        Binding("down,minus", "step(False)", "Down", tooltip="Stage a dose decrease by the step"),
+        Binding("f", "cycle_step", "Step%", tooltip="Cycle the step: 5, 10, 20 %"),
+        Binding("v", "vas(True)", "VAS", tooltip="Log a pain score: one more key, 0-9 or T"),
+        Binding("V", "vas(False)", "VAS typed", show=False),
+        Binding("b", "bolus", "Bolus", tooltip="Give a bolus"),
+        Binding("s", "stop_resume", "Stop/Go", tooltip="Stop or resume delivery"),
+        Binding("c", "catheter_check", "Cath.", tooltip="Run a catheter check"),
+        Binding("r", "refill", "Refill", tooltip="Refill wizard"),
+        Binding("a", "ack_alarms", "Ack", tooltip="Acknowledge the alarms"),
+        Binding("e", "events", "Events", tooltip="Read the pump's event log"),
+        Binding("u", "audit", "Audit", tooltip="The audit trail of the clinical record"),
+        Binding("t", "training", "Train", tooltip="Training simulator: time and faults"),
+        Binding("p", "report", "Report", tooltip="Write the visit report"),
+        Binding("i", "interrogate", "Read", tooltip="Interrogate the pump now"),
         Binding("q", "quit", "Quit"),
     ]
+    # Every dashboard action, as the command palette lists it (title, help, action).
+    PALETTE: tuple[tuple[str, str, str], ...] = (
+        ("Step dose up", "Stage an increase by the step, then confirm (↑ or +)", "step(True)"),
+        ("Step dose down", "Stage a decrease by the step, then confirm (↓ or -)", "step(False)"),
+        ("Change step size", "Cycle the titration step: 5, 10, 20 % (f)", "cycle_step"),
+        ("Log VAS", "Pain score in one more key: 0-9, T for 10 (v)", "vas(True)"),
+        ("Log VAS (typed)", "Pain score with one decimal, e.g. 6.5 then Enter (V)", "vas(False)"),
+        ("Bolus", "Give a bolus within the drug library's limits (b)", "bolus"),
+        ("Stop or resume delivery", "Asks before anything is sent (s)", "stop_resume"),
+        ("Catheter check", "Run a catheter check and show its verdict (c)", "catheter_check"),
+        ("Refill", "Residual withdrawn, volume and concentration added (r)", "refill"),
+        ("Acknowledge alarms", "Acknowledge every unacknowledged alarm (a)", "ack_alarms"),
+        ("Event log", "Read the pump's event log, page by page (e)", "events"),
+        ("Audit trail", "The clinical record's audit trail and its hash chain (u)", "audit"),
+        ("Training simulator", "Advance the training pump's clock, inject faults (t)", "training"),
+        ("Visit report", "Write the visit report as Markdown and HTML (p)", "report"),
+        ("Interrogate", "Read the pump again now (i)", "interrogate"),
+    )
+    # Dashboard actions: not offered over the full-screen event log and audit views.
+    DASHBOARD_ACTIONS = frozenset(action.partition("(")[0] for _, _, action in PALETTE)
 
     def __init__(
         self,
@@ -127,7 +158,7 @@ class PumpApp(App[None]):
         yield DoseChart(id="chart")
         yield AlarmBar(id="alarms")
         yield Static(id="statusline")
-        yield Footer()
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#therapy").border_title = "Therapy"
@@ -137,10 +168,28 @@ class PumpApp(App[None]):
         self.run_worker(self._connect(), name="connect", group="link", exclusive=True)
         self.set_interval(self.poll_s, self._poll)
 
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette offers every dashboard action, then Textual's own (theme, keys, quit)."""
+        if screen is self.screen_stack[0]:
+            for title, help_text, action in self.PALETTE:
+                yield SystemCommand(title, help_text, partial(self.run_action, action))
+        yield from super().get_system_commands(screen)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dashboard keys act on the dashboard only, not over the event log or audit views.
+
+        Modal dialogs already hold the keys back; asking about them here would only blank
+        the dashboard's footer behind the dialog.
+        """
+        screen = self.screen
+        over_dashboard = screen is self.screen_stack[0] or isinstance(screen, ModalScreen)
+        return over_dashboard or action not in self.DASHBOARD_ACTIONS
+
     async def _connect(self) -> None:
         try:
             self.record = self.record or ClinicalRecord.open(self.record_path)
             port = self.port
+            keys: KeySource
             if port is None:
                 if self.sim is None:
                     self.sim = await asyncio.to_thread(
@@ -150,7 +199,10 @@ class PumpApp(App[None]):
                         program=self.training_program,
                     )
                 port = self.sim.port
-            self.client = await PumpClient.open(port)
+                keys = self.sim.keys()
+            else:
+                keys = Keystore()
+            self.client = await PumpClient.open(port, keys=keys)
             self.programmer = Programmer(self.client, self.record, clinician=self.clinician)
             await self.refresh_pump()
         except PumpError as error:
@@ -190,7 +242,8 @@ class PumpApp(App[None]):
         self.link_ok = False
         link = self.query_one("#link", Static)
         when = self.seen_at.strftime("%H:%M:%S") if self.seen_at else "never"
-        link.update(f" LINK LOST: {reason}. Values shown are stale (last read {when}).")
+        # The verdict first: at 80 columns a long reason must not push "stale" off screen.
+        link.update(f" LINK LOST: values shown are stale (last read {when}). {reason}")
         link.add_class("lost")
         self._status_line()
 
@@ -205,7 +258,7 @@ class PumpApp(App[None]):
             f"{identity.serial_number} {identity.model} fw {identity.firmware_version} · {mode}"
         )
         self.last_check = self._last_catheter_check(identity.serial_number)
-        self.query_one(TherapyPanel).show(seen)
+        self.query_one(TherapyPanel).show(seen, self._last_vas(identity.serial_number))
         self.query_one(ReservoirPanel).show(seen, self.last_check)
         self.query_one(AlarmBar).show(seen)
         if self.record is not None:
@@ -216,6 +269,13 @@ class PumpApp(App[None]):
                 seen.unit,
             )
         self._status_line()
+
+    def _last_vas(self, serial: str) -> str:
+        readings = self.record.readings(serial) if self.record is not None else []
+        if not readings:
+            return "no VAS logged"
+        last = readings[-1]
+        return f"VAS {format_vas(last.score_tenths)} ({pump_time(last.time_s)})"
 
     def _last_catheter_check(self, serial: str) -> str:
         if self.record is None:
@@ -230,14 +290,14 @@ class PumpApp(App[None]):
         return f"{verdict} ({pump_time(last.time_s)[:10]})"
 
     def _status_line(self, message: str | None = None) -> None:
-        parts = [f"Step {self.step_pct}%"]
+        """Step, link and times; a message (a refusal, verbatim) comes first so it shows."""
+        parts = [message] if message else []
+        parts.append(f"Step {self.step_pct}%")
+        parts.append("link OK" if self.link_ok else "link DOWN")
         if self.seen is not None and self.seen_at is not None:
             parts.append(
-                f"read {self.seen_at:%H:%M:%S} (pump {pump_time(self.seen.status.pump_time_s)})"
+                f"read {self.seen_at:%H:%M:%S}, pump {pump_time(self.seen.status.pump_time_s)}"
             )
-        parts.append("link OK" if self.link_ok else "link DOWN")
-        if message:
-            parts.append(message)
         self.query_one("#statusline", Static).update(" │ ".join(parts))
 
     # --- helpers -------------------------------------------------------------------------
@@ -296,6 +356,18 @@ class PumpApp(App[None]):
             await programmer.sync_record(seen)
             decision = programmer.guard(seen, new)
             if not decision.allowed:
+                # The decision goes in the audit trail (and the visit report) when it is
+                # shown, as Programmer.set_rate records it, not only if it is overridden.
+                programmer.record.note(
+                    seen.identity.serial_number,
+                    programmer.clinician,
+                    f"guard-{decision.verdict.value}",
+                    seen.status.pump_time_s,
+                    proposed_ng_per_day=new,
+                    current_ng_per_day=seen.status.dose_ng_per_day,
+                    reason=decision.reason,
+                    overridden=False,
+                )
                 await self._guard_panel(programmer, seen, new, decision.verdict, decision)
                 return
         violation = check_rate_change(
@@ -308,6 +380,7 @@ class PumpApp(App[None]):
             seen.status, seen.limits, seen.identity.concentration_ng_per_ml, new
         )
         warning = f"OVERRIDE: {override.reason.description}" if override else None
+        self.clear_notifications()  # no toast over the numbers being confirmed
         if not await self.push_screen_wait(ConfirmChange(preview, seen.unit, warning)):
             self._status_line("change cancelled: nothing sent")
             return
@@ -337,6 +410,7 @@ class PumpApp(App[None]):
         verdict: Verdict,
         decision: Any,
     ) -> None:
+        self.clear_notifications()  # no toast over the evidence
         choice = await self.push_screen_wait(GuardPanel(decision))
         if choice == "reduce":
             lower = stepped_dose(seen.status.dose_ng_per_day, self.step_pct, seen.unit, up=False)
@@ -354,13 +428,23 @@ class PumpApp(App[None]):
 
     def action_vas(self, quick: bool) -> None:
         ready = self._pump_ready()
-        if ready is not None:
-            self._command(lambda: self._log_vas(ready[0], quick=quick), "vas")
+        if ready is None:
+            return
+        programmer = ready[0]
+
+        def chosen(score: int | None) -> None:
+            if score is not None:
+                self._command(lambda: self._save_vas(programmer, score), "vas")
+
+        # Pushed here, not from a worker, so the digit typed right after "v" reaches it.
+        self.push_screen(VasEntry(quick=quick), chosen)
 
     async def _log_vas(self, programmer: Programmer, *, quick: bool) -> None:
         score = await self.push_screen_wait(VasEntry(quick=quick))
-        if score is None:
-            return
+        if score is not None:
+            await self._save_vas(programmer, score)
+
+    async def _save_vas(self, programmer: Programmer, score: int) -> None:
         reading = await programmer.log_vas(score)
         self.notify(f"VAS {format_vas(score)} logged at {pump_time(reading.time_s)}")
         await self.refresh_pump()
@@ -574,7 +658,21 @@ class PumpApp(App[None]):
         self._command(work, "report")
 
     def action_interrogate(self) -> None:
-        self.run_worker(self.refresh_pump(), name="interrogate", group="poll", exclusive=True)
+        """Read the pump now; with the link down, open the port afresh first."""
+        if self.busy:
+            self.notify("Busy with the previous command", severity="warning")
+            return
+        work = self.refresh_pump() if self.link_ok else self._reconnect()
+        self.run_worker(work, name="interrogate", group="poll", exclusive=True)
+
+    async def _reconnect(self) -> None:
+        """A programmer head unplugged and back, a pump out of range and back: a new link."""
+        client, self.client, self.programmer = self.client, None, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # the old line is gone already
+                await client.close()
+        self.sub_title = "reconnecting…"
+        await self._connect()
 
 
 def run_tui(**options: Any) -> None:

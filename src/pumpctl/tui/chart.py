@@ -30,7 +30,7 @@ class ChartData:
 def render_chart(data: ChartData, width: int, height: int) -> Text:
     label_width = 10
     plot_width = max(10, width - 2 * label_width - 2)
-    plot_height = max(3, height - 2)
+    plot_height = max(4, height - 2)
     rows = data.rows
     if not rows:
         return Text("No dose changes or pain scores logged yet.", style="dim")
@@ -53,9 +53,9 @@ def render_chart(data: ChartData, width: int, height: int) -> Text:
     grid = [[(" ", "")] * plot_width for _ in range(plot_height)]
 
     def dose_row(ng: int) -> int:
-        return (
-            plot_height - 1 - ((ng - bottom_dose) * (plot_height - 1) // (top_dose - bottom_dose))
-        )
+        # Row 0 is kept for the ▲ marks, so a mark never hides the dose line under it.
+        span_rows = plot_height - 2
+        return plot_height - 1 - ((ng - bottom_dose) * span_rows // (top_dose - bottom_dose))
 
     level = first_dose if first_dose is not None else data.current_ng_per_day
     changes = {column(d.time_s): d for d in doses}
@@ -75,7 +75,7 @@ def render_chart(data: ChartData, width: int, height: int) -> Text:
     text = Text()
     for y, line in enumerate(grid):
         left = ""
-        if y == 0:
+        if y == 1:
             left = format_amount(top_dose, data.unit).replace("/day", "")
         elif y == plot_height - 1:
             left = format_amount(bottom_dose, data.unit).replace("/day", "") if bottom_dose else "0"

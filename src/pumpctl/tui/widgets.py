@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import ProgressBar, Static
+from textual.widgets import Footer, ProgressBar, Static
 
 from pumpctl.programmer import Interrogation
 from pumpctl.protocol.messages import Severity
@@ -26,8 +26,25 @@ def pump_time(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
 
 
+class KeyFooter(Footer):
+    """The footer on two rows, so every key of the dashboard fits at 80 columns.
+
+    Textual's footer is one row wide: at 80×24 it cut the dashboard's keys off after
+    "Stop/Resume". Here the keys sit on a grid of ``COLUMNS`` columns, the command palette's
+    key in the last cell.
+    """
+
+    COLUMNS = 8
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        # Footer.compose sets one column per binding; wrap onto rows instead.
+        self.styles.grid_size_columns = self.COLUMNS
+
+
 class TherapyPanel(Static):
-    def show(self, seen: Interrogation) -> None:
+    def show(self, seen: Interrogation, pain: str = "") -> None:
+        """``pain``: the last pain score logged, shown here where no notification covers it."""
         identity, status, unit = seen.identity, seen.status, seen.unit
         conc = format_amount(identity.concentration_ng_per_ml, unit, per_day=False)
         state = status.state.name.lower()
@@ -42,6 +59,8 @@ class TherapyPanel(Static):
         text.append(state, style="bold green" if status.state.name == "RUNNING" else "bold red")
         if status.bolus_active:
             text.append("  bolus running", style="bold yellow")
+        if pain:
+            text.append(f"\nPain  {pain}")
         self.update(text)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -56,6 +60,7 @@ class ConfirmChange(ModalScreen[bool]):
             f"{'Low-reservoir':<18}{when(p.old_low_reservoir_s):>16}"
             f"{when(p.new_low_reservoir_s):>16}{moved}\n"
         )
+        table.rstrip()
         with Vertical(id="dialog"):
             yield Label(f"Confirm dose {direction.lower()}", id="dialog-title")
             yield Static(table)
@@ -93,33 +98,40 @@ class GuardPanel(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         decision = self.decision
         blocked = decision.verdict is Verdict.BLOCK
-        text = Text()
-        text.append(
-            "ESCALATION BLOCKED\n" if blocked else "ESCALATION ON HOLD\n",
-            style="bold white on red" if blocked else "bold black on yellow",
-        )
-        text.append(decision.reason + "\n\n")
+        parts: list[RenderableType] = [
+            Text(
+                "ESCALATION BLOCKED" if blocked else "ESCALATION ON HOLD",
+                style="bold white on red" if blocked else "bold black on yellow",
+            ),
+            Text(decision.reason),
+        ]
+
+        def section(title: str, mark: str, lines: Iterable[str]) -> None:
+            # A grid, so a wrapped line hangs under its text, not under the mark.
+            items = Table.grid(padding=(0, 1))
+            items.add_column(width=2, justify="right")
+            items.add_column(ratio=1)
+            for line in lines:
+                items.add_row(mark, line)
+            parts.extend((Text(""), Text(title, style="bold"), items))
+
         if decision.evidence:
-            text.append("Evidence\n", style="bold")
-            for line in decision.evidence_lines():
-                text.append(f"  {line}\n")
+            section("Evidence", "", decision.evidence_lines())
         if decision.checklist:
-            text.append("\nOIH criteria still to check\n", style="bold")
-            for item in decision.checklist:
-                text.append(f"  ☐ {item}\n")
+            section("OIH criteria still to check", "☐", decision.checklist)
         if decision.options:
-            text.append("\nOptions\n", style="bold")
-            for item in decision.options:
-                text.append(f"  • {item}\n")
+            section("Options", "•", decision.options)
         with Vertical(id="dialog", classes="guard"):
-            yield Static(text, id="guard-text")
+            # Focusable and scrollable: at 80×24 the evidence is taller than the screen.
+            with VerticalScroll(id="guard-scroll"):
+                yield Static(Group(*parts), id="guard-text")
             with Horizontal(classes="buttons"):
-                yield Button("Reduce (d)", id="reduce", variant="primary")
-                yield Button("Catheter check (c)", id="catheter")
-                yield Button("Log VAS (v)", id="vas")
+                yield Button("Reduce (d)", id="reduce", variant="primary", compact=True)
+                yield Button("Cath. check (c)", id="catheter", compact=True)
+                yield Button("Log VAS (v)", id="vas", compact=True)
                 if blocked:
-                    yield Button("Override (o)", id="override", variant="error")
-                yield Button("Close", id="close")
+                    yield Button("Override (o)", id="override", variant="error", compact=True)
+                yield Button("Close (esc)", id="close", compact=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(None if event.button.id == "close" else event.button.id)
@@ -151,6 +163,12 @@ class OverrideDialog(ModalScreen[Override | None]):
         if event.button.id != "ok":
             self.dismiss(None)
             return
+        self._submit()
+
+    def on_input_submitted(self) -> None:
+        self._submit()
+
+    def _submit(self) -> None:
         reason = self.query_one("#reason", Select).value
         note = self.query_one("#note", Input).value
         if not isinstance(reason, OverrideReason):
@@ -166,36 +184,36 @@ class OverrideDialog(ModalScreen[Override | None]):
 
 
 class VasEntry(ModalScreen[int | None]):
-    """Quick entry logs on one more key (0–9, T for 10); typed entry takes e.g. 6.5 + Enter."""
+    """Quick entry logs on one more key (0–9, T for 10); typed entry takes e.g. 6.5 + Enter.
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    Quick entry has no input field: the digit is a key binding of the screen, so it counts
+    even when typed before the dialog has finished drawing ("v4" at full speed).
+    """
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        *(Binding(str(d), f"score({d * 10})", show=False) for d in range(10)),
+        Binding("t,T", "score(100)", show=False),
+    ]
 
     def __init__(self, *, quick: bool = True) -> None:
         super().__init__()
         self.quick = quick
 
     def compose(self) -> ComposeResult:
-        prompt = (
-            "Pain score (VAS): press 0-9, or T for 10   (Shift+V to type a decimal)"
-            if self.quick
-            else "Pain score (VAS) 0-10, one decimal allowed, then Enter"
-        )
-        with Vertical(id="dialog"):
-            yield Label(prompt)
-            yield Input(id="vas-input", placeholder="0-10")
-            yield Static("", id="error", classes="error")
+        with Vertical(id="dialog", classes="vas"):
+            if self.quick:
+                yield Label("Pain score (VAS): press 0-9, or T for 10", id="dialog-title")
+                yield Static("0  1  2  3  4  5  6  7  8  9  T       Esc: cancel", id="vas-scale")
+                yield Static("A decimal (e.g. 6.5): Esc, then Shift+V", classes="hint")
+            else:
+                yield Label("Pain score (VAS) 0-10, one decimal allowed, then Enter")
+                yield Input(id="vas-input", placeholder="0-10")
+                yield Static("", id="error", classes="error")
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if not self.quick:
-            return
-        value = event.value.strip().lower()
-        if value == "t":
-            self.dismiss(100)
-        elif len(value) == 1 and value.isdigit():
-            self.dismiss(int(value) * 10)
-        elif value:
-            self.query_one("#error", Static).update("Press 0-9 or T")
-            event.input.value = ""
+    def action_score(self, tenths: int) -> None:
+        if self.quick:
+            self.dismiss(tenths)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
@@ -266,7 +284,16 @@ class RefillInput:
 
 
 class RefillWizard(ModalScreen[RefillInput | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    """Enter in "residual withdrawn" moves on to "volume added"; Enter in any other field
+    reviews and sends (concentration and bridge bolus are optional: Tab reaches them)."""
+
+    # Enter is a priority binding, handled as the key arrives: were focus moved on by an
+    # Input.Submitted message, digits typed right after Enter would still land in the field
+    # just left ("15⏎18" read as 1518).
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "next_or_submit", show=False, priority=True),
+    ]
 
     def __init__(self, unit: str, concentration_ng_per_ml: int, expected_residual_ul: int) -> None:
         super().__init__()
@@ -276,31 +303,58 @@ class RefillWizard(ModalScreen[RefillInput | None]):
 
     def compose(self) -> ComposeResult:
         conc = format_amount(self.concentration_ng_per_ml, self.unit, per_day=False)
-        with Vertical(id="dialog"):
+
+        def field(label: str, widget: Input | Select[bool]) -> Horizontal:
+            # A label beside each field: a placeholder would vanish once typed over.
+            return Horizontal(Label(label, classes="field-label"), widget, classes="field")
+
+        with Vertical(id="dialog", classes="refill"):
             yield Label(
-                f"Refill: the pump expects {format_volume(self.expected_residual_ul)} residual"
+                f"Refill: the pump expects {format_volume(self.expected_residual_ul)} residual",
+                id="dialog-title",
             )
-            yield Input(placeholder="Residual withdrawn, mL", id="withdrawn")
-            yield Input(placeholder="Volume added, mL", id="added")
-            yield Input(placeholder=f"Concentration, {self.unit}/mL (blank: {conc})", id="conc")
-            yield Input(
-                placeholder=f"Bridge bolus, {self.unit} (if the concentration changes)", id="bridge"
+            yield field("Residual withdrawn, mL", Input(id="withdrawn", compact=True))
+            yield field("Volume added, mL", Input(id="added", compact=True))
+            yield field(
+                f"Concentration, {self.unit}/mL",
+                Input(id="conc", placeholder=f"blank: {conc}/mL", compact=True),
             )
-            yield Select(
-                [("Give the bridge bolus", False), ("Waive it (logged)", True)],
-                value=False,
-                allow_blank=False,
-                id="waive",
+            yield field(
+                f"Bridge bolus, {self.unit}",
+                Input(id="bridge", placeholder="if the concentration changes", compact=True),
+            )
+            yield field(
+                "Give or waive the bridge",
+                Select(
+                    [("Give the bridge bolus", False), ("Waive it (logged)", True)],
+                    value=False,
+                    allow_blank=False,
+                    id="waive",
+                    compact=True,
+                ),
             )
             yield Static("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Review and send", variant="primary", id="ok")
-                yield Button("Cancel", id="cancel")
+                yield Button("Cancel (esc)", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id != "ok":
             self.dismiss(None)
             return
+        self._submit()
+
+    def action_next_or_submit(self) -> None:
+        field = self.focused
+        if not isinstance(field, Input):
+            raise SkipAction()  # a button or the select handles its own Enter
+        if field.id == "withdrawn":
+            self.set_focus(self.query_one("#added", Input))
+        else:
+            # After the keys already sent to this field: its value may not be updated yet.
+            field.call_later(self._submit)
+
+    def _submit(self) -> None:
         value = {i.id: i.value.strip() for i in self.query(Input)}
         try:
             concentration = (

@@ -19,7 +19,7 @@ ACTIONS = {
     "fault-battery": ("b", "Low battery"),
     "fault-stall": ("m", "Motor stall"),
     "fault-clear": ("c", "Clear faults"),
-    "reset": ("R", "Reset training pump"),
+    "reset": ("R", "Reset pump"),
 }
 
 
@@ -35,10 +35,12 @@ class TrainingPanel(ModalScreen[str | None]):
             with Grid(id="training-grid"):
                 for action, (key, label) in ACTIONS.items():
                     text = f"{label} ({key})"
-                    if action == "reset":
-                        yield Button(text, id=action, variant="error")
-                    else:
-                        yield Button(text, id=action)
+                    yield Button(
+                        text,
+                        id=action,
+                        variant="error" if action == "reset" else "default",
+                        compact=True,
+                    )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id)
