@@ -12,9 +12,12 @@ from pathlib import Path
 from types import FrameType
 
 from firmware_sim.control import ControlClient, ControlServer, parse_duration_ms
+from firmware_sim.faults import FaultyLine, LineFaults
 from firmware_sim.model.library import DrugLibrary, default_library
 from firmware_sim.server import PtyServer
 from firmware_sim.simulator import InitialProgram, Simulator
+from pumpctl.keystore import Keystore, KeystoreError
+from pumpctl.protocol.session import Role
 from pumpctl.units import UnitError, parse_amount_ng, parse_volume_ul
 
 
@@ -63,6 +66,22 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="pump time moves only when advanced (tests); default: follows real time",
     )
     parser.add_argument("--baud", type=int, default=None, help="pace replies at this line rate")
+    parser.add_argument(
+        "--line-faults",
+        metavar="SPEC",
+        default=None,
+        help="serve through a faulty line (firmware_sim.faults), e.g. "
+        "corrupt=0.01,drop=0.001,seed=7; its port is printed instead (docs/faults.md)",
+    )
+    parser.add_argument(
+        "--pair",
+        metavar="KEYSTORE",
+        nargs="?",
+        const="",
+        default=None,
+        help="pair at start: write this pump's clinician key into a programmer's key store "
+        "(default: the programmer's own, $PUMPCTL_KEYSTORE or the user config directory)",
+    )
     return parser
 
 
@@ -97,9 +116,7 @@ def _program(args: argparse.Namespace, library: DrugLibrary) -> InitialProgram:
     if concentration is None or dose is None:
         raise ValueError(f"give --concentration and --dose for {args.drug} (no defaults)")
     model = library.model(args.model)
-    volume_ul = (
-        model.reservoir_capacity_ul if args.volume is None else parse_volume_ul(args.volume)
-    )
+    volume_ul = model.reservoir_capacity_ul if args.volume is None else parse_volume_ul(args.volume)
     return InitialProgram(
         drug=args.drug,
         concentration_ng_per_ml=parse_amount_ng(concentration, unit, "concentration"),
@@ -111,6 +128,12 @@ def _program(args: argparse.Namespace, library: DrugLibrary) -> InitialProgram:
     )
 
 
+def pair(simulator: Simulator, keystore: Keystore, role: Role) -> None:
+    """Pairing, as at implant: the programmer's key store gets this pump's role key."""
+    serial = simulator.pump.state.serial_number
+    keystore.add(serial, role, simulator.role_key(role))
+
+
 def serve(argv: list[str]) -> int:
     args = _serve_parser().parse_args(argv)
     scratch = None
@@ -119,6 +142,8 @@ def serve(argv: list[str]) -> int:
         scratch = tempfile.TemporaryDirectory(prefix="pumpsim-")
         state_path = Path(scratch.name) / "pump.db"
     try:
+        # Before the simulator: a bad spec must not leave a first-booted state file behind.
+        faults = None if args.line_faults is None else LineFaults.parse(args.line_faults)
         library = _library(args)
         simulator = Simulator(
             state_path,
@@ -126,7 +151,9 @@ def serve(argv: list[str]) -> int:
             library,
             event_capacity=args.event_capacity,
         )
-    except (UnitError, ValueError) as error:
+        if args.pair is not None:
+            pair(simulator, Keystore(args.pair or None), Role.CLINICIAN)
+    except (UnitError, ValueError, KeystoreError) as error:
         print(f"pumpsim: {error}", file=sys.stderr)
         if scratch:
             scratch.cleanup()
@@ -140,12 +167,15 @@ def serve(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     server = PtyServer(simulator, baud=args.baud).start()
+    line = FaultyLine(server.port, faults).start() if faults is not None else None
     control = ControlServer(simulator, args.control).start() if args.control else None
-    print(server.port, flush=True)
+    print(line.port if line else server.port, flush=True)
     while not stop.wait(3600):
         pass
     if control:
         control.stop()
+    if line:
+        line.stop()
     server.stop()
     simulator.close()
     if scratch:

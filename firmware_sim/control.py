@@ -17,6 +17,8 @@ import threading
 from typing import Any
 
 from firmware_sim.simulator import Simulator
+from pumpctl.keystore import Keystore, KeystoreError
+from pumpctl.protocol.session import Role
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -39,10 +41,15 @@ def execute(simulator: Simulator, request: dict[str, Any]) -> dict[str, Any]:
             simulator.set_fault(str(request["name"]), str(request["value"]))
         elif op == "clear":
             simulator.clear_faults()
+        elif op == "pair":
+            role = Role[str(request.get("role", "clinician")).upper()]
+            Keystore(str(request["keystore"])).add(
+                simulator.pump.state.serial_number, role, simulator.role_key(role)
+            )
         elif op != "state":
             return {"ok": False, "error": f"unknown op {op!r}"}
         return {"ok": True, "state": simulator.snapshot()}
-    except (KeyError, ValueError, TypeError) as error:
+    except (KeyError, ValueError, TypeError, KeystoreError) as error:
         return {"ok": False, "error": str(error)}
 
 
@@ -111,6 +118,10 @@ class ControlClient:
 
     def clear(self) -> dict[str, Any]:
         return self.call(op="clear")
+
+    def pair(self, keystore: str, role: str = "clinician") -> None:
+        """Write the pump's ``role`` key into the key store at ``keystore`` (never printed)."""
+        self.call(op="pair", keystore=keystore, role=role)
 
     def state(self) -> dict[str, Any]:
         state: dict[str, Any] = self.call(op="state")["state"]

@@ -6,6 +6,7 @@ and the control port's simulation commands alike.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from firmware_sim.model.library import DrugLibrary, default_library
 from firmware_sim.model.pump import Pump, clip_text
 from firmware_sim.model.state import PumpState
 from firmware_sim.model.units import flow_nl_per_day
+from firmware_sim.sessions import WITHOUT_SESSION, SecurityState, SessionGuard
+from firmware_sim.sessions import Refused as SessionRefused
 from firmware_sim.store import NonVolatileStore, Outcome
 from pumpctl.protocol.codec import DecodeError, decode_payload, from_frame, to_frame
 from pumpctl.protocol.frames import Frame, FrameFlags
@@ -25,6 +28,10 @@ from pumpctl.protocol.messages import (
     Command,
     EventCode,
     EventRecord,
+    IdentifyRequest,
+    IdentifyResponse,
+    Message,
+    MsgType,
     Nak,
     NakCode,
     OutcomeState,
@@ -32,7 +39,11 @@ from pumpctl.protocol.messages import (
     QueryOutcomeResponse,
     ReadEventsRequest,
     ReadEventsResponse,
+    ReadLimitsRequest,
+    SessionOpenRequest,
+    WriteLimitsRequest,
 )
+from pumpctl.protocol.session import Role
 
 FIRMWARE_VERSION = "SIM-1.0.0"
 DEFAULT_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, for frozen clocks
@@ -82,6 +93,13 @@ class Simulator:
             self._log_boot("restart")
             self.pump.reconcile()
             self.store.commit(state)
+        stored_security = self.store.security()
+        self.sessions = SessionGuard(
+            self.store.secret(),
+            SecurityState.from_json(stored_security) if stored_security else SecurityState(),
+            self.pump.now_ms,
+            lambda code, a, b, detail: self.pump._log(code, 0, a, b, detail),
+        )
 
     def _log_boot(self, why: str) -> None:
         state = self.pump.state
@@ -94,30 +112,75 @@ class Simulator:
     # --- protocol ------------------------------------------------------------------------
 
     def handle_frame(self, frame: Frame) -> Frame | None:
-        """The answer to one received frame; ``None`` for frames a pump ignores."""
+        """The answer to one received frame; ``None`` for frames a pump ignores.
+
+        Only IDENTIFY and SESSION_OPEN are answered without a session; everything else must
+        come in an authenticated session whose role may send it, and is answered sealed.
+        """
         if frame.is_response:
             self.frames_rejected += 1
             return None
+        with self.lock:
+            try:
+                if frame.msg_type == MsgType.SESSION_OPEN:
+                    return self._open_session(frame)
+                role = self._admit(frame)
+            except SessionRefused as refused:
+                self._commit_security()
+                return to_frame(refused.nak, frame.seq)
+            reply = self._dispatch(frame, role)
+            self._commit_security()
+            return reply if role is None else self.sessions.seal(reply)
+
+    def _admit(self, frame: Frame) -> Role | None:
+        if FrameFlags.AUTHENTICATED in frame.flags:
+            return self.sessions.admit(frame)
+        if frame.msg_type not in WITHOUT_SESSION:
+            raise SessionRefused(NakCode.AUTH_REQUIRED, "this request needs a session")
+        return None
+
+    def _open_session(self, frame: Frame) -> Frame:
+        try:
+            request = from_frame(frame)
+        except DecodeError as error:
+            return self._nak_frame(frame, NakCode.MALFORMED_PAYLOAD, str(error))
+        assert isinstance(request, SessionOpenRequest)
+        identity = self.pump.handle(IdentifyRequest())
+        assert isinstance(identity, IdentifyResponse)
+        response = self.sessions.open(request, identity)
+        return to_frame(response, frame.seq)
+
+    def _commit_security(self) -> None:
+        if self.sessions.changed or self.store.has_pending:
+            self.store.commit(self.pump.state, security=self.sessions.security.to_json())
+            self.sessions.changed = False
+
+    def role_key(self, role: Role) -> bytes:
+        """A role's key, for pairing a programmer (the simulator's debug port only)."""
+        return self.sessions.role_key(role)
+
+    def _dispatch(self, frame: Frame, role: Role | None) -> Frame:
         try:
             request = from_frame(frame)
         except DecodeError as error:
             code = NakCode.UNKNOWN_MESSAGE if "unknown" in str(error) else NakCode.MALFORMED_PAYLOAD
             return self._nak_frame(frame, code, str(error))
-        with self.lock:
-            if isinstance(request, QueryOutcomeRequest):
-                return to_frame(self._query_outcome(request.request_id), frame.seq)
-            if isinstance(request, Command):
-                stored = self.store.outcome(request.request_id)
-                if stored is not None:
-                    return Frame(
-                        stored.msg_type, frame.seq, stored.payload, FrameFlags(stored.flags)
-                    )
+        if role is not None:
             try:
-                reply = self._answer(request, frame.seq)
-            except Exception as error:  # a fault here must never leave memory ahead of NV
-                self._reload()
-                return self._nak_frame(frame, NakCode.INTERNAL_ERROR, type(error).__name__)
-            return reply
+                self.sessions.permit(role, frame.msg_type)
+            except SessionRefused as refused:
+                return to_frame(refused.nak, frame.seq)
+        if isinstance(request, QueryOutcomeRequest):
+            return to_frame(self._query_outcome(request.request_id), frame.seq)
+        if isinstance(request, Command):
+            stored = self.store.outcome(request.request_id)
+            if stored is not None:
+                return Frame(stored.msg_type, frame.seq, stored.payload, FrameFlags(stored.flags))
+        try:
+            return self._answer(request, frame.seq)
+        except Exception as error:  # a fault here must never leave memory ahead of NV
+            self._reload()
+            return self._nak_frame(frame, NakCode.INTERNAL_ERROR, type(error).__name__)
 
     def _answer(self, request: Any, seq: int) -> Frame:
         if isinstance(request, ReadEventsRequest):
@@ -125,11 +188,17 @@ class Simulator:
             if self.store.has_pending:
                 self.store.commit(self.pump.state)
             return to_frame(self._event_page(request), seq)
-        response = self.pump.handle(request)
+        if isinstance(request, WriteLimitsRequest):
+            response = self._write_limits(request)
+        else:
+            response = self.pump.handle(request)
         reply = to_frame(response, seq)
         if isinstance(request, Command):
             outcome = Outcome(reply.msg_type, int(reply.flags), reply.payload)
-            self.store.commit(self.pump.state, outcome=(request.request_id, outcome))
+            library = self.pump.library if isinstance(request, WriteLimitsRequest) else None
+            self.store.commit(
+                self.pump.state, library=library, outcome=(request.request_id, outcome)
+            )
         elif self.store.has_pending:
             self.store.commit(self.pump.state)
         return reply
@@ -162,6 +231,41 @@ class Simulator:
             overflow_count=page.overflow_count,
             events=records,
         )
+
+    def _write_limits(self, request: WriteLimitsRequest) -> Message:
+        """Replace the drug library's limits for the drug in the reservoir (service role)."""
+        pump = self.pump
+        pump.advance_to(pump.now_ms())
+        current = pump.limits
+        if request.drug != current.drug:
+            nak = Nak(
+                code=NakCode.INVALID_ARGUMENT,
+                limit=0,
+                detail=f"the reservoir holds {current.drug}, not {request.drug}",
+            )
+        elif not (
+            0 < request.min_concentration_ng_per_ml <= request.max_concentration_ng_per_ml
+            and request.max_dose_ng_per_day > 0
+            and request.large_change_factor >= 2
+            and request.bolus_max_ng <= request.max_dose_ng_per_day
+        ):
+            nak = Nak(code=NakCode.INVALID_ARGUMENT, limit=0, detail="inconsistent limits")
+        else:
+            values = request.model_dump(exclude={"request_id", "drug"})
+            limits = dataclasses.replace(current, **values)
+            pump.library = dataclasses.replace(
+                pump.library, drugs={**pump.library.drugs, current.drug: limits}
+            )
+            pump._log(
+                EventCode.LIMITS_CHANGED,
+                request.request_id,
+                request.max_dose_ng_per_day,
+                request.max_step_pct,
+                f"{current.drug} limits changed",
+            )
+            return pump.handle(ReadLimitsRequest())
+        pump._log(EventCode.REFUSED, request.request_id, nak.code, 0, nak.detail)
+        return nak
 
     def _query_outcome(self, request_id: int) -> QueryOutcomeResponse:
         stored = self.store.outcome(request_id)

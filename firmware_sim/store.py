@@ -7,6 +7,7 @@ all, so a power cut at any instant resumes the pump exactly as of its last answe
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,20 @@ class NonVolatileStore:
             (key, value),
         )
 
+    def secret(self) -> bytes:
+        """The pump's 32-byte secret, made once at first boot; never leaves the device."""
+        stored = self._get("secret")
+        if stored is None:
+            stored = secrets.token_hex(32)
+            self._db.execute("BEGIN IMMEDIATE")
+            self._put("secret", stored)
+            self._db.execute("COMMIT")
+        return bytes.fromhex(stored)
+
+    def security(self) -> dict[str, int] | None:
+        stored = self._get("security")
+        return None if stored is None else dict(json.loads(stored))
+
     def load(self) -> tuple[PumpState, DrugLibrary] | None:
         state, library = self._get("state"), self._get("library")
         if state is None or library is None:
@@ -112,6 +127,7 @@ class NonVolatileStore:
         *,
         library: DrugLibrary | None = None,
         outcome: tuple[int, Outcome] | None = None,
+        security: dict[str, int] | None = None,
     ) -> None:
         """Write the state, the pending events and a request's outcome in one transaction."""
         db = self._db
@@ -120,6 +136,8 @@ class NonVolatileStore:
             self._put("state", json.dumps(state.to_json(), separators=(",", ":")))
             if library is not None:
                 self._put("library", json.dumps(library.to_json(), separators=(",", ":")))
+            if security is not None:
+                self._put("security", json.dumps(security))
             self._write_events()
             if outcome is not None:
                 self._write_outcome(*outcome)

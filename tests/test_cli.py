@@ -27,9 +27,13 @@ pytestmark = pytest.mark.needs_simulator
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The environment for ``pumpctl``: no inherited port, anything it stores kept in tmp."""
+def env(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment for ``pumpctl``: no inherited port, anything it stores kept in tmp,
+    and the key store paired with the test's pump."""
     clean = {k: v for k, v in os.environ.items() if k not in ("PUMPCTL_PORT", "PUMPCTL_HIL_PORT")}
+    clean["PUMPCTL_KEYSTORE"] = str(tmp_path / "unpaired-keys.json")
+    if "pump" in request.fixturenames:
+        clean["PUMPCTL_KEYSTORE"] = str(request.getfixturevalue("pump").keys.path)
     clean["XDG_DATA_HOME"] = str(tmp_path / "data")
     clean["PUMPCTL_DB"] = str(tmp_path / "clinical.db")
     clean["PUMPCTL_CLINICIAN"] = "test"
@@ -121,7 +125,7 @@ def test_trace_shows_frames_on_stderr(pump: PumpUnderTest, env: dict[str, str]) 
     received = [line for line in trace if line.split()[:1] == ["rx"]]
     assert sent
     assert received
-    assert any("IDENTIFY" in line for line in sent)
+    assert any("SESSION_OPEN" in line for line in sent)  # the handshake brings the identity
     assert any("STATUS" in line and "1400000" in line for line in received)
     assert "frame" not in out  # the trace never mixes into stdout
 

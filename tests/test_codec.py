@@ -47,7 +47,7 @@ from pumpctl.protocol.messages import (
     StatusRequest,
     StatusResponse,
 )
-from pumpctl.protocol.wire import Fixed, ListOf, Text, WireModel
+from pumpctl.protocol.wire import Fixed, ListOf, Octets, Text, WireModel
 
 MESSAGE_CLASSES: tuple[type[Message], ...] = (*REQUESTS, *RESPONSES)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -67,10 +67,10 @@ MAX_TEXT_CHARS = 60  # ≤ 240 UTF-8 bytes, inside the 255-byte wire limit
 MAX_LIST_ITEMS = 5
 
 
-def _marker(model: type[WireModel], name: str) -> Fixed | Text | ListOf:
+def _marker(model: type[WireModel], name: str) -> Fixed | Text | ListOf | Octets:
     field = model.model_fields[name]
-    marker = next(m for m in field.metadata if isinstance(m, Fixed | Text | ListOf))
-    assert isinstance(marker, Fixed | Text | ListOf)
+    marker = next(m for m in field.metadata if isinstance(m, Fixed | Text | ListOf | Octets))
+    assert isinstance(marker, Fixed | Text | ListOf | Octets)
     return marker
 
 
@@ -88,6 +88,8 @@ def worst_case_size(model: type[WireModel], *, empty_lists: bool = False) -> int
         marker = _marker(model, name)
         if isinstance(marker, Fixed):
             size += struct.calcsize("<" + marker.fmt)
+        elif isinstance(marker, Octets):
+            size += marker.length
         elif isinstance(marker, Text):
             size += 1 + 4 * MAX_TEXT_CHARS
         else:
@@ -128,6 +130,8 @@ def records(model: type[WireModel]) -> st.SearchStrategy[Any]:
                 fields[name] = st.booleans()
             else:
                 fields[name] = _integers(model, name, marker.fmt)
+        elif isinstance(marker, Octets):
+            fields[name] = st.binary(min_size=marker.length, max_size=marker.length)
         elif isinstance(marker, Text):
             fields[name] = st.text(st.characters(codec="utf-8"), max_size=MAX_TEXT_CHARS)
         else:
@@ -456,10 +460,10 @@ def test_frames_failing_a_header_check_are_rejected(encoded: bytes, reason: str)
 
 
 def test_unknown_message_types_are_decode_errors() -> None:
-    with pytest.raises(DecodeError, match="unknown request type 0x30"):
-        from_frame(Frame(msg_type=0x30, seq=1))
-    with pytest.raises(DecodeError, match="unknown response type 0x30"):
-        from_frame(Frame(msg_type=0x30, seq=1, flags=FrameFlags.RESPONSE))
+    with pytest.raises(DecodeError, match="unknown request type 0x3F"):
+        from_frame(Frame(msg_type=0x3F, seq=1))
+    with pytest.raises(DecodeError, match="unknown response type 0x3F"):
+        from_frame(Frame(msg_type=0x3F, seq=1, flags=FrameFlags.RESPONSE))
     # NAK is a response type only: as a request it is unknown.
     with pytest.raises(DecodeError, match="unknown request type 0x7F"):
         from_frame(Frame(msg_type=MsgType.NAK, seq=1, flags=FrameFlags.NAK))

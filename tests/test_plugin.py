@@ -84,7 +84,14 @@ def test_pump_port_option_targets_that_port(
 ) -> None:
     pytester.makepyfile(INNER_HARDWARE.format(port=hardware.port, serial=HARDWARE_SERIAL))
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--strict-markers", "-rs", "--pump-port", hardware.port
+        "-p",
+        "no:cacheprovider",
+        "--strict-markers",
+        "-rs",
+        "--pump-port",
+        hardware.port,
+        "--pump-keystore",
+        str(hardware.keystore_path),
     )
     result.assert_outcomes(passed=1, skipped=2)
     assert_skipped_for_hardware(result)
@@ -94,6 +101,7 @@ def test_hil_port_environment_targets_that_port(
     pytester: pytest.Pytester, hardware: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PUMPCTL_HIL_PORT", hardware.port)
+    monkeypatch.setenv("PUMPCTL_KEYSTORE", str(hardware.keystore_path))
     pytester.makepyfile(INNER_HARDWARE.format(port=hardware.port, serial=HARDWARE_SERIAL))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers", "-rs")
     result.assert_outcomes(passed=1, skipped=2)

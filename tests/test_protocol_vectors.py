@@ -1,4 +1,5 @@
-"""The test vectors in docs/protocol.md §10 are exactly what the codec produces and accepts."""
+"""The test vectors in docs/protocol.md §10–§11 are exactly what the codec and the session
+layer produce and accept."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ from pumpctl.protocol import messages
 from pumpctl.protocol.codec import from_frame, to_frame
 from pumpctl.protocol.frames import Frame, FrameFlags, StreamDecoder, encode_frame
 from pumpctl.protocol.messages import REQUESTS, RESPONSES, Message
+from pumpctl.protocol.session import (
+    AuthError,
+    Direction,
+    Role,
+    SessionKeys,
+    pump_proof,
+    role_key,
+    session_key,
+)
 
 SPEC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 BLOCK = re.compile(r"^```vector\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+DERIVATION = re.compile(r"^```derivation\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 MESSAGE_CLASSES: dict[str, type[Message]] = {cls.__name__: cls for cls in (*REQUESTS, *RESPONSES)}
 
 
@@ -33,7 +44,24 @@ class Vector:
 
     @property
     def damaged(self) -> bool:
-        return "expect" in self.fields
+        return self.fields.get("expect", "").startswith("reject ")
+
+    @property
+    def forged(self) -> bool:
+        return self.fields.get("expect", "").startswith("refuse ")
+
+    def session(self, *, counter: int | None = None) -> SessionKeys | None:
+        """The session a sealed vector belongs to, ready to seal (``counter``) or to open."""
+        if "key" not in self.fields:
+            return None
+        last = (counter if counter is not None else 1) - 1
+        return SessionKeys(
+            int(self.fields["session"]), bytes.fromhex(self.fields["key"]), Role.CLINICIAN, last, 0
+        )
+
+    @property
+    def direction(self) -> Direction:
+        return Direction[self.fields["direction"].upper().replace("-", "_")]
 
     def message(self) -> Message:
         class_name, _, data = self.fields["message"].partition(" ")
@@ -47,13 +75,15 @@ class Vector:
 
     def frame(self) -> Frame:
         frame = to_frame(self.message(), int(self.fields["seq"]))
-        return Frame(
+        frame = Frame(
             frame.msg_type,
             frame.seq,
             frame.payload,
             frame.flags | self.extra_flags(),
             frame.session_id,
         )
+        session = self.session(counter=int(self.fields.get("counter", "1")))
+        return frame if session is None else session.seal(frame, self.direction)
 
 
 def parse_block(text: str) -> Vector:
@@ -80,7 +110,8 @@ def load_vectors() -> list[Vector]:
 
 
 VECTORS = load_vectors()
-MESSAGE_VECTORS = [v for v in VECTORS if not v.damaged]
+MESSAGE_VECTORS = [v for v in VECTORS if not v.damaged and not v.forged]
+FORGED_VECTORS = [v for v in VECTORS if v.forged]
 DAMAGED_VECTORS = [v for v in VECTORS if v.damaged]
 BY_NAME = {v.name: v for v in VECTORS}
 
@@ -134,8 +165,13 @@ def test_decoding_the_vector_bytes_gives_the_message(vector: Vector) -> None:
     assert decoder.frames_rejected == 0
     frame = frames[0]
     assert frame.seq == int(vector.fields["seq"])
-    assert frame.session_id == 0
     assert frame.flags == vector.frame().flags
+    session = vector.session()
+    if session is None:
+        assert frame.session_id == 0
+    else:
+        assert frame.session_id == int(vector.fields["session"])
+        assert session.open(frame, vector.direction) == int(vector.fields["counter"])
     decoded = from_frame(frame)
     assert type(decoded) is type(vector.message())
     assert decoded == vector.message()
@@ -178,3 +214,39 @@ def test_the_decoder_recovers_after_each_damaged_vector() -> None:
     frames = decoder.feed(stream)
     assert [from_frame(f) for f in frames] == [good.message()] * len(DAMAGED_VECTORS)
     assert decoder.frames_rejected == len(DAMAGED_VECTORS)
+
+
+def test_a_forged_tag_passes_the_frame_checks_but_not_the_session() -> None:
+    assert FORGED_VECTORS
+    for vector in FORGED_VECTORS:
+        frames = StreamDecoder().feed(vector.wire)
+        assert len(frames) == 1, "the CRC is right: only the session layer can tell"
+        session = vector.session()
+        assert session is not None
+        reason = vector.fields["expect"].removeprefix("refuse ")
+        with pytest.raises(AuthError, match=reason):
+            session.open(frames[0], vector.direction)
+
+
+def test_the_key_derivation_vector() -> None:
+    blocks = [parse_block(m.group(1)) for m in DERIVATION.finditer(SPEC.read_text("utf-8"))]
+    assert blocks
+    for block in blocks:
+        values = block.fields
+        role = Role(int(values["role"]))
+        key = role_key(bytes.fromhex(values["pump-secret"]), role)
+        assert key.hex() == values["role-key"]
+        context = (
+            bytes.fromhex(values["programmer-nonce"]),
+            bytes.fromhex(values["pump-nonce"]),
+            int(values["session-id"]),
+        )
+        assert pump_proof(key, role, *context).hex() == values["pump-proof"]
+        assert session_key(key, role, *context).hex() == values["session-key"]
+
+
+def test_the_sealed_vectors_use_the_derived_session_key() -> None:
+    (block,) = [parse_block(m.group(1)) for m in DERIVATION.finditer(SPEC.read_text("utf-8"))]
+    sealed = [v for v in VECTORS if "key" in v.fields]
+    assert sealed
+    assert {v.fields["key"] for v in sealed} == {block.fields["session-key"]}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -18,9 +19,14 @@ from typing import Any
 import pytest
 
 from pumpctl.client import SyncPumpClient
+from pumpctl.keystore import Keystore
 from pumpctl.protocol.messages import EventCode
 
 PUMPSIM = Path(sys.executable).parent / "pumpsim"
+# Every pumpsim started here pairs into this key store (its own directory, removed at exit).
+_KEYS_DIR = tempfile.mkdtemp(prefix="pumpsim-keys-")
+atexit.register(shutil.rmtree, _KEYS_DIR, True)
+KEYS = Keystore(Path(_KEYS_DIR) / "keys.json")
 TIMEOUT_S = 30
 MORPHINE_START_NG = 1_400_000  # 1.4 mg/day at 25 mg/mL: 56 µL a day
 
@@ -44,7 +50,7 @@ def start() -> Iterator[Start]:
 
     def run(*args: str) -> tuple[subprocess.Popen[str], str]:
         process = subprocess.Popen(
-            [str(PUMPSIM), "--pty", "--frozen-clock", *args],
+            [str(PUMPSIM), "--pty", "--frozen-clock", "--pair", str(KEYS.path), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -72,7 +78,7 @@ def stop(process: subprocess.Popen[str], signum: int = signal.SIGTERM) -> tuple[
 
 def wait_until_serving(port: str) -> None:
     """One status round trip: the simulator is up (and past its start-up) when it answers."""
-    with SyncPumpClient(port) as client:
+    with SyncPumpClient(port, keys=KEYS) as client:
         client.status()
 
 
@@ -130,7 +136,7 @@ def test_exits_0_on_a_stop_signal(start: Start, signum: int, when: str) -> None:
 def test_serves_one_programmer_after_another(start: Start) -> None:
     _, port = start()
     for _ in range(5):
-        client = SyncPumpClient(port)
+        client = SyncPumpClient(port, keys=KEYS)
         try:
             status = client.status()
         finally:
@@ -141,13 +147,13 @@ def test_serves_one_programmer_after_another(start: Start) -> None:
 def test_state_file_survives_a_restart(start: Start, workdir: Path) -> None:
     state = str(workdir / "pump.db")
     first, port = start("--state", state, "--serial", "SIM000042")
-    with SyncPumpClient(port) as client:
+    with SyncPumpClient(port, keys=KEYS) as client:
         client.set_rate(1_600_000, MORPHINE_START_NG)
         assert client.status().dose_ng_per_day == 1_600_000
     assert stop(first)[0] == 0
 
     _, port = start("--state", state, "--serial", "SIM999999", "--dose", "3")
-    with SyncPumpClient(port) as client:
+    with SyncPumpClient(port, keys=KEYS) as client:
         assert client.identify().serial_number == "SIM000042"  # first-boot options ignored
         assert client.status().dose_ng_per_day == 1_600_000
         events, _ = client.read_all_events()
@@ -181,7 +187,7 @@ def test_ctl_advance_moves_time_and_delivers(start: Start, workdir: Path) -> Non
     control = str(workdir / "ctl")
     _, port = start("--control", control)
     before = ctl_state(control)
-    with SyncPumpClient(port) as client:
+    with SyncPumpClient(port, keys=KEYS) as client:
         status_before = client.status()
     assert before["reservoir_ul"] == status_before.reservoir_ul == 20_000
 
@@ -194,7 +200,7 @@ def test_ctl_advance_moves_time_and_delivers(start: Start, workdir: Path) -> Non
     assert after["pump_time_ms"] - before["pump_time_ms"] == 259_200_000
     assert before["reservoir_ul"] - after["reservoir_ul"] == 168  # 3 days x 56 µL
 
-    with SyncPumpClient(port) as client:
+    with SyncPumpClient(port, keys=KEYS) as client:
         status = client.status()
     assert status.pump_time_s - status_before.pump_time_s == 259_200
     assert status.reservoir_ul == after["reservoir_ul"] == 19_832

@@ -42,15 +42,16 @@ import asyncio, random, sys
 from firmware_sim.control import ControlClient
 from pumpctl.client import PumpClient
 from pumpctl.clinical.guard import OverrideReason
+from pumpctl.keystore import Keystore
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.programmer import Override, Programmer
 
 
-async def main(port, db, control_path, seed):
+async def main(port, db, control_path, seed, keystore):
     rng = random.Random(seed)
     control = ControlClient(control_path)
     record = ClinicalRecord.open(db)
-    client = await PumpClient.open(port)
+    client = await PumpClient.open(port, keys=Keystore(keystore))
     programmer = Programmer(client, record, clinician="powercut")
     # every increase is documented, so the guard never stops the loop
     override = Override(OverrideReason.TOLERANCE_CONFIRMED, "power-cut test")
@@ -74,7 +75,7 @@ async def main(port, db, control_path, seed):
         print(f"change {change.id} {new}", flush=True)
 
 
-asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]))
 """
 
 RUNS = 12
@@ -310,7 +311,15 @@ def test_sigkill_while_logging_and_programming_loses_nothing_committed(
     for run in range(RUNS):
         before = _contents(db)
         child = subprocess.Popen(
-            [sys.executable, str(script), pump.port, str(db), pump.sim.control_path, str(run)],
+            [
+                sys.executable,
+                str(script),
+                pump.port,
+                str(db),
+                pump.sim.control_path,
+                str(run),
+                str(pump.keys.path),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
+from pumpctl.keystore import StaticKeys
+from pumpctl.protocol.session import Role
+
 if TYPE_CHECKING:
     from firmware_sim.simulator import InitialProgram
 
@@ -38,6 +41,11 @@ class BuiltinSimulator:
     @property
     def port(self) -> str:
         return self.server.port
+
+    def keys(self) -> StaticKeys:
+        """The training pump pairs itself with this programmer, in every role."""
+        serial = self.simulator.pump.state.serial_number
+        return StaticKeys({(serial, role): self.simulator.role_key(role) for role in Role})
 
     def close(self) -> None:
         self.server.stop()

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,15 @@ from pumpctl.client import PumpClient
 from pumpctl.clinical.guard import GuardDecision, OverrideReason
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.clinical.scores import ScoreError, format_vas, parse_vas
-from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, Refused
+from pumpctl.keystore import Keystore, KeystoreError
+from pumpctl.link.errors import (
+    AuthenticationError,
+    LinkError,
+    NoResponse,
+    OutcomeUncertain,
+    PumpError,
+    Refused,
+)
 from pumpctl.programmer import (
     GuardBlocked,
     Interrogation,
@@ -32,11 +41,12 @@ from pumpctl.programmer import (
 )
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import AlarmCode, EventCode, Message, MsgType
+from pumpctl.protocol.session import Role
 from pumpctl.units import UnitError, format_amount, format_volume, parse_amount_ng, parse_volume_ul
 
-EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD = 1, 2, 3, 4, 5
-OFFLINE_COMMANDS = {"audit"}
-RECORD_COMMANDS = {"set-rate", "vas", "history", "audit", "report"}
+EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD, EXIT_AUTH = 1, 2, 3, 4, 5, 6
+OFFLINE_COMMANDS = {"audit", "pair"}
+RECORD_COMMANDS = {"set-rate", "vas", "history", "audit", "report", "pair"}
 
 
 class UsageError(Exception):
@@ -86,6 +96,17 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help="clinical record (default: $PUMPCTL_DB or the user data directory)",
     )
     parser.add_argument(
+        "--keystore",
+        default=default(None),
+        help="paired pump keys (default: $PUMPCTL_KEYSTORE or the user config directory)",
+    )
+    parser.add_argument(
+        "--role",
+        choices=[r.name.lower() for r in Role],
+        default=default("clinician"),
+        help="the session's role (default: clinician)",
+    )
+    parser.add_argument(
         "--clinician",
         default=default(os.environ.get("PUMPCTL_CLINICIAN")),
         help="who is programming (default: $PUMPCTL_CLINICIAN or the login name)",
@@ -130,6 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--serial", help="a pump's serial number (without connecting)")
     audit = sub.add_parser("audit", help="the audit trail")
     audit.add_argument("action", choices=["verify", "show"])
+    pair = sub.add_parser("pair", help="store a pump's key (from a file) in the key store")
+    pair.add_argument("--serial", required=True, help="the pump's serial number")
+    pair.add_argument("--key-file", required=True, help="file holding the key, 64 hex digits")
     report = sub.add_parser("report", help="write the visit report (Markdown and HTML)")
     report.add_argument("--out", default=".", help="directory to write to (default: here)")
     report.add_argument(
@@ -186,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(error, EXIT_UNCERTAIN)
     except (LinkError, NoResponse) as error:
         return _fail(error, EXIT_NO_PUMP)
+    except (AuthenticationError, KeystoreError) as error:
+        return _fail(error, EXIT_AUTH)
     except PumpError as error:
         return _fail(error, EXIT_REFUSED)
     except KeyboardInterrupt:
@@ -250,8 +276,18 @@ async def _with_pump(args: argparse.Namespace, record: ClinicalRecord | None) ->
         port = sim.port
     if not port:
         raise UsageError("no pump port: give --port PORT, set PUMPCTL_PORT, or use --sim")
+    keys = sim.keys() if sim is not None else Keystore(args.keystore)
     try:
-        client = await PumpClient.open(port, trace=_trace if args.trace else None)
+        try:
+            client = await PumpClient.open(
+                port,
+                trace=_trace if args.trace else None,
+                keys=keys,
+                role=Role[args.role.upper()],
+            )
+        except AuthenticationError as error:
+            _audit_authentication_failure(args, record, str(error))
+            raise
         try:
             programmer = Programmer(client, record, clinician=_clinician(args))
             return await COMMANDS[args.command](programmer, args)
@@ -260,6 +296,23 @@ async def _with_pump(args: argparse.Namespace, record: ClinicalRecord | None) ->
     finally:
         if sim is not None:
             sim.close()
+
+
+def _audit_authentication_failure(
+    args: argparse.Namespace, record: ClinicalRecord | None, reason: str
+) -> None:
+    """Best effort: the failure itself is what the user must see, whatever the record does."""
+    try:
+        target = record or ClinicalRecord.open(args.db)
+    except RecordError:
+        return
+    try:
+        target.note("-", _clinician(args), "authentication-failed", int(time.time()), reason=reason)
+    except RecordError:
+        pass
+    finally:
+        if record is None:
+            target.close()
 
 
 def _clinician(args: argparse.Namespace) -> str:
@@ -472,6 +525,22 @@ async def _report(programmer: Programmer, args: argparse.Namespace) -> Output:
     return Output({"files": [str(p) for p in paths]}, "\n".join(str(p) for p in paths))
 
 
+async def _pair(record: ClinicalRecord, args: argparse.Namespace) -> Output:
+    try:
+        text = Path(args.key_file).read_text().strip()
+        key = bytes.fromhex(text)
+    except (OSError, ValueError):
+        raise UsageError(f"{args.key_file} does not hold a key of 64 hex digits") from None
+    role = Role[args.role.upper()]
+    keystore = Keystore(args.keystore)
+    keystore.add(args.serial, role, key)
+    record.note(args.serial, _clinician(args), "paired", int(time.time()), role=role.name.lower())
+    return Output(
+        {"paired": args.serial, "role": role.name.lower(), "keystore": str(keystore.path)},
+        f"Pump {args.serial} paired for the {role.name.lower()} role in {keystore.path}",
+    )
+
+
 async def _history_offline(record: ClinicalRecord, args: argparse.Namespace) -> Output:
     return _history_output(record, args.serial, "mg")
 
@@ -611,6 +680,7 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]
 }
 OFFLINE: dict[str, Callable[[ClinicalRecord, argparse.Namespace], Awaitable[Output]]] = {
     "audit": _audit,
+    "pair": _pair,
     "history": _history_offline,
 }
 

@@ -8,13 +8,21 @@ sending it again.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
-from pumpctl.link.errors import NoResponse, OutcomeUncertain, PumpError, Refused
+from pumpctl.keystore import KeySource
+from pumpctl.link.errors import (
+    AuthenticationError,
+    NoResponse,
+    OutcomeUncertain,
+    PumpError,
+    Refused,
+)
 from pumpctl.link.transactions import DEADLINE_S, RETRIES, Trace, TransactionManager
 from pumpctl.link.transport import DEFAULT_BAUD, SerialLink
 from pumpctl.protocol.messages import (
@@ -32,6 +40,7 @@ from pumpctl.protocol.messages import (
     LimitsResponse,
     Message,
     Nak,
+    NakCode,
     OutcomeState,
     PumpStateResponse,
     QueryOutcomeRequest,
@@ -44,17 +53,22 @@ from pumpctl.protocol.messages import (
     RefillRequest,
     RefillResponse,
     ResumeRequest,
+    SessionOpenRequest,
+    SessionOpenResponse,
     SetRateRequest,
     SetRateResponse,
     StatusRequest,
     StatusResponse,
     StopRequest,
+    WriteLimitsRequest,
 )
+from pumpctl.protocol.session import NONCE_LEN, Role, SessionKeys, pump_proof, session_key
 
 R = TypeVar("R", bound=Message)
 T = TypeVar("T")
 EVENT_PAGE = 64
 LOG_END_PROBE = 0xFFFF_FFFF  # a first_index past any event: the answer is the log's end
+_SESSION_GONE = {NakCode.SESSION_EXPIRED, NakCode.AUTH_REQUIRED}
 
 
 class Resolution(Enum):
@@ -80,6 +94,9 @@ class PumpClient:
 
     def __init__(self, transactions: TransactionManager) -> None:
         self.transactions = transactions
+        self.identity: IdentifyResponse | None = None  # from the session handshake
+        self._keys: KeySource | None = None
+        self._role = Role.CLINICIAN
 
     @classmethod
     async def open(
@@ -90,10 +107,59 @@ class PumpClient:
         deadline_s: float = DEADLINE_S,
         retries: int = RETRIES,
         baud: int = DEFAULT_BAUD,
+        keys: KeySource | None = None,
+        role: Role = Role.CLINICIAN,
     ) -> PumpClient:
+        """Open the port and, given ``keys``, an authenticated session in ``role``."""
         transactions = TransactionManager(deadline_s, retries, trace)
         transactions.link = await SerialLink.open(url, transactions.on_frame, baud=baud)
-        return cls(transactions)
+        client = cls(transactions)
+        if keys is not None:
+            try:
+                await client.open_session(keys, role)
+            except BaseException:
+                await client.close()
+                raise
+        return client
+
+    async def open_session(self, keys: KeySource, role: Role = Role.CLINICIAN) -> None:
+        """The handshake: one round trip, which also brings the pump's identity.
+
+        The pump proves it holds the role key; this programmer proves it with the MAC of its
+        first authenticated frame.
+        """
+        self.transactions.session = None
+        nonce = secrets.token_bytes(NONCE_LEN)
+        answer = await self._read(
+            SessionOpenRequest(role=role, programmer_nonce=nonce), SessionOpenResponse
+        )
+        serial = answer.serial_number
+        key = keys.key_for(serial, role)
+        if key is None:
+            raise AuthenticationError(
+                f"pump {serial} is not paired for the {role.name.lower()} role "
+                "(pair it: pumpctl pair, or pumpsim --pair)"
+            )
+        proof = pump_proof(key, role, nonce, answer.pump_nonce, answer.session_id)
+        if not hmac.compare_digest(proof, answer.pump_proof):
+            raise AuthenticationError(
+                f"pump {serial} could not prove it holds the paired key: "
+                "a wrong key, or not the pump that was paired"
+            )
+        self.transactions.session = SessionKeys(
+            answer.session_id,
+            session_key(key, role, nonce, answer.pump_nonce, answer.session_id),
+            role,
+        )
+        self.identity = IdentifyResponse(
+            model=answer.model,
+            serial_number=serial,
+            firmware_version=answer.firmware_version,
+            reservoir_capacity_ul=answer.reservoir_capacity_ul,
+            drug=answer.drug,
+            concentration_ng_per_ml=answer.concentration_ng_per_ml,
+        )
+        self._keys, self._role = keys, role
 
     async def close(self) -> None:
         if self.transactions.link is not None:
@@ -105,13 +171,24 @@ class PumpClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _read(self, request: Message, expected: type[R]) -> R:
+    async def _exchange(self, request: Message) -> Message:
+        """Send in the session. A session that expired or was replaced by another
+        programmer's is reopened once and the request sent again: the pump refused it
+        before looking at it, so it was not executed."""
         reply = await self.transactions.request(request)
+        lost = isinstance(reply, Nak) and reply.code in _SESSION_GONE
+        if lost and self._keys is not None:
+            await self.open_session(self._keys, self._role)
+            reply = await self.transactions.request(request)
+        return reply
+
+    async def _read(self, request: Message, expected: type[R]) -> R:
+        reply = await self._exchange(request)
         return _expect(reply, expected)
 
     async def _command(self, request: Command, expected: type[R]) -> R:
         try:
-            reply = await self.transactions.request(request)
+            reply = await self._exchange(request)
         except NoResponse as error:
             raise OutcomeUncertain(
                 f"{error}: the outcome of {type(request).__name__} is unknown "
@@ -220,7 +297,9 @@ class PumpClient:
             bridge_bolus_ng=bridge_bolus_ng,
             waive_bridge_bolus=waive_bridge_bolus,
         )
-        return await self._command(request, RefillResponse)
+        reply = await self._command(request, RefillResponse)
+        self.identity = None  # the concentration may have changed: identify afresh
+        return reply
 
     async def ack_alarm(
         self, code: AlarmCode, *, request_id: int | None = None
@@ -228,9 +307,17 @@ class PumpClient:
         request = AckAlarmRequest(request_id=request_id or new_request_id(), code=code)
         return await self._command(request, AckAlarmResponse)
 
+    async def write_limits(
+        self, limits: LimitsResponse, *, request_id: int | None = None
+    ) -> LimitsResponse:
+        """Replace the drug library limits in force (a service session only)."""
+        values = limits.model_dump(exclude={"min_flow_nl_per_day", "low_reservoir_ul"})
+        request = WriteLimitsRequest(request_id=request_id or new_request_id(), **values)
+        return await self._command(request, LimitsResponse)
+
     async def send(self, request: Command) -> Message:
         """Send a prepared command (e.g. one being retried with its own request id)."""
-        return await self.transactions.request(request)
+        return await self._exchange(request)
 
     # --- resolving an uncertain outcome --------------------------------------------------
 

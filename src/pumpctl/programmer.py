@@ -112,7 +112,8 @@ class Programmer:
         return self._record
 
     async def interrogate(self) -> Interrogation:
-        identity = await self.client.identify()
+        # In a session the handshake already brought the identity: one round trip fewer.
+        identity = self.client.identity or await self.client.identify()
         status = await self.client.status()
         limits = await self.client.read_limits()
         return Interrogation(identity, status, limits)

@@ -43,7 +43,10 @@ def test_fault_rates_are_roughly_what_was_asked() -> None:
 def test_a_clean_line_is_transparent(pump: PumpUnderTest) -> None:
     expected = pump.client.status()
     pump.client.close()
-    with FaultyLine(pump.port, LineFaults()) as line, SyncPumpClient(line.port) as client:
+    with (
+        FaultyLine(pump.port, LineFaults()) as line,
+        SyncPumpClient(line.port, keys=pump.keys) as client,
+    ):
         assert client.status() == expected
         assert client.identify().serial_number
     pump.reconnect()
@@ -55,7 +58,7 @@ def test_the_programmer_gets_true_answers_through_a_hostile_line(pump: PumpUnder
     faults = LineFaults.parse("corrupt=0.005,drop=0.002,garbage=0.002,seed=11")
     with (
         FaultyLine(pump.port, faults) as line,
-        SyncPumpClient(line.port, deadline_s=0.02, retries=10) as client,
+        SyncPumpClient(line.port, deadline_s=0.02, retries=25, keys=pump.keys) as client,
     ):
         for _ in range(30):
             assert client.status() == expected

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pumpctl.client import SyncPumpClient
+from pumpctl.keystore import Keystore
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import SimulatorProcess, hardware_port_from
 
@@ -26,7 +27,8 @@ def make_pump(request: pytest.FixtureRequest) -> Iterator[MakePump]:
     def make(*args: str) -> PumpUnderTest:
         sim = SimulatorProcess(extra_args=args).start()
         try:
-            under_test = PumpUnderTest(sim.port, SyncPumpClient(sim.port), sim)
+            keys = Keystore(sim.keystore_path)
+            under_test = PumpUnderTest(sim.port, SyncPumpClient(sim.port, keys=keys), sim, keys)
         except BaseException:
             sim.cleanup()
             raise

@@ -37,13 +37,13 @@ def test_a_full_ring_drops_the_oldest_and_counts_them(make_pump: MakePump) -> No
     assert pump.sim is not None
     for _ in range(40):
         pump.client.catheter_check()
-    logged = 1 + 40  # the boot, then one event per check
+    logged = 1 + 1 + 40  # the boot, the session's opening, then one event per check
 
     events, last = pump.client.read_all_events()
     assert last.oldest_index == logged - 32
     assert last.overflow_count == logged - 32
     assert [e.index for e in events] == list(range(logged - 32, logged))
-    assert all(e.code == EventCode.CATHETER_CHECKED for e in events)
+    assert all(e.code == EventCode.CATHETER_CHECKED for e in events[-30:])
 
     # The capacity belongs to the NV memory: a restart keeps it (and logs its boot).
     pump.client.close()
@@ -51,9 +51,10 @@ def test_a_full_ring_drops_the_oldest_and_counts_them(make_pump: MakePump) -> No
     pump.reconnect()
     events, last = pump.client.read_all_events()
     assert len(events) == 32
-    assert last.overflow_count == logged + 1 - 32
-    assert events[-1].code == EventCode.BOOT
-    assert events[-1].detail.startswith("restart")
+    assert last.overflow_count == logged + 2 - 32  # the restart's boot and the new session
+    assert events[-2].code == EventCode.BOOT
+    assert events[-2].detail.startswith("restart")
+    assert events[-1].code == EventCode.SESSION_OPENED
 
     below = pump.client.read_events(0, 64)  # from before the oldest: starts at the oldest
     assert below.events[0].index == last.oldest_index

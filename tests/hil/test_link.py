@@ -11,7 +11,7 @@ import serial
 from pumpctl.client import PumpClient, Resolution, SyncPumpClient
 from pumpctl.link.errors import NoResponse, OutcomeUncertain, Refused
 from pumpctl.protocol.codec import to_frame
-from pumpctl.protocol.frames import Frame, encode_frame
+from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
     BolusRequest,
     BolusResponse,
@@ -22,6 +22,7 @@ from pumpctl.protocol.messages import (
     StatusRequest,
 )
 from pumpctl.testing.plugin import PumpUnderTest
+from pumpctl.testing.raw import RawLine
 from tests.hil.helpers import events_for, events_of
 
 REQUEST_ID = 0x0123_4567_89AB_CDEF
@@ -110,21 +111,6 @@ def test_garbage_on_the_line_is_survived(pump: PumpUnderTest) -> None:
     assert pump.client.status().dose_ng_per_day > 0
 
 
-def _exchange(port: str, frame: bytes) -> Frame | None:
-    from pumpctl.protocol.frames import StreamDecoder
-
-    decoder = StreamDecoder()
-    with serial.serial_for_url(port, timeout=0.5) as raw:
-        raw.reset_input_buffer()
-        raw.write(frame)
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            frames = decoder.feed(raw.read(raw.in_waiting or 1))
-            if frames:
-                return frames[0]
-    return None
-
-
 @pytest.mark.parametrize(
     ("frame", "expected"),
     [
@@ -141,7 +127,9 @@ def test_malformed_requests_get_a_defined_nak(
     from pumpctl.protocol.messages import Nak
 
     pump.client.close()
-    reply = _exchange(pump.port, encode_frame(frame))
+    with RawLine(pump.port) as line:
+        line.open_session(pump.keys)
+        reply = line.send_bytes(line.seal(frame))
     assert reply is not None
     assert reply.seq == 9
     nak = from_frame(reply)
@@ -153,16 +141,19 @@ def test_malformed_requests_get_a_defined_nak(
 
 def test_a_corrupted_request_is_ignored_not_answered(pump: PumpUnderTest) -> None:
     pump.client.close()
-    wire = bytearray(encode_frame(to_frame(StatusRequest(), 5)))
-    wire[3] ^= 0x10
-    assert _exchange(pump.port, bytes(wire)) is None
+    with RawLine(pump.port) as line:
+        line.open_session(pump.keys)
+        wire = bytearray(line.seal(to_frame(StatusRequest(), 5)))
+        wire[3] ^= 0x10
+        assert line.send_bytes(bytes(wire)) is None
+    pump.reconnect()
 
 
 def test_concurrent_callers_are_serialised_by_the_library(pump: PumpUnderTest) -> None:
     async def many() -> list[int]:
         import asyncio
 
-        async with await PumpClient.open(pump.port) as client:
+        async with await PumpClient.open(pump.port, keys=pump.keys) as client:
             replies = await asyncio.gather(*(client.status() for _ in range(20)))
             return [r.dose_ng_per_day for r in replies]
 
@@ -216,7 +207,7 @@ def test_sync_facade_from_several_threads_in_turn(pump: PumpUnderTest) -> None:
     pump.client.close()
 
     def interrogate() -> None:
-        with SyncPumpClient(pump.port) as client:
+        with SyncPumpClient(pump.port, keys=pump.keys) as client:
             results.append(client.status().dose_ng_per_day)
 
     for _ in range(3):

@@ -24,6 +24,7 @@ from fractions import Fraction
 import pytest
 
 from pumpctl.client import Resolution, SyncPumpClient
+from pumpctl.keystore import Keystore
 from pumpctl.link.errors import PumpError, Refused
 from pumpctl.protocol.messages import EventCode, EventRecord, NakCode, PumpState
 from pumpctl.testing.plugin import PumpUnderTest
@@ -93,7 +94,8 @@ class Session:
         self.answered: set[int] = set()
 
     def connect(self) -> SyncPumpClient:
-        return SyncPumpClient(self.sim.port, deadline_s=DEADLINE_S, retries=0)
+        keys = Keystore(self.sim.keystore_path)
+        return SyncPumpClient(self.sim.port, deadline_s=DEADLINE_S, retries=0, keys=keys)
 
     def next_step(self) -> Step:
         rng, exp = self.rng, self.expected

@@ -39,3 +39,7 @@ class Refused(PumpError):
     @property
     def code(self) -> NakCode:
         return NakCode(self.nak.code)
+
+
+class AuthenticationError(PumpError):
+    """A session could not be opened or kept: not paired, a wrong key, a locked pump."""

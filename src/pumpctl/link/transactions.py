@@ -15,7 +15,20 @@ from pumpctl.link.errors import NoResponse
 from pumpctl.link.transport import SerialLink
 from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
 from pumpctl.protocol.frames import Frame, FrameFlags, encode_frame
-from pumpctl.protocol.messages import Message
+from pumpctl.protocol.messages import Message, NakCode
+from pumpctl.protocol.session import AuthError, Direction, SessionKeys
+
+# Refusals of the session itself come unsealed; nothing else may.
+_SESSION_NAKS = {
+    bytes([code])
+    for code in (
+        NakCode.AUTH_REQUIRED,
+        NakCode.AUTH_FAILED,
+        NakCode.REPLAYED,
+        NakCode.SESSION_EXPIRED,
+        NakCode.LOCKED_OUT,
+    )
+}
 
 DEADLINE_S = 0.5
 RETRIES = 2
@@ -32,6 +45,7 @@ class LinkCounters:
     timeouts: int = 0
     stale_responses: int = 0
     corrupt_responses: int = 0
+    bad_macs: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -50,6 +64,7 @@ class TransactionManager:
         self._seq = 0
         self._waiting: tuple[int, asyncio.Future[Message]] | None = None
         self.link: SerialLink | None = None
+        self.session: SessionKeys | None = None  # set once a session is open
 
     def on_frame(self, frame: Frame) -> None:
         """Frames from the link; only a valid answer to the request in flight is taken."""
@@ -57,6 +72,8 @@ class TransactionManager:
         if waiting is None or not frame.is_response or frame.seq != waiting[0]:
             self.counters.stale_responses += 1
             self._trace("rx-stale", frame, None)
+            return
+        if self.session is not None and not self._authentic(frame):
             return
         try:
             reply = from_frame(frame)
@@ -69,6 +86,24 @@ class TransactionManager:
         self._trace("rx", frame, reply)
         if not waiting[1].done():
             waiting[1].set_result(reply)
+
+    def _authentic(self, frame: Frame) -> bool:
+        """In a session, only sealed answers count, but for the pump's refusals of the
+        session itself, which it cannot seal (it may not know the key in use)."""
+        assert self.session is not None
+        if FrameFlags.AUTHENTICATED in frame.flags:
+            try:
+                self.session.open(frame, Direction.TO_PROGRAMMER)
+            except AuthError:
+                self.counters.bad_macs += 1
+                self._trace("rx-forged", frame, None)
+                return False
+            return True
+        if FrameFlags.NAK in frame.flags and frame.payload[:1] in _SESSION_NAKS:
+            return True
+        self.counters.bad_macs += 1
+        self._trace("rx-unsealed", frame, None)
+        return False
 
     def _trace(self, direction: str, frame: Frame, message: Message | None) -> None:
         if self.trace is not None:
@@ -96,12 +131,15 @@ class TransactionManager:
                         frame.payload,
                         frame.flags | FrameFlags.RETRANSMISSION,
                     )
+                wire = (
+                    frame if self.session is None else self.session.seal(frame, Direction.TO_PUMP)
+                )
                 future: asyncio.Future[Message] = loop.create_future()
                 self._waiting = (frame.seq, future)
                 expiry = loop.call_later(self.deadline_s, _expire, future)
-                self._trace("tx", frame, message)
+                self._trace("tx", wire, message)
                 try:
-                    link.write(encode_frame(frame))
+                    link.write(encode_frame(wire))
                     return await future
                 except TimeoutError:
                     self.counters.timeouts += 1

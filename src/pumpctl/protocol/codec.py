@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from pumpctl.protocol.frames import Frame, FrameFlags
 from pumpctl.protocol.messages import REQUESTS, RESPONSES, Message, MsgType, Nak
-from pumpctl.protocol.wire import Fixed, ListOf, Text, WireModel
+from pumpctl.protocol.wire import Fixed, ListOf, Octets, Text, WireModel
 
 M = TypeVar("M", bound=WireModel)
 _COUNT = struct.Struct("<B")
@@ -59,10 +59,15 @@ def _layout(cls: type[WireModel]) -> tuple[_Step, ...]:
             run_names, run_fmt = [], ""
 
     for name, field in cls.model_fields.items():
-        marker = next((m for m in field.metadata if isinstance(m, Fixed | Text | ListOf)), None)
+        markers = (Fixed, Text, ListOf, Octets)
+        marker = next((m for m in field.metadata if isinstance(m, markers)), None)
         if isinstance(marker, Fixed):
             run_names.append(name)
             run_fmt += marker.fmt
+            continue
+        if isinstance(marker, Octets):
+            run_names.append(name)
+            run_fmt += f"{marker.length}s"
             continue
         close_run()
         if isinstance(marker, Text):

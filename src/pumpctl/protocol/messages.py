@@ -19,6 +19,7 @@ from pumpctl.protocol.wire import (
     U32,
     U64,
     Bool,
+    Bytes16,
     Fixed,
     ListOf,
     ShortText,
@@ -36,10 +37,12 @@ class MsgType(IntEnum):
     CATHETER_CHECK = 0x14
     REFILL = 0x15
     ACK_ALARM = 0x16
+    WRITE_LIMITS = 0x17
     READ_EVENTS = 0x20
     READ_ALARMS = 0x21
     READ_LIMITS = 0x22
     QUERY_OUTCOME = 0x23
+    SESSION_OPEN = 0x30
     NAK = 0x7F
 
 
@@ -111,6 +114,11 @@ class NakCode(IntEnum):
     BOLUS_COUNT_LIMIT = 0x14
     INVALID_ARGUMENT = 0x15
     AUTH_REQUIRED = 0x20
+    AUTH_FAILED = 0x21
+    REPLAYED = 0x22
+    SESSION_EXPIRED = 0x23
+    LOCKED_OUT = 0x24
+    ROLE_FORBIDDEN = 0x25
     INTERNAL_ERROR = 0xFF
 
 
@@ -129,6 +137,10 @@ class EventCode(IntEnum):
     CATHETER_CHECKED = 12
     CLOCK_SET = 13
     FAULT_INJECTED = 14
+    SESSION_OPENED = 15
+    AUTH_FAILURE = 16
+    LOCKOUT = 17
+    LIMITS_CHANGED = 18
 
 
 # --- nested records --------------------------------------------------------------------
@@ -350,6 +362,47 @@ class LimitsResponse(Response):
     large_change_factor: U8
 
 
+class SessionOpenRequest(Message):
+    """Open an authenticated session in a role (sent without authentication)."""
+
+    TYPE = MsgType.SESSION_OPEN
+    role: U8  # Role: 1 clinician, 2 patient, 3 service
+    programmer_nonce: Bytes16
+
+
+class SessionOpenResponse(Response):
+    """The pump's half of the handshake, with its identity (so no IDENTIFY is needed)."""
+
+    TYPE = MsgType.SESSION_OPEN
+    session_id: U32
+    pump_nonce: Bytes16
+    pump_proof: Bytes16
+    idle_timeout_s: U32
+    model: ShortText
+    serial_number: ShortText
+    firmware_version: ShortText
+    reservoir_capacity_ul: U32
+    drug: ShortText
+    concentration_ng_per_ml: U32
+
+
+class WriteLimitsRequest(Command):
+    """Change the drug library limits for the drug in the reservoir (service role only)."""
+
+    TYPE = MsgType.WRITE_LIMITS
+    drug: ShortText
+    min_concentration_ng_per_ml: U32
+    max_concentration_ng_per_ml: U32
+    max_dose_ng_per_day: U32
+    max_step_pct: U16
+    max_step_ng_per_day: U32
+    min_increase_interval_s: U32
+    bolus_max_ng: U32
+    bolus_lockout_s: U32
+    max_boluses_per_day: U8
+    large_change_factor: U8
+
+
 class QueryOutcomeRequest(Message):
     """What became of the command with this request id: a read, never an execution."""
 
@@ -389,6 +442,8 @@ REQUESTS: tuple[type[Message], ...] = (
     ReadAlarmsRequest,
     ReadLimitsRequest,
     QueryOutcomeRequest,
+    SessionOpenRequest,
+    WriteLimitsRequest,
 )
 RESPONSES: tuple[type[Message], ...] = (
     IdentifyResponse,
@@ -404,5 +459,6 @@ RESPONSES: tuple[type[Message], ...] = (
     ReadAlarmsResponse,
     LimitsResponse,
     QueryOutcomeResponse,
+    SessionOpenResponse,
     Nak,
 )

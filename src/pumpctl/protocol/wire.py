@@ -34,6 +34,13 @@ class ListOf:
     max_items: int = 255
 
 
+@dataclass(frozen=True, slots=True)
+class Octets:
+    """A fixed number of raw bytes (nonces, proofs)."""
+
+    length: int
+
+
 U8 = Annotated[int, Fixed("B"), Field(ge=0, le=0xFF)]
 U16 = Annotated[int, Fixed("H"), Field(ge=0, le=0xFFFF)]
 U32 = Annotated[int, Fixed("I"), Field(ge=0, le=0xFFFF_FFFF)]
@@ -42,9 +49,16 @@ I32 = Annotated[int, Fixed("i"), Field(ge=-(2**31), le=2**31 - 1)]
 I64 = Annotated[int, Fixed("q"), Field(ge=-(2**63), le=2**63 - 1)]
 Bool = Annotated[bool, Fixed("?")]
 ShortText = Annotated[str, Text(), Field(max_length=255)]
+Bytes16 = Annotated[bytes, Octets(16), Field(min_length=16, max_length=16)]
 
 
 class WireModel(BaseModel):
     """A record with a fixed wire layout; field order is wire order."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        use_enum_values=False,
+        ser_json_bytes="hex",
+        val_json_bytes="hex",
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from pumpctl.client import SyncPumpClient
+from pumpctl.keystore import Keystore
 from pumpctl.testing.targets import SimulatorProcess, hardware_port_from
 
 
@@ -23,6 +24,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run HIL tests against a real pump on this port (default: the simulator; "
         "also $PUMPCTL_HIL_PORT)",
+    )
+    group.addoption(
+        "--pump-keystore",
+        default=None,
+        help="the key store paired with the real pump (default: $PUMPCTL_KEYSTORE or the "
+        "programmer's own)",
     )
 
 
@@ -40,13 +47,14 @@ class PumpUnderTest:
     port: str
     client: SyncPumpClient
     sim: SimulatorProcess | None
+    keys: Keystore
 
     def reconnect(self) -> SyncPumpClient:
         """Close the client and open a new one (after a restart the port path changes)."""
         self.client.close()
         if self.sim is not None:
             self.port = self.sim.port
-        self.client = SyncPumpClient(self.port)
+        self.client = SyncPumpClient(self.port, keys=self.keys)
         return self.client
 
 
@@ -67,10 +75,17 @@ def pump_target(request: pytest.FixtureRequest) -> Iterator[SimulatorProcess | s
 
 
 @pytest.fixture
-def pump(pump_target: SimulatorProcess | str) -> Iterator[PumpUnderTest]:
+def pump(
+    pump_target: SimulatorProcess | str, request: pytest.FixtureRequest
+) -> Iterator[PumpUnderTest]:
+    """A client in an authenticated clinician session with the pump under test."""
     sim = pump_target if isinstance(pump_target, SimulatorProcess) else None
     port = sim.port if sim is not None else str(pump_target)
-    under_test = PumpUnderTest(port, SyncPumpClient(port), sim)
+    if sim is not None:
+        keys = Keystore(sim.keystore_path)
+    else:
+        keys = Keystore(request.config.getoption("--pump-keystore"))
+    under_test = PumpUnderTest(port, SyncPumpClient(port, keys=keys), sim, keys)
     try:
         yield under_test
     finally:

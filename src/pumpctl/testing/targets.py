@@ -27,6 +27,7 @@ class SimulatorProcess:
         self.workdir = Path(tempfile.mkdtemp(prefix="pumpsim-"))
         self.state_path = self.workdir / "pump.db"
         self.control_path = str(self.workdir / "ctl")
+        self.keystore_path = self.workdir / "keys.json"
         self.args = (
             "--pty",
             "--state",
@@ -36,6 +37,8 @@ class SimulatorProcess:
             "--frozen-clock",
             "--serial",
             serial_number,
+            "--pair",
+            str(self.keystore_path),
             *extra_args,
         )
         self.process: subprocess.Popen[str] | None = None

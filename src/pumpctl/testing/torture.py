@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from firmware_sim.faults import FaultyLine, LineFaults
 from pumpctl.client import PumpClient, Resolution
+from pumpctl.keystore import Keystore
 from pumpctl.link.errors import NoResponse, OutcomeUncertain, Refused
 from pumpctl.protocol.messages import (
     BolusResponse,
@@ -177,23 +178,33 @@ def _audit(ledger: Ledger, events: list[tuple[int, int]], report: TortureReport)
         report.problems.append("the pump's log and the programmer's ledger differ in order")
 
 
+async def _open(port: str, keys: Keystore, deadline_s: float, attempts: int = 50) -> PumpClient:
+    """Open a session through the faulty line; a lost handshake executes nothing, so retry."""
+    for _ in range(attempts - 1):
+        try:
+            return await PumpClient.open(port, deadline_s=deadline_s, retries=4, keys=keys)
+        except NoResponse:
+            continue
+    return await PumpClient.open(port, deadline_s=deadline_s, retries=4, keys=keys)
+
+
 def run_torture(commands: int, faults: LineFaults, *, deadline_s: float = 0.03) -> TortureReport:
     rng = random.Random(faults.seed)
     sim = SimulatorProcess(extra_args=("--event-capacity", str(max(4096, commands * 4))))
     sim.start()
+    keys = Keystore(sim.keystore_path)
     try:
         with FaultyLine(sim.port, faults) as line:
 
             async def drive() -> tuple[Ledger, TortureReport]:
-                async with await PumpClient.open(
-                    line.port, deadline_s=deadline_s, retries=4
-                ) as client:
+                client = await _open(line.port, keys, deadline_s)
+                async with client:
                     return await _drive(client, sim, commands, rng)
 
             ledger, report = asyncio.run(drive())
 
         async def read_back() -> list[tuple[int, int]]:
-            async with await PumpClient.open(sim.port) as client:
+            async with await PumpClient.open(sim.port, keys=keys) as client:
                 events, _ = await client.read_all_events()
                 return [(e.request_id, int(e.code)) for e in events]
 
