@@ -37,6 +37,7 @@ def main() -> None:
         *r.simulated_year(3 if args.quick else 20),
         *r.cli_status(3 if args.quick else 20),
         *r.tui_rows(1 if args.quick else 10),
+        *r.authenticated_session(30 if args.quick else 300),
     ]
     print(f"Machine: {machine()}")
     print()

@@ -17,9 +17,10 @@ import serial
 from benchmarks.lines import echo, forwarder
 from benchmarks.stats import Timing
 from pumpctl.client import PumpClient
+from pumpctl.keystore import Keystore
 from pumpctl.protocol.codec import to_frame
 from pumpctl.protocol.frames import encode_frame
-from pumpctl.protocol.messages import StatusRequest
+from pumpctl.protocol.messages import ReadLimitsRequest, StatusRequest
 from pumpctl.testing.targets import SimulatorProcess
 
 BIN = Path(sys.executable).parent
@@ -78,7 +79,7 @@ def round_trips(n: int) -> list[Row]:
     try:
 
         async def measure() -> tuple[Timing, Timing]:
-            async with await PumpClient.open(sim.port) as client:
+            async with await PumpClient.open(sim.port, keys=Keystore(sim.keystore_path)) as client:
                 status = await _time_async(client.status, n)
                 # Decreases of 1 µg/day: always allowed, and 150 fit above the minimum flow.
                 state = {"dose": (await client.status()).dose_ng_per_day}
@@ -155,7 +156,8 @@ def modbus_peer(n: int) -> list[Row]:
 
         async def ours() -> Timing:
             await asyncio.sleep(0.3)
-            async with await PumpClient.open(link.paths[0]) as client:
+            keys = Keystore(sim.keystore_path)
+            async with await PumpClient.open(link.paths[0], keys=keys) as client:
                 return await _time_async(client.status, n)
 
         status = asyncio.run(ours())
@@ -179,7 +181,7 @@ def cli_status(n: int) -> list[Row]:
     sim = SimulatorProcess().start()
     try:
         samples = []
-        env = {**os.environ, "PUMPCTL_PORT": sim.port}
+        env = {**os.environ, "PUMPCTL_PORT": sim.port, "PUMPCTL_KEYSTORE": str(sim.keystore_path)}
         for _ in range(n):
             start = time.perf_counter()
             subprocess.run(
@@ -248,20 +250,20 @@ def event_log_throughput(events: int = 4096, baud: int = 115_200) -> list[Row]:
     """Read a full event log from a simulator pacing its replies at the line rate."""
     from firmware_sim.simulator import InitialProgram, Simulator
     from pumpctl.protocol.codec import encode_payload
-    from pumpctl.protocol.frames import Frame
     from pumpctl.protocol.messages import CatheterCheckRequest
 
     sim = SimulatorProcess(extra_args=("--baud", str(baud)))
     filler = Simulator(sim.state_path, InitialProgram(frozen_clock=True, serial_number="SIM000001"))
     for request_id in range(1, events):
-        request = CatheterCheckRequest(request_id=request_id)
-        filler.handle_frame(Frame(int(request.TYPE), request_id & 0xFFFF, encode_payload(request)))
+        filler.pump.handle(CatheterCheckRequest(request_id=request_id))
+    filler.store.commit(filler.pump.state)
     filler.close()
     sim.start()
     try:
 
         async def read() -> tuple[float, int, int]:
-            async with await PumpClient.open(sim.port, deadline_s=2.0) as client:
+            keys = Keystore(sim.keystore_path)
+            async with await PumpClient.open(sim.port, deadline_s=2.0, keys=keys) as client:
                 start = time.perf_counter()
                 records, _ = await client.read_all_events(0)
                 elapsed = time.perf_counter() - start
@@ -296,6 +298,7 @@ def tui_rows(n: int) -> list[Row]:
 
             async def drive(sim: Sim = sim, workdir: str = workdir) -> None:
                 started = time.perf_counter()
+                os.environ["PUMPCTL_KEYSTORE"] = str(sim.keystore_path)
                 app = PumpApp(port=sim.port, record_path=Path(workdir) / "c.db", poll_s=3600)
                 async with app.run_test(size=(80, 24)) as pilot:
                     while app.seen is None:
@@ -316,4 +319,55 @@ def tui_rows(n: int) -> list[Row]:
     return [
         Row("TUI start to first dashboard (Pilot)", Timing.of(starts), target="< 600 ms"),
         Row("TUI key to verified dose on screen", Timing.of(keys), target="< 100 ms"),
+    ]
+
+
+def authenticated_session(n: int) -> list[Row]:
+    """What authentication costs: the handshake's time, and round trips added to a CLI read."""
+    sim = SimulatorProcess().start()
+    keys = Keystore(sim.keystore_path)
+    try:
+
+        async def measure() -> tuple[Timing, Timing, int, int]:
+            async with await PumpClient.open(sim.port, keys=keys) as client:
+                handshake = await _time_async(lambda: client.open_session(keys), n)
+                identify = await _time_async(client.identify, n)
+            counts = []
+            for with_keys in (True, False):
+                frames: list[str] = []
+
+                def trace(
+                    direction: str, frame: object, message: object, frames: list[str] = frames
+                ) -> None:
+                    if direction == "tx":
+                        frames.append(direction)
+
+                client = await PumpClient.open(
+                    sim.port, keys=keys if with_keys else None, trace=trace
+                )
+                from pumpctl.programmer import Programmer
+
+                if with_keys:
+                    await Programmer(client).interrogate()
+                else:  # what the same interrogation took before sessions existed
+                    await client.identify()
+                    await client.transactions.request(StatusRequest())
+                    await client.transactions.request(ReadLimitsRequest())
+                counts.append(len(frames))
+                await client.close()
+            return handshake, identify, counts[0], counts[1]
+
+        handshake, identify, with_auth, without = asyncio.run(measure())
+    finally:
+        sim.cleanup()
+    return [
+        Row(
+            "Session handshake (SESSION_OPEN)",
+            handshake,
+            "IDENTIFY it replaces",
+            identify,
+            "< 1 extra round trip",
+            f"interrogation: {with_auth} round trips with a session, {without} without "
+            f"(+{with_auth - without})",
+        )
     ]

@@ -61,4 +61,7 @@ class WireModel(BaseModel):
         use_enum_values=False,
         ser_json_bytes="hex",
         val_json_bytes="hex",
+        # Build each model's validator on first use: a status read needs a handful of the
+        # vocabulary, and building them all costs more than the read (benchmarks/).
+        defer_build=True,
     )
