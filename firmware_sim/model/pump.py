@@ -85,6 +85,10 @@ LOW_BATTERY_PCT = 20
 ELECTIVE_REPLACEMENT_PCT = 10
 BRIDGE_BOLUS_DURATION_MS = 3_600_000
 BOLUS_WINDOW_MS = MS_PER_DAY
+# NV memory and the time to answer are finite: at most this many programmed doses are kept for
+# the 24 h rule (its check is quadratic in them), enough for any real day of titration. Beyond
+# it the oldest two merge into the larger dose, which can only make the rule stricter.
+DOSE_HISTORY_MAX = 128
 
 
 class Refusal(Exception):
@@ -184,13 +188,28 @@ class Pump:
         self._forget_old(at_ms)
 
     def _forget_old(self, at_ms: int) -> None:
-        """Drop boluses and doses no 24 h window reaching ``at_ms`` or later can contain."""
+        """Drop boluses and doses no 24 h window reaching ``at_ms`` or later can contain, and
+        bridge boluses that delivered nothing (no rule counts them; NV memory is finite)."""
         state = self.state
         horizon = at_ms - BOLUS_WINDOW_MS
-        state.boluses = [b for b in state.boluses if b.end_ms > horizon]
+        state.boluses = [
+            b
+            for b in state.boluses
+            if b.end_ms > horizon and not (b.bridge and b.end_ms == b.start_ms)
+        ]
         history = state.dose_history
         while len(history) > 1 and history[1][0] <= horizon:
             del history[0]
+
+    def _record_dose(self, at_ms: int, dose_ng_per_day: int) -> None:
+        history = self.state.dose_history
+        if history and history[-1][0] == at_ms:
+            history[-1][1] = dose_ng_per_day  # the dose it replaces held no drug: it lasted 0 ms
+        else:
+            history.append([at_ms, dose_ng_per_day])
+        if len(history) > DOSE_HISTORY_MAX:
+            (since, first), (_, second) = history[0], history[1]
+            history[:2] = [[since, max(first, second)]]
 
     def _stop_delivery(self, reason: StopReason, at_ms: int, request_id: int = 0) -> None:
         """Stop the pump; a bolus being delivered ends here, counted as far as it got."""
@@ -421,7 +440,7 @@ class Pump:
         state.last_rate_change_ms = state.anchor_ms
         if new > current:
             state.last_increase_ms = state.anchor_ms
-        state.dose_history.append([state.anchor_ms, new])
+        self._record_dose(state.anchor_ms, new)
         self._forget_old(state.anchor_ms)
         self._log(
             EventCode.RATE_CHANGED,
@@ -631,6 +650,28 @@ class Pump:
                 f"minimum of {model.min_flow_nl_per_day} nL/day",
                 model.min_flow_nl_per_day,
             )
+        bridge = None
+        if changing and request.bridge_bolus_ng:
+            bridge = Bolus(
+                state.anchor_ms,
+                request.bridge_bolus_ng,
+                BRIDGE_BOLUS_DURATION_MS,
+                request.request_id,
+                bridge=True,
+            )
+            if not state.running:
+                bridge.stopped_ms = state.anchor_ms  # a stopped pump delivers none of it
+            else:
+                # A bridge bolus is drug like any other: the 24 h maximum holds it too.
+                peak_ng = self.peak_24h_ng(state.dose_ng_per_day, bridge)
+                if peak_ng > limits.max_dose_ng_per_day:
+                    raise Refusal(
+                        NakCode.DAILY_LIMIT,
+                        f"the bridge bolus of {self._dose(request.bridge_bolus_ng, False)} would "
+                        f"put {self._dose(math.ceil(peak_ng), False)} in one 24 h window, above "
+                        f"the maximum daily dose {self._dose(limits.max_dose_ng_per_day)}",
+                        limits.max_dose_ng_per_day,
+                    )
         expected_ul = self.reservoir_ul
         discrepancy = request.residual_withdrawn_ul - expected_ul
         alert = abs(discrepancy) > model.refill_tolerance_ul
@@ -647,15 +688,8 @@ class Pump:
         if alert:
             state.alarms.pop(AlarmCode.VOLUME_DISCREPANCY, None)
             self._raise(AlarmCode.VOLUME_DISCREPANCY, state.anchor_ms)
-        if changing and request.bridge_bolus_ng:
-            bolus = Bolus(
-                state.anchor_ms,
-                request.bridge_bolus_ng,
-                BRIDGE_BOLUS_DURATION_MS,
-                request.request_id,
-                bridge=True,
-            )
-            state.boluses.append(bolus)
+        if bridge is not None:
+            state.boluses.append(bridge)
             self._log(
                 EventCode.BOLUS_STARTED,
                 request.request_id,
@@ -663,8 +697,7 @@ class Pump:
                 BRIDGE_BOLUS_DURATION_MS // 1000,
                 f"bridge bolus {self._dose(request.bridge_bolus_ng, False)}",
             )
-            if not state.running:
-                bolus.stopped_ms = state.anchor_ms
+            if bridge.stopped_ms is not None:
                 self._log(
                     EventCode.BOLUS_FINISHED,
                     request.request_id,
@@ -675,6 +708,7 @@ class Pump:
         elif changing:
             self._log(EventCode.REFILLED, request.request_id, 0, 0, "bridge bolus waived")
         self._reconcile(state.anchor_ms)
+        self._forget_old(state.anchor_ms)
         return RefillResponse(
             request_id=request.request_id,
             reservoir_ul=self.reservoir_ul,

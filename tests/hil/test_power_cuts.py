@@ -27,8 +27,8 @@ from pumpctl.client import Resolution, SyncPumpClient
 from pumpctl.keystore import Keystore
 from pumpctl.link.errors import PumpError, Refused
 from pumpctl.protocol.messages import EventCode, EventRecord, NakCode, PumpState
-from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import SimulatorProcess
+from tests.hil.conftest import MakePump
 from tests.hil.expect import DAY_MS, MINUTE_MS
 
 CUTS = int(os.environ.get("PUMPSIM_POWER_CUTS", "16"))
@@ -190,9 +190,12 @@ class Session:
 
 
 @pytest.mark.needs_simulator
-def test_power_cuts_at_random_instants_lose_nothing(
-    pump: PumpUnderTest, simulator: SimulatorProcess
-) -> None:
+def test_power_cuts_at_random_instants_lose_nothing(make_pump: MakePump) -> None:
+    # A ring with room for every event of the run (~50 a cut), so "no event lost" is exact:
+    # with the default 4 096 a run of more than ~80 cuts wraps it.
+    pump = make_pump("--event-capacity", str(max(4096, 200 * CUTS)))
+    simulator = pump.sim
+    assert simulator is not None
     identity = pump.client.identify()
     limits = pump.client.read_limits()
     status = pump.client.status()

@@ -35,21 +35,57 @@ def decoder_target() -> Callable[[bytes], None]:
 
 def handler_target() -> Callable[[bytes], None]:
     from firmware_sim.simulator import InitialProgram, Simulator
-    from pumpctl.protocol.codec import from_frame
+    from pumpctl.protocol.codec import from_frame, to_frame
     from pumpctl.protocol.frames import Frame, FrameFlags
+    from pumpctl.protocol.messages import Nak, NakCode, SessionOpenRequest, SessionOpenResponse
+    from pumpctl.protocol.session import NONCE_LEN, Direction, Role, SessionKeys, session_key
 
     scratch = tempfile.mkdtemp(prefix="pumpfuzz-")
     simulator = Simulator(Path(scratch) / "pump.db", InitialProgram(frozen_clock=True))
+    sessions: dict[Role, SessionKeys] = {}
+    lost = {NakCode.AUTH_REQUIRED, NakCode.SESSION_EXPIRED}
+
+    def open_session(role: Role) -> SessionKeys:
+        """A session as a paired programmer opens it; the fuzzed frames ride inside it."""
+        nonce = bytes(NONCE_LEN)
+        request = SessionOpenRequest(role=role, programmer_nonce=nonce)
+        reply = simulator.handle_frame(to_frame(request, 0))
+        answer = None if reply is None else from_frame(reply)
+        if not isinstance(answer, SessionOpenResponse):
+            raise AssertionError(f"the pump refused a paired session: {answer!r}")
+        key = session_key(
+            simulator.role_key(role), role, nonce, answer.pump_nonce, answer.session_id
+        )
+        sessions.clear()  # the pump holds one session at a time
+        sessions[role] = SessionKeys(answer.session_id, key, role)
+        return sessions[role]
 
     def fuzz(data: bytes) -> None:
-        """Arbitrary request frames into the pump: each gets a valid answer, never a crash."""
-        if len(data) < 2:
+        """Arbitrary request frames into the pump: each gets a valid answer, never a crash.
+
+        The first byte chooses how the frame arrives: raw (bit 0 clear: only IDENTIFY and
+        SESSION_OPEN get past the session guard), or sealed in a clinician, patient or service
+        session (bits 1-2), so the command handlers themselves are reached."""
+        if len(data) < 3:
             return
-        frame = Frame(msg_type=data[0], seq=data[1], payload=data[2:1026], flags=FrameFlags(0))
-        reply = simulator.handle_frame(frame)
+        frame = Frame(msg_type=data[1], seq=data[2], payload=data[3:1027], flags=FrameFlags(0))
+        session = None
+        if data[0] & 1:
+            role = list(Role)[(data[0] >> 1) % len(Role)]
+            session = sessions.get(role) or open_session(role)
+            sealed = session.seal(frame, Direction.TO_PUMP)
+            reply = simulator.handle_frame(sealed)
+            answer = None if reply is None else from_frame(reply)
+            if isinstance(answer, Nak) and answer.code in lost:  # a fuzzed SESSION_OPEN
+                session = open_session(role)
+                reply = simulator.handle_frame(session.seal(frame, Direction.TO_PUMP))
+        else:
+            reply = simulator.handle_frame(frame)
         if reply is None:
             raise AssertionError("a request went unanswered")
         from_frame(reply)
+        if session is not None and FrameFlags.AUTHENTICATED in reply.flags:
+            session.open(reply, Direction.TO_PROGRAMMER)  # the answer is sealed correctly
         if simulator.pump.reservoir_ul < 0:
             raise AssertionError("negative reservoir")
 

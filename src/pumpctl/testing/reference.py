@@ -1,0 +1,424 @@
+"""A reference model of the pump's rules, written apart from ``firmware_sim.model.pump``.
+
+The stateful test (``tests/faults/test_pump_state_machine.py``) and the soak
+(``pumpctl.testing.soak``) run it beside the simulator and compare. It shares data with the
+pump (the drug library, the protocol's codes) but no code, and it is deliberately naive: it
+keeps every dose and bolus it was given, integrates delivery segment by segment with exact
+fractions, and finds the fullest 24 h window by trying every window edge. Where it and the
+pump disagree, one of them is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from firmware_sim.model.library import DrugLimits, PumpModel
+from firmware_sim.model.pump import Pump
+from pumpctl.protocol.messages import AlarmCode, NakCode, StopReason
+
+DAY_MS = 86_400_000
+NL_PER_ML = 1_000_000
+BRIDGE_BOLUS_MS = 3_600_000
+LOW_BATTERY_PCT = 20
+ELECTIVE_REPLACEMENT_PCT = 10
+
+
+@dataclass
+class ReferenceBolus:
+    request_id: int
+    start_ms: int
+    dose_ng: int
+    duration_ms: int
+    bridge: bool
+    end_ms: int  # the planned end, or when the pump stopped
+
+    @property
+    def ng_per_ms(self) -> Fraction:
+        return Fraction(self.dose_ng, self.duration_ms)
+
+
+@dataclass
+class ReferencePump:
+    """The pump as the documented rules (docs/simulator.md §3) say it must be."""
+
+    limits: DrugLimits
+    model: PumpModel
+    now_ms: int
+    dose_ng_per_day: int
+    concentration_ng_per_ml: int
+    reservoir_nl: Fraction
+    running: bool = True
+    stop_reason: StopReason = StopReason.NONE
+    last_increase_ms: int | None = None
+    catheter: str = "patent"
+    motor_stall: bool = False
+    battery_pct: int = 100
+    discrepancy: bool = False
+    leak_found: bool = False
+    acknowledged: set[AlarmCode] = field(default_factory=set)
+    doses: list[tuple[int, int]] = field(default_factory=list)  # (since_ms, ng/day)
+    boluses: list[ReferenceBolus] = field(default_factory=list)
+    # The ledger: reservoir == added - delivered - withdrawn, always, exactly.
+    added_nl: Fraction = Fraction(0)
+    delivered_nl: Fraction = Fraction(0)
+    withdrawn_nl: Fraction = Fraction(0)
+    # What actually left the reservoir: (from_ms, to_ms, ng/ms)
+    deliveries: list[tuple[int, int, Fraction]] = field(default_factory=list)
+
+    @classmethod
+    def implanted(
+        cls,
+        limits: DrugLimits,
+        model: PumpModel,
+        *,
+        now_ms: int,
+        dose_ng_per_day: int,
+        concentration_ng_per_ml: int,
+        volume_ul: int,
+    ) -> ReferencePump:
+        pump = cls(
+            limits,
+            model,
+            now_ms,
+            dose_ng_per_day,
+            concentration_ng_per_ml,
+            Fraction(volume_ul * 1000),
+            doses=[(now_ms, dose_ng_per_day)],
+            added_nl=Fraction(volume_ul * 1000),
+        )
+        pump._settle()
+        return pump
+
+    # --- what the pump must show ---------------------------------------------------------
+
+    def active_alarms(self) -> set[AlarmCode]:
+        conditions = {
+            AlarmCode.LOW_RESERVOIR: self.reservoir_nl <= self.model.low_reservoir_ul * 1000,
+            AlarmCode.EMPTY_RESERVOIR: self.reservoir_nl <= 0,
+            AlarmCode.OCCLUSION: self.catheter == "occluded",
+            AlarmCode.LOW_BATTERY: self.battery_pct <= LOW_BATTERY_PCT,
+            AlarmCode.ELECTIVE_REPLACEMENT: self.battery_pct <= ELECTIVE_REPLACEMENT_PCT,
+            AlarmCode.VOLUME_DISCREPANCY: self.discrepancy,
+            AlarmCode.MOTOR_STALL: self.motor_stall,
+            AlarmCode.CATHETER_LEAK: self.leak_found,
+        }
+        return {code for code, active in conditions.items() if active}
+
+    def ledger_nl(self) -> Fraction:
+        return self.added_nl - self.delivered_nl - self.withdrawn_nl
+
+    # --- time ----------------------------------------------------------------------------
+
+    def advance_to(self, target_ms: int) -> None:
+        while self.now_ms < target_ms:
+            t = self.now_ms
+            if not self.running or self.catheter == "occluded" or self.reservoir_nl <= 0:
+                self.now_ms = target_ms
+                break
+            active = [b for b in self.boluses if b.start_ms <= t < b.end_ms]
+            until = min([target_ms] + [b.end_ms for b in active])
+            ng_per_ms = Fraction(self.dose_ng_per_day, DAY_MS) + sum(
+                (b.ng_per_ms for b in active), Fraction(0)
+            )
+            nl_per_ms = ng_per_ms * NL_PER_ML / self.concentration_ng_per_ml
+            volume = nl_per_ms * (until - t)
+            if volume >= self.reservoir_nl:
+                # The pump notices the empty reservoir at the end of the millisecond it
+                # runs out in; the last drop is all that was left.
+                empty_ms = t + math.ceil(self.reservoir_nl / nl_per_ms)
+                share = self.reservoir_nl / (nl_per_ms * (empty_ms - t))
+                self._deliver(t, empty_ms, ng_per_ms * share, self.reservoir_nl)
+                self.reservoir_nl = Fraction(0)
+                self.now_ms = empty_ms
+                self._stop(StopReason.RESERVOIR_EMPTY)
+            else:
+                self._deliver(t, until, ng_per_ms, volume)
+                self.reservoir_nl -= volume
+                self.now_ms = until
+        self._forget_acknowledgements()
+
+    def _deliver(self, start: int, end: int, ng_per_ms: Fraction, nl: Fraction) -> None:
+        self.delivered_nl += nl
+        self.deliveries.append((start, end, ng_per_ms))
+
+    def _stop(self, reason: StopReason) -> None:
+        self.running = False
+        self.stop_reason = reason
+        for b in self.boluses:
+            if b.start_ms <= self.now_ms < b.end_ms:
+                b.end_ms = self.now_ms
+
+    def _settle(self) -> None:
+        if self.running and (self.reservoir_nl <= 0 or self.motor_stall):
+            reason = (
+                StopReason.RESERVOIR_EMPTY if self.reservoir_nl <= 0 else StopReason.MOTOR_STALL
+            )
+            self._stop(reason)
+        self._forget_acknowledgements()
+
+    def _forget_acknowledgements(self) -> None:
+        self.acknowledged &= self.active_alarms()
+
+    def forget_before(self, ms: int) -> None:
+        """Drop what no rule can look at any more once the clock is past ``ms`` + 24 h (the
+        soak's memory; the stateful test keeps everything)."""
+        self.boluses = [b for b in self.boluses if b.end_ms > ms or b.start_ms > ms - DAY_MS]
+        while len(self.doses) > 1 and self.doses[1][0] <= ms:
+            del self.doses[0]
+        self.deliveries = [d for d in self.deliveries if d[1] > ms]
+
+    # --- the 24 h maximum ----------------------------------------------------------------
+
+    def peak_24h_ng(self, dose_from_now: int, extra: ReferenceBolus | None = None) -> Fraction:
+        """The fullest 24 h window starting within the last 24 h, counting past doses as
+        programmed, boluses as delivered over their duration, and ``dose_from_now`` after
+        now. Tries every window whose start or end lies on an edge of what it holds."""
+        now, earliest = self.now_ms, self.now_ms - DAY_MS
+        pieces: list[tuple[int, int, Fraction]] = []
+        for i, (since, dose) in enumerate(self.doses):
+            until = self.doses[i + 1][0] if i + 1 < len(self.doses) else now
+            pieces.append((since, until, Fraction(dose, DAY_MS)))
+        pieces.append((now, now + DAY_MS, Fraction(dose_from_now, DAY_MS)))
+        for b in [*self.boluses, *([extra] if extra else [])]:
+            pieces.append((b.start_ms, b.end_ms, b.ng_per_ms))
+        pieces = [p for p in pieces if p[1] > earliest and p[1] > p[0]]
+        candidates = {earliest, now}
+        for since, until, _ in pieces:
+            for edge in (since, until):
+                candidates |= {edge, edge - DAY_MS}
+        best = Fraction(0)
+        for start in candidates:
+            if not earliest <= start <= now:
+                continue
+            end = start + DAY_MS
+            held = sum(
+                (
+                    rate * max(0, min(until, end) - max(since, start))
+                    for since, until, rate in pieces
+                ),
+                Fraction(0),
+            )
+            best = max(best, held)
+        return best
+
+    def worst_delivered_24h_ng(self, from_ms: int) -> Fraction:
+        """The most drug (boluses of every kind included) that actually left the reservoir in
+        any 24 h window starting at or after ``from_ms``, as far as the clock has got."""
+        spans = [d for d in self.deliveries if d[1] > from_ms]
+        edges: list[int] = []
+        totals: list[Fraction] = []
+        total = Fraction(0)
+        for start, end, rate in spans:
+            if not edges or edges[-1] != start:
+                edges.append(start)
+                totals.append(total)
+            total += rate * (end - start)
+            edges.append(end)
+            totals.append(total)
+
+        def cumulative(ms: int) -> Fraction:
+            i = bisect_right(edges, ms) - 1
+            if i < 0:
+                return Fraction(0)
+            if i + 1 == len(edges):
+                return totals[-1]
+            gap = edges[i + 1] - edges[i]
+            return totals[i] + (totals[i + 1] - totals[i]) * (ms - edges[i]) / gap
+
+        now = self.now_ms
+        candidates = {from_ms, max(from_ms, now - DAY_MS)}
+        for edge in edges:
+            candidates |= {edge, edge - DAY_MS}
+        return max(
+            (
+                cumulative(min(start + DAY_MS, now)) - cumulative(start)
+                for start in candidates
+                if from_ms <= start <= now
+            ),
+            default=Fraction(0),
+        )
+
+    # --- commands: each returns the NAK the pump must answer, or None and applies it -----
+
+    def set_rate(self, new: int, believed: int, confirm: bool) -> NakCode | None:
+        limits, current = self.limits, self.dose_ng_per_day
+        if believed != current:
+            return NakCode.STALE_DOSE
+        if new > limits.max_dose_ng_per_day:
+            return NakCode.ABOVE_MAX_DOSE
+        if self._flow_too_low(new, self.concentration_ng_per_ml):
+            return NakCode.BELOW_MIN_FLOW
+        if new > current:
+            step = new - current
+            if self.catheter == "occluded":
+                return NakCode.OCCLUSION_PRESENT
+            if new >= current * limits.large_change_factor and not confirm:
+                return NakCode.LARGE_CHANGE_UNCONFIRMED
+            if step > limits.max_step_ng_per_day or step * 100 > current * limits.max_step_pct:
+                return NakCode.STEP_TOO_LARGE
+            interval_ms = limits.min_increase_interval_s * 1000
+            if self.last_increase_ms is not None and (
+                self.now_ms - self.last_increase_ms < interval_ms
+            ):
+                return NakCode.INCREASE_TOO_SOON
+            if self.peak_24h_ng(new) > limits.max_dose_ng_per_day:
+                return NakCode.DAILY_LIMIT
+            self.last_increase_ms = self.now_ms
+        self.dose_ng_per_day = new
+        self.doses.append((self.now_ms, new))
+        return None
+
+    def _flow_too_low(self, dose: int, concentration: int) -> bool:
+        return Fraction(dose * NL_PER_ML, concentration) < self.model.min_flow_nl_per_day
+
+    def bolus(self, request_id: int, dose_ng: int, duration_s: int) -> NakCode | None:
+        limits, now = self.limits, self.now_ms
+        if dose_ng == 0 or duration_s == 0:
+            return NakCode.INVALID_ARGUMENT
+        if not self.running:
+            return NakCode.PUMP_STOPPED
+        if self.reservoir_nl <= 0:
+            return NakCode.RESERVOIR_EMPTY
+        if self.catheter == "occluded":
+            return NakCode.OCCLUSION_PRESENT
+        if dose_ng > limits.bolus_max_ng:
+            return NakCode.BOLUS_TOO_LARGE
+        recent = [b.start_ms for b in self.boluses if not b.bridge and now - b.start_ms < DAY_MS]
+        if recent and now - max(recent) < limits.bolus_lockout_s * 1000:
+            return NakCode.BOLUS_LOCKOUT
+        if len(recent) >= limits.max_boluses_per_day:
+            return NakCode.BOLUS_COUNT_LIMIT
+        duration_ms = duration_s * 1000
+        bolus = ReferenceBolus(request_id, now, dose_ng, duration_ms, False, now + duration_ms)
+        if self.peak_24h_ng(self.dose_ng_per_day, bolus) > limits.max_dose_ng_per_day:
+            return NakCode.DAILY_LIMIT
+        self.boluses.append(bolus)
+        return None
+
+    def stop(self) -> None:
+        if self.running:
+            self._stop(StopReason.CLINICIAN)
+
+    def resume(self) -> NakCode | None:
+        if self.motor_stall:
+            return NakCode.PUMP_STOPPED
+        if self.reservoir_nl <= 0:
+            return NakCode.RESERVOIR_EMPTY
+        self.running = True
+        self.stop_reason = StopReason.NONE
+        return None
+
+    def refill(
+        self,
+        request_id: int,
+        residual_ul: int,
+        added_ul: int,
+        concentration: int,
+        bridge_ng: int,
+        waive: bool,
+    ) -> NakCode | None:
+        limits, model = self.limits, self.model
+        if not (
+            limits.min_concentration_ng_per_ml
+            <= concentration
+            <= limits.max_concentration_ng_per_ml
+        ):
+            return NakCode.CONCENTRATION_OUT_OF_RANGE
+        if added_ul > model.reservoir_capacity_ul:
+            return NakCode.OVERFILL
+        changing = concentration != self.concentration_ng_per_ml
+        if changing and not bridge_ng and not waive:
+            return NakCode.BRIDGE_BOLUS_REQUIRED
+        if self._flow_too_low(self.dose_ng_per_day, concentration):
+            return NakCode.BELOW_MIN_FLOW
+        now = self.now_ms
+        bridge = None
+        if changing and bridge_ng:
+            end = now + BRIDGE_BOLUS_MS if self.running else now
+            bridge = ReferenceBolus(request_id, now, bridge_ng, BRIDGE_BOLUS_MS, True, end)
+            if self.running and self.peak_24h_ng(self.dose_ng_per_day, bridge) > (
+                limits.max_dose_ng_per_day
+            ):
+                return NakCode.DAILY_LIMIT
+        expected_ul = math.floor(self.reservoir_nl / 1000)
+        if abs(residual_ul - expected_ul) > model.refill_tolerance_ul:
+            self.discrepancy = True
+        self.withdrawn_nl += self.reservoir_nl
+        self.added_nl += added_ul * 1000
+        self.reservoir_nl = Fraction(added_ul * 1000)
+        self.concentration_ng_per_ml = concentration
+        if bridge is not None:
+            self.boluses.append(bridge)
+        self._settle()
+        return None
+
+    def catheter_check(self) -> None:
+        self.leak_found = self.catheter == "leak"
+        self._forget_acknowledgements()
+
+    def ack_alarm(self, code: AlarmCode) -> NakCode | None:
+        if code not in self.active_alarms():
+            return NakCode.NO_SUCH_ALARM
+        if code == AlarmCode.VOLUME_DISCREPANCY:
+            self.discrepancy = False
+        else:
+            self.acknowledged.add(code)
+        return None
+
+    # --- the simulation's faults ---------------------------------------------------------
+
+    def set_fault(self, name: str, value: str) -> None:
+        if name == "catheter":
+            self.catheter = value
+        elif name == "motor_stall":
+            self.motor_stall = value == "on"
+        elif name == "battery":
+            self.battery_pct = int(value)
+        else:
+            raise ValueError(f"unknown fault {name!r}")
+        self._settle()
+
+    def clear_faults(self) -> None:
+        self.catheter, self.motor_stall, self.battery_pct = "patent", False, 100
+        self._settle()
+
+
+def disagreements(pump: Pump, ref: ReferencePump) -> list[str]:
+    """Where the pump's state differs from the reference's (empty when they agree)."""
+    state, found = pump.state, []
+
+    def differ(what: str, actual: object, expected: object) -> None:
+        if actual != expected:
+            found.append(f"{what}: pump {actual!r}, reference {expected!r}")
+
+    differ("pump time (ms)", state.anchor_ms, ref.now_ms)
+    differ("reservoir (nL)", state.reservoir_nl, ref.reservoir_nl)
+    differ("reservoir against the ledger (nL)", state.reservoir_nl, ref.ledger_nl())
+    capacity_ul = ref.model.reservoir_capacity_ul
+    if not 0 <= state.reservoir_nl <= capacity_ul * 1000:
+        found.append(f"reservoir {state.reservoir_nl} nL outside 0-{capacity_ul} µL")
+    differ("dose (ng/day)", state.dose_ng_per_day, ref.dose_ng_per_day)
+    differ("concentration (ng/mL)", state.concentration_ng_per_ml, ref.concentration_ng_per_ml)
+    differ("running", state.running, ref.running)
+    differ("stop reason", StopReason(state.stop_reason), ref.stop_reason)
+    differ("last increase (ms)", state.last_increase_ms, ref.last_increase_ms)
+    differ("alarms", set(state.alarms), ref.active_alarms())
+    acknowledged = {code for code, alarm in state.alarms.items() if alarm.acknowledged}
+    differ("acknowledged alarms", acknowledged, ref.acknowledged)
+    # The pump may forget a bolus once no 24 h window reaching now can hold it, not sooner;
+    # a bridge bolus that delivered nothing (given to a stopped pump) at once.
+    live = [
+        (b.request_id, b.start_ms, b.dose_ng, b.end_ms, b.bridge)
+        for b in ref.boluses
+        if b.end_ms > ref.now_ms - DAY_MS and not (b.bridge and b.end_ms == b.start_ms)
+    ]
+    kept = [
+        (b.request_id, b.start_ms, b.dose_ng, b.end_ms, b.bridge)
+        for b in state.boluses
+        if not (b.bridge and b.end_ms == b.start_ms)
+    ]
+    differ("boluses (id, start, ng, end, bridge)", kept, live)
+    return found
