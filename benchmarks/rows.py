@@ -292,6 +292,7 @@ def tui_rows(n: int) -> list[Row]:
 
     starts: list[float] = []
     keys: list[float] = []
+    inside: list[float] = []  # the app's own clock: confirm handled to verified dose drawn
     for _ in range(n):
         sim = Sim().start()
         with tempfile.TemporaryDirectory() as workdir:
@@ -313,12 +314,25 @@ def tui_rows(n: int) -> list[Row]:
                     while app.seen.status.dose_ng_per_day == before:
                         await pilot.pause(0.001)
                     keys.append(time.perf_counter() - pressed)
+                    if app.last_command_s is not None:
+                        inside.append(app.last_command_s)
 
             asyncio.run(drive())
         sim.cleanup()
     return [
         Row("TUI start to first dashboard (Pilot)", Timing.of(starts), target="< 600 ms"),
-        Row("TUI key to verified dose on screen", Timing.of(keys), target="< 100 ms"),
+        Row(
+            "TUI key to verified dose on screen (Pilot)",
+            Timing.of(keys),
+            target="< 100 ms",
+            note="includes Pilot's waits for the screen to settle",
+        ),
+        Row(
+            "TUI confirm to verified dose drawn (app clock)",
+            Timing.of(inside),
+            target="< 100 ms",
+            note="send, read back, record, redraw",
+        ),
     ]
 
 

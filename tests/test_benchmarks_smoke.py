@@ -17,6 +17,7 @@ ROWS = (
     "pumpctl status, whole process",
     "TUI start to first dashboard",
     "TUI key to verified dose",
+    "TUI confirm to verified dose drawn",
     "Session handshake",
 )
 
