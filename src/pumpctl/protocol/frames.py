@@ -85,24 +85,25 @@ def cobs_decode(data: bytes) -> bytes:
     return bytes(out)
 
 
+def pack_header(frame: Frame) -> bytes:
+    """The 11 header bytes of ``frame`` as they go on the wire."""
+    return HEADER.pack(
+        frame.version,
+        frame.msg_type,
+        int(frame.flags),
+        frame.seq,
+        frame.session_id,
+        len(frame.payload),
+    )
+
+
 def encode_frame(frame: Frame) -> bytes:
     if len(frame.payload) > MAX_PAYLOAD:
         raise FrameError(f"payload of {len(frame.payload)} bytes exceeds {MAX_PAYLOAD}")
     has_trailer = FrameFlags.AUTHENTICATED in frame.flags
     if has_trailer != (len(frame.auth_trailer) == AUTH_TRAILER_LEN):
         raise FrameError("authentication trailer and AUTHENTICATED flag disagree")
-    body = (
-        HEADER.pack(
-            frame.version,
-            frame.msg_type,
-            int(frame.flags),
-            frame.seq,
-            frame.session_id,
-            len(frame.payload),
-        )
-        + frame.payload
-        + frame.auth_trailer
-    )
+    body = pack_header(frame) + frame.payload + frame.auth_trailer
     body += CRC.pack(zlib.crc32(body))
     return cobs_encode(body) + DELIMITER
 

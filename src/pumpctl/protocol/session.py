@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from pumpctl.protocol.frames import HEADER, Frame, FrameFlags
+from pumpctl.protocol.frames import Frame, FrameFlags, pack_header
 
 MAC_LEN = 16  # HMAC-SHA-256 truncated to 128 bits
 NONCE_LEN = 16
@@ -65,14 +65,7 @@ def session_key(
 
 
 def frame_mac(key: bytes, direction: Direction, frame: Frame, counter: int) -> bytes:
-    header = HEADER.pack(
-        frame.version,
-        frame.msg_type,
-        int(frame.flags),
-        frame.seq,
-        frame.session_id,
-        len(frame.payload),
-    )
+    header = pack_header(frame)
     return _hmac(key, bytes([direction]), header, frame.payload, _COUNTER.pack(counter))[:MAC_LEN]
 
 
