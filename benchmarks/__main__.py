@@ -33,7 +33,7 @@ def main() -> None:
     table = [
         *r.round_trips(n),
         *r.modbus_peer(n),
-        *r.event_log_throughput(512 if args.quick else 4096),
+        *r.event_log_throughput(128 if args.quick else 4096),
         *r.simulated_year(3 if args.quick else 20),
         *r.cli_status(3 if args.quick else 20),
         *r.tui_rows(1 if args.quick else 10),

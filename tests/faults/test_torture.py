@@ -15,7 +15,7 @@ REALISTIC = (
 
 @pytest.mark.parametrize(
     ("spec", "commands"),
-    [(f"{REALISTIC},seed=21", 400), ("corrupt=0.01,seed=22", 250)],
+    [(f"{REALISTIC},seed=21", 400), ("corrupt=0.01,seed=22", 120)],
     ids=["realistic", "hostile-1-in-100"],
 )
 def test_nothing_lost_nothing_done_twice(spec: str, commands: int) -> None:
