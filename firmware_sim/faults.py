@@ -13,10 +13,11 @@ import heapq
 import os
 import random
 import select
-import threading
 import time
 import tty
 from dataclasses import dataclass, fields
+
+from firmware_sim.pty_thread import FdThread, open_raw_pty
 
 
 @dataclass(frozen=True)
@@ -114,30 +115,23 @@ class FaultyLine:
         self.faults = faults
         self._up = os.open(upstream, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         tty.setraw(self._up)
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.port = os.ttyname(self._slave)
+        self._master, self._slave, self.port = open_raw_pty()
         self.to_pump = Mangler(faults, faults.seed * 2 + 1)
         self.to_programmer = Mangler(faults, faults.seed * 2 + 2)
         self._timing = random.Random(faults.seed)
         self._queue: list[tuple[float, int, int, bytes]] = []
         self._order = 0
         self._cut_until = 0.0
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._run, name="faulty-line", daemon=True)
+        self._thread = FdThread(self._run, "faulty-line", (self._up, self._master, self._slave))
+        self._wake_r = self._thread.wake_fd
 
     def start(self) -> FaultyLine:
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._thread.is_alive():
-            os.write(self._wake_w, b"x")
-            self._thread.join(timeout=5)
-        for fd in (self._up, self._master, self._slave, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        """Stop forwarding and close both ends; safe to call more than once."""
+        self._thread.stop()
 
     def __enter__(self) -> FaultyLine:
         return self.start()

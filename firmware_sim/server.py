@@ -7,14 +7,12 @@ Bytes sent while no programmer listens are lost, as on a real UART.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import termios
-import threading
 import time
-import tty
 
+from firmware_sim.pty_thread import FdThread, open_raw_pty
 from firmware_sim.simulator import Simulator
 from pumpctl.protocol.frames import StreamDecoder, encode_frame
 
@@ -28,12 +26,9 @@ class PtyServer:
     def __init__(self, simulator: Simulator, *, baud: int | None = None) -> None:
         self.simulator = simulator
         self.byte_time_s = 10.0 / baud if baud else 0.0  # 8N1: ten bit times a byte
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.port = os.ttyname(self._slave)
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name="pumpsim-line", daemon=True)
+        self._master, self._slave, self.port = open_raw_pty()
+        self._thread = FdThread(self._serve, "pumpsim-line", (self._master, self._slave))
+        self._wake_r = self._thread.wake_fd
         self.decoder = StreamDecoder()
         self.partial_frames_dropped = 0
         self.bytes_dropped = 0
@@ -43,12 +38,8 @@ class PtyServer:
         return self
 
     def stop(self) -> None:
-        if self._thread.is_alive():
-            os.write(self._wake_w, b"x")
-            self._thread.join(timeout=5)
-        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        """Stop serving and close the pty; safe to call more than once."""
+        self._thread.stop()
 
     def _serve(self) -> None:
         while True:

@@ -13,7 +13,6 @@ from pumpctl.protocol.messages import (
     EventCode,
     Nak,
     NakCode,
-    RefillRequest,
     RefillResponse,
     ResumeRequest,
     SetRateRequest,
@@ -23,6 +22,7 @@ from pumpctl.protocol.messages import (
 from pumpctl.testing.reference import ReferencePump
 from pumpctl.testing.soak import run_soak
 from pumpctl.testing.torture import run_torture
+from tests.test_model import refill
 
 DAY_MS = 86_400_000
 
@@ -50,9 +50,9 @@ def test_a_bridge_bolus_cannot_push_a_day_over_the_maximum() -> None:
     the maximum into some 24 h window is refused whole (DAILY_LIMIT), like a demand bolus.
     The shrunk steps, replayed on the model:"""
     pump, log = _implanted("baclofen", 50_000, 1_000_000, volume_ul=0, model="IT-20")
-    pump.handle(_refill(0, 20_000, 50_000))  # full, same concentration
+    pump.handle(refill(0, 20_000, 50_000))  # full, same concentration
     pump.handle(ResumeRequest(request_id=2))
-    reply = pump.handle(_refill(20_000, 20_000, 2_000_000, bridge_ng=1_000_000))
+    reply = pump.handle(refill(20_000, 20_000, 2_000_000, bridge_ng=1_000_000))
     assert isinstance(reply, Nak), "the bridge bolus would double the day's dose"
     assert reply.code == NakCode.DAILY_LIMIT
     assert reply.limit == 1_000_000
@@ -63,10 +63,10 @@ def test_a_bridge_bolus_cannot_push_a_day_over_the_maximum() -> None:
     pump.handle(SetRateRequest(request_id=3, dose_ng_per_day=800_000,
                                believed_dose_ng_per_day=1_000_000))  # fmt: skip
     pump.advance(DAY_MS)
-    fits = pump.handle(_refill(19_000, 20_000, 2_000_000, bridge_ng=200_000))
+    fits = pump.handle(refill(19_000, 20_000, 2_000_000, bridge_ng=200_000))
     assert isinstance(fits, RefillResponse)
     pump.handle(StopRequest(request_id=4))
-    stopped = pump.handle(_refill(19_000, 20_000, 50_000, bridge_ng=1_000_000))
+    stopped = pump.handle(refill(19_000, 20_000, 50_000, bridge_ng=1_000_000))
     assert isinstance(stopped, RefillResponse)
     assert not [e for e in log.events if e.code == EventCode.REFUSED][1:]
 
@@ -107,7 +107,7 @@ def test_a_flood_of_rate_changes_keeps_the_nv_state_bounded() -> None:
     for i in range(50):
         concentration = 10_000_000 + i % 2
         assert isinstance(
-            pump.handle(_refill(19_999, 20_000, concentration, bridge_ng=100_000)),
+            pump.handle(refill(19_999, 20_000, concentration, bridge_ng=100_000)),
             RefillResponse,
         )
     assert not pump.state.boluses
@@ -141,18 +141,6 @@ def _implanted(
     pump = Pump(state, library, log)
     pump.reconcile()
     return pump, log
-
-
-def _refill(
-    residual_ul: int, added_ul: int, concentration: int, bridge_ng: int = 0
-) -> RefillRequest:
-    return RefillRequest(
-        request_id=next(_ids),
-        residual_withdrawn_ul=residual_ul,
-        volume_added_ul=added_ul,
-        concentration_ng_per_ml=concentration,
-        bridge_bolus_ng=bridge_ng,
-    )
 
 
 class Log:
