@@ -307,7 +307,7 @@ def tui_rows(n: int) -> list[Row]:
                     starts.append(time.perf_counter() - started)
                     before = app.seen.status.dose_ng_per_day
                     await pilot.press("down")
-                    while type(app.screen).__name__ != "ConfirmChange":
+                    while type(app.screen).__name__ != "ReviewDialog":
                         await pilot.pause(0.001)
                     pressed = time.perf_counter()
                     await pilot.press("y")

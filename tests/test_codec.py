@@ -39,13 +39,16 @@ from pumpctl.protocol.frames import (
 from pumpctl.protocol.messages import (
     REQUESTS,
     RESPONSES,
+    LimitsResponse,
     Message,
     MsgType,
     Nak,
     NakCode,
+    RefillRequest,
     SetRateRequest,
     StatusRequest,
     StatusResponse,
+    WithdrawalRisk,
 )
 from pumpctl.protocol.wire import Fixed, ListOf, Octets, Text, WireModel
 
@@ -398,6 +401,50 @@ def test_cobs_round_trips_any_bytes(data: bytes) -> None:
 def test_cobs_decoder_rejects_malformed_input(encoded: bytes, reason: str) -> None:
     with pytest.raises(FrameError, match=reason):
         cobs_decode(encoded)
+
+
+# --- documented sizes ----------------------------------------------------------------------
+
+
+def test_the_refill_and_limits_payloads_have_their_documented_sizes() -> None:
+    """docs/protocol.md §5.3: REFILL 27 bytes; READ_LIMITS' answer 55 bytes plus its texts."""
+    refill = RefillRequest(
+        request_id=1,
+        residual_withdrawn_ul=2,
+        volume_added_ul=3,
+        concentration_ng_per_ml=4,
+        discrepancy_acknowledged=True,
+        confirm_large_change=True,
+    )
+    payload = encode_payload(refill)
+    assert len(payload) == 27
+    assert payload[25:] == b"\x01\x01"  # the two confirmations, last
+    limits = LimitsResponse(
+        drug="morphine",
+        min_concentration_ng_per_ml=1,
+        max_concentration_ng_per_ml=2,
+        max_dose_ng_per_day=3,
+        max_step_pct=4,
+        max_step_ng_per_day=5,
+        min_increase_interval_s=6,
+        bolus_max_ng=7,
+        bolus_lockout_s=8,
+        max_boluses_per_day=9,
+        min_flow_nl_per_day=10,
+        low_reservoir_ul=11,
+        large_change_factor=12,
+        display_unit="mg",
+        refill_tolerance_ul=13,
+        bridge_bolus_max_ng=14,
+        withdrawal_risk=WithdrawalRisk.BACLOFEN,
+        retitration_interval_s=15,
+    )
+    encoded = encode_payload(limits)
+    assert len(encoded) == 55 + len("morphine") + len("mg") == 65
+    assert encoded[-5] == WithdrawalRisk.BACLOFEN
+    assert decode_payload(LimitsResponse, encoded) == limits
+    with pytest.raises(DecodeError, match="withdrawal_risk"):
+        decode_payload(LimitsResponse, encoded[:-5] + b"\x03" + encoded[-4:])
 
 
 # --- frame limits and checks ---------------------------------------------------------------

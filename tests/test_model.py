@@ -103,7 +103,13 @@ def set_rate(new: int, believed: int, confirm: bool = False) -> SetRateRequest:
 
 
 def refill(
-    residual_ul: int, added_ul: int, concentration: int, bridge_ng: int = 0
+    residual_ul: int,
+    added_ul: int,
+    concentration: int,
+    bridge_ng: int = 0,
+    *,
+    confirm: bool = False,
+    acknowledged: bool = False,
 ) -> RefillRequest:
     return RefillRequest(
         request_id=next(_ids),
@@ -111,6 +117,8 @@ def refill(
         volume_added_ul=added_ul,
         concentration_ng_per_ml=concentration,
         bridge_bolus_ng=bridge_ng,
+        discrepancy_acknowledged=acknowledged,
+        confirm_large_change=confirm,
     )
 
 
@@ -333,7 +341,7 @@ def test_running_empty_mid_bolus_ends_the_bolus_once() -> None:
 def test_a_bridge_bolus_is_not_delivered_by_a_stopped_pump() -> None:
     pump, log = make_pump()
     ask(pump, StopRequest(request_id=next(_ids)))
-    request = refill(20_000, 20_000, 10 * MG, bridge_ng=100_000)
+    request = refill(20_000, 20_000, 10 * MG, bridge_ng=100_000, confirm=True)  # ÷2.5
     ask(pump, request)
     assert [e.detail for e in log.events if e.request_id == request.request_id][-1] == (
         "bridge bolus not delivered: the pump is stopped"
@@ -372,7 +380,11 @@ def test_a_pump_filled_below_the_threshold_alarms_at_once() -> None:
     empty, _ = make_pump(volume_ul=0)
     reply = status(empty)
     assert reply.stop_reason == StopReason.RESERVOIR_EMPTY
-    assert {a.code for a in reply.alarms} == {AlarmCode.LOW_RESERVOIR, AlarmCode.EMPTY_RESERVOIR}
+    assert {a.code for a in reply.alarms} == {
+        AlarmCode.LOW_RESERVOIR,
+        AlarmCode.EMPTY_RESERVOIR,
+        AlarmCode.PUMP_STOPPED,  # delivery stopped: loudly, like any stop
+    }
 
 
 def test_first_boot_refuses_a_dose_below_the_minimum_flow() -> None:

@@ -138,6 +138,7 @@ def test_the_enumerations_in_the_spec_match_the_code() -> None:
         messages.AlarmCode,
         messages.Severity,
         messages.CatheterVerdict,
+        messages.WithdrawalRisk,
         messages.OutcomeState,
         messages.NakCode,
         messages.EventCode,

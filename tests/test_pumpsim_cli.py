@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from firmware_sim.model.library import default_library
 from pumpctl.client import SyncPumpClient
 from pumpctl.keystore import Keystore
 from pumpctl.protocol.messages import EventCode
@@ -178,6 +179,21 @@ def test_bad_start_options(option: tuple[str, str]) -> None:
     )
     assert result.stdout == ""
     assert_one_line_error(result, "pumpsim: ")
+
+
+def test_a_library_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    library = default_library().to_json()
+    library["schema"] = 3
+    path = tmp_path / "library.json"
+    path.write_text(json.dumps(library))
+    result = subprocess.run(
+        [str(PUMPSIM), "--pty", "--frozen-clock", "--library", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert result.stdout == ""
+    assert_one_line_error(result, "pumpsim: ", "schema 3 is newer than this firmware's (2)")
 
 
 # --- pumpsim ctl -------------------------------------------------------------------------

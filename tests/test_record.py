@@ -329,7 +329,7 @@ def test_audit_verify_cli_names_an_edited_reading(db: Path) -> None:
 
 
 def pump_dose(pump: PumpUnderTest) -> int:
-    return pump.client.status().dose_ng_per_day
+    return int(pump.client.status().dose_ng_per_day)
 
 
 def test_db_in_a_missing_directory(pump: PumpUnderTest, tmp_path: Path) -> None:

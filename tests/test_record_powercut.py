@@ -236,8 +236,8 @@ def test_a_change_in_flight_is_not_settled_under_the_programmer(
                 def __getattr__(self, name: str) -> Any:
                     return getattr(client, name)
 
-                async def set_rate(self, *args: Any, **kwargs: Any) -> Any:
-                    reply = await client.set_rate(*args, **kwargs)
+                async def send_once(self, *args: Any, **kwargs: Any) -> Any:
+                    reply = await client.send_once(*args, **kwargs)
                     await programmer.sync_record(await programmer.interrogate())
                     seen_outcomes.append(record.changes(SERIAL)[-1].outcome)
                     return reply

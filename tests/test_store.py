@@ -1,20 +1,25 @@
 """The NV store and restarts in-process: the event ring and its overflow counter, the ring's
-capacity kept with the memory, state files from before a field existed, and a restart of a
-pump whose clock follows real time."""
+capacity kept with the memory, state files and drug libraries from before a field existed,
+and a restart of a pump whose clock follows real time."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from firmware_sim.model import clock
 from firmware_sim.model.events import Event
+from firmware_sim.model.library import DrugLibrary, default_library
 from firmware_sim.model.state import PumpState
 from firmware_sim.simulator import InitialProgram, Simulator
 from firmware_sim.store import EVENT_CAPACITY, NonVolatileStore
-from pumpctl.protocol.messages import EventCode
+from pumpctl.protocol.messages import AlarmCode, EventCode, Severity, StopRequest
 
 DAY_MS = 86_400_000
 
@@ -98,4 +103,79 @@ def test_a_restart_with_a_frozen_clock_resumes_at_the_same_instant(tmp_path: Pat
     after = sim.snapshot()
     assert after["pump_time_ms"] == before["pump_time_ms"]
     assert Fraction(*after["reservoir_nl"]) == Fraction(*before["reservoir_nl"])
+    sim.close()
+
+
+# --- memories written by firmware before the drug library's schema 2 ----------------------
+
+
+def _rewrite(path: Path, key: str, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Change one JSON value of the NV memory in place, as an older firmware left it."""
+    db = sqlite3.connect(path)
+    (text,) = db.execute("SELECT value FROM nv WHERE key = ?", (key,)).fetchone()
+    data = json.loads(text)
+    edit(data)
+    db.execute("UPDATE nv SET value = ? WHERE key = ?", (json.dumps(data), key))
+    db.commit()
+    db.close()
+
+
+def _as_schema_1(library: dict[str, Any]) -> None:
+    library["schema"] = 1
+    for limits in library["drugs"].values():
+        for field in ("bridge_bolus_max_ng", "withdrawal_risk", "retitration_interval_s"):
+            del limits[field]
+
+
+def test_a_memory_holding_a_schema_1_library_boots_with_the_shipped_values(
+    tmp_path: Path,
+) -> None:
+    """A drug the shipped library knows gets its values; any other drug the strictest."""
+    path = tmp_path / "nv.db"
+    library = default_library().to_json()
+    library["drugs"]["trialdrug"] = {**library["drugs"]["morphine"], "bolus_max_ng": 50_000}
+    Simulator(path, InitialProgram(frozen_clock=True), DrugLibrary.from_json(library)).close()
+    _rewrite(path, "library", _as_schema_1)
+    sim = Simulator(path)
+    loaded = sim.pump.library
+    assert loaded.drugs["morphine"] == default_library().drugs["morphine"]
+    assert loaded.drugs["ziconotide"].withdrawal_risk == "none"
+    trial = loaded.drugs["trialdrug"]
+    assert (trial.bridge_bolus_max_ng, trial.withdrawal_risk, trial.retitration_interval_s) == (
+        50_000,
+        "opioid",
+        7 * 86_400,
+    )
+    sim.close()
+
+
+def test_a_library_of_a_newer_schema_is_refused() -> None:
+    library = default_library().to_json()
+    library["schema"] = 3
+    with pytest.raises(ValueError, match="schema 3 is newer than this firmware's"):
+        DrugLibrary.from_json(library)
+    library["schema"] = 2
+    library["drugs"]["morphine"]["withdrawal_risk"] = "mild"
+    with pytest.raises(ValueError, match="withdrawal_risk 'mild'"):
+        DrugLibrary.from_json(library)
+
+
+def test_a_stopped_pump_saved_before_the_stopped_alarm_gets_it_at_boot(tmp_path: Path) -> None:
+    path = tmp_path / "nv.db"
+    sim = Simulator(path, InitialProgram(frozen_clock=True))
+    sim.pump.handle(StopRequest(request_id=1))
+    sim.store.commit(sim.pump.state)
+    sim.advance(DAY_MS)
+    sim.close()
+    _rewrite(path, "state", lambda state: state["alarms"].pop(str(int(AlarmCode.PUMP_STOPPED))))
+    _rewrite(path, "library", _as_schema_1)
+
+    sim = Simulator(path)
+    stopped = sim.pump.state.alarms[AlarmCode.PUMP_STOPPED]
+    assert stopped.severity == Severity.CRITICAL  # morphine, from the shipped library
+    assert stopped.raised_ms == sim.pump.now_ms()  # the boot: when it stopped was not kept
+    assert not sim.pump.state.running
+    sim.close()
+    sim = Simulator(path)  # and a restart after that changes nothing
+    assert sim.pump.state.alarms[AlarmCode.PUMP_STOPPED] == stopped
     sim.close()

@@ -88,10 +88,10 @@ class Clinic:
         self.pump.sim.advance(round(n * DAY_MS))
 
     def dose(self) -> int:
-        return self.pump.client.status().dose_ng_per_day
+        return int(self.pump.client.status().dose_ng_per_day)
 
     def pump_time(self) -> int:
-        return self.pump.client.status().pump_time_s
+        return int(self.pump.client.status().pump_time_s)
 
     def audit(self) -> list[dict[str, Any]]:
         entries = self.json("audit", "show", "--json")["entries"]

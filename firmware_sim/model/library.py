@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import cache
 from importlib import resources
 from typing import Any
+
+SCHEMA = 2
+WITHDRAWAL_RISKS = ("none", "opioid", "baclofen")
+# Schema 1 had no bridge maximum, withdrawal risk or re-titration interval. A drug the shipped
+# library does not know gets these when such a library is loaded: the strictest reading.
+UNKNOWN_DRUG_WITHDRAWAL_RISK = "opioid"
+UNKNOWN_DRUG_RETITRATION_INTERVAL_S = 7 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +30,9 @@ class DrugLimits:
     bolus_lockout_s: int
     max_boluses_per_day: int
     large_change_factor: int
+    bridge_bolus_max_ng: int
+    withdrawal_risk: str  # one of WITHDRAWAL_RISKS
+    retitration_interval_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +65,7 @@ class DrugLibrary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema": 1,
+            "schema": SCHEMA,
             "pump_models": {
                 n: {k: v for k, v in asdict(m).items() if k != "name"}
                 for n, m in self.pump_models.items()
@@ -67,12 +78,60 @@ class DrugLibrary:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DrugLibrary:
+        """A library of this schema or an older one (schema 1, as kept in the NV memory of
+        pumps first booted before schema 2: the fields it lacks come from the shipped
+        library's entry for the drug, or the strictest values for a drug it does not know).
+        A newer schema is refused: this firmware cannot know what its fields mean."""
+        schema = data.get("schema", 1)
+        if not isinstance(schema, int) or schema < 1:
+            raise ValueError(f"drug library schema {schema!r} is not a schema number")
+        if schema > SCHEMA:
+            raise ValueError(
+                f"drug library schema {schema} is newer than this firmware's ({SCHEMA}): "
+                f"update the firmware or load a library of schema {SCHEMA}"
+            )
+        drugs = {}
+        for name, values in data["drugs"].items():
+            if schema < 2:
+                values = {**_schema_2_fields(name, values), **values}
+            limits = DrugLimits(drug=name, **values)
+            if limits.withdrawal_risk not in WITHDRAWAL_RISKS:
+                raise ValueError(
+                    f"{name}: withdrawal_risk {limits.withdrawal_risk!r} is not one of "
+                    f"{', '.join(WITHDRAWAL_RISKS)}"
+                )
+            drugs[name] = limits
         return cls(
-            drugs={n: DrugLimits(drug=n, **d) for n, d in data["drugs"].items()},
+            drugs=drugs,
             pump_models={n: PumpModel(name=n, **m) for n, m in data["pump_models"].items()},
         )
 
 
+def _schema_2_fields(drug: str, values: dict[str, Any]) -> dict[str, Any]:
+    """What a schema-1 drug entry lacks: the shipped defaults for that drug, if it has one."""
+    shipped = _shipped_json()["drugs"].get(drug)
+    if shipped is not None:
+        return {
+            "bridge_bolus_max_ng": shipped["bridge_bolus_max_ng"],
+            "withdrawal_risk": shipped["withdrawal_risk"],
+            "retitration_interval_s": shipped["retitration_interval_s"],
+        }
+    return {
+        "bridge_bolus_max_ng": values.get("bolus_max_ng", 0),
+        "withdrawal_risk": UNKNOWN_DRUG_WITHDRAWAL_RISK,
+        "retitration_interval_s": UNKNOWN_DRUG_RETITRATION_INTERVAL_S,
+    }
+
+
+@cache
+def _shipped_text() -> str:
+    return resources.files("firmware_sim").joinpath("drug_library.json").read_text()
+
+
+def _shipped_json() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_shipped_text())
+    return data
+
+
 def default_library() -> DrugLibrary:
-    text = resources.files("firmware_sim").joinpath("drug_library.json").read_text()
-    return DrugLibrary.from_json(json.loads(text))
+    return DrugLibrary.from_json(_shipped_json())

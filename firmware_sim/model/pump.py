@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -54,9 +55,10 @@ from pumpctl.protocol.messages import (
     StatusResponse,
     StopReason,
     StopRequest,
+    WithdrawalRisk,
 )
 from pumpctl.protocol.messages import PumpState as WirePumpState
-from pumpctl.units import format_amount
+from pumpctl.units import format_amount, format_volume
 
 SEVERITY = {
     AlarmCode.LOW_RESERVOIR: Severity.WARNING,
@@ -67,6 +69,8 @@ SEVERITY = {
     AlarmCode.VOLUME_DISCREPANCY: Severity.WARNING,
     AlarmCode.MOTOR_STALL: Severity.CRITICAL,
     AlarmCode.CATHETER_LEAK: Severity.CRITICAL,
+    # Loss of delivery causes withdrawal: critical unless the drug has none (Pump._severity).
+    AlarmCode.PUMP_STOPPED: Severity.CRITICAL,
 }
 CATHETER_STATES = {
     "patent": CatheterVerdict.PATENT,
@@ -84,6 +88,8 @@ CATHETER_MEASUREMENTS = {
 LOW_BATTERY_PCT = 20
 ELECTIVE_REPLACEMENT_PCT = 10
 BRIDGE_BOLUS_DURATION_MS = 3_600_000
+# A refill that changes the concentration by this factor or more, either way, needs confirming.
+LARGE_CONCENTRATION_CHANGE_FACTOR = 2
 BOLUS_WINDOW_MS = MS_PER_DAY
 # NV memory and the time to answer are finite: at most this many programmed doses are kept for
 # the 24 h rule (its check is quadratic in them), enough for any real day of titration. Beyond
@@ -231,6 +237,8 @@ class Pump:
                 )
         detail = f"delivery stopped: {reason.name}"
         self._log(EventCode.STOPPED, request_id, reason, 0, detail, at_ms)
+        if AlarmCode.PUMP_STOPPED not in state.alarms:
+            self._raise(AlarmCode.PUMP_STOPPED, at_ms)
 
     def reconcile(self) -> None:
         """Bring the alarms in line with the state as it stands (e.g. at boot)."""
@@ -248,6 +256,9 @@ class Pump:
             AlarmCode.LOW_BATTERY: state.battery_pct <= LOW_BATTERY_PCT,
             AlarmCode.ELECTIVE_REPLACEMENT: state.battery_pct <= ELECTIVE_REPLACEMENT_PCT,
             AlarmCode.MOTOR_STALL: state.motor_stall,
+            # Raised when delivery stops (_stop_delivery) and cleared by RESUME; here it only
+            # follows `running` for a state that predates it (an old NV memory restored).
+            AlarmCode.PUMP_STOPPED: not state.running,
         }
         for code, active in conditions.items():
             if active and code not in state.alarms:
@@ -258,8 +269,13 @@ class Pump:
             reason = StopReason.RESERVOIR_EMPTY if empty else StopReason.MOTOR_STALL
             self._stop_delivery(reason, at_ms)
 
+    def _severity(self, code: AlarmCode) -> Severity:
+        if code == AlarmCode.PUMP_STOPPED and self.limits.withdrawal_risk == "none":
+            return Severity.WARNING  # e.g. ziconotide: stopping it causes no withdrawal
+        return SEVERITY[code]
+
     def _raise(self, code: AlarmCode, at_ms: int) -> None:
-        severity = SEVERITY[code]
+        severity = self._severity(code)
         self.state.alarms[code] = AlarmState(severity=severity, raised_ms=at_ms)
         self._log(EventCode.ALARM_RAISED, 0, code, severity, code.name, at_ms)
 
@@ -360,12 +376,26 @@ class Pump:
             min_flow_nl_per_day=model.min_flow_nl_per_day,
             low_reservoir_ul=model.low_reservoir_ul,
             large_change_factor=limits.large_change_factor,
+            display_unit=limits.display_unit,
+            refill_tolerance_ul=model.refill_tolerance_ul,
+            bridge_bolus_max_ng=limits.bridge_bolus_max_ng,
+            withdrawal_risk=WithdrawalRisk[limits.withdrawal_risk.upper()],
+            retitration_interval_s=limits.retitration_interval_s,
         )
 
     # --- commands ------------------------------------------------------------------------
 
+    # Every text a person reads from the pump is in the drug's own unit and in mL.
+
     def _dose(self, ng: int, per_day: bool = True) -> str:
         return format_amount(ng, self.limits.display_unit, per_day)
+
+    def _concentration(self, ng_per_ml: int) -> str:
+        return f"{format_amount(ng_per_ml, self.limits.display_unit, False)}/mL"
+
+    def _min_flow(self) -> str:
+        nl_per_day = self.model.min_flow_nl_per_day
+        return f"{(Decimal(nl_per_day) / 1_000_000).normalize():f} mL/day"
 
     def peak_24h_ng(self, dose_ng_per_day: int, extra: Bolus | None = None) -> Fraction:
         """The most drug any 24 h window around now would hold if the dose from now on were
@@ -430,12 +460,14 @@ class Pump:
         if flow_nl_per_day(new, state.concentration_ng_per_ml) < min_flow:
             raise Refusal(
                 NakCode.BELOW_MIN_FLOW,
-                f"{self._dose(new)} needs a flow below the pump's minimum of {min_flow} nL/day "
-                "(stop the pump instead)",
+                f"{self._dose(new)} needs a flow below the pump's minimum of "
+                f"{self._min_flow()}: use a lower concentration at the next refill",
                 min_flow,
             )
         if new > current:
             self._check_increase(current, new, request.confirm_large_change)
+        elif new < current:
+            self._check_decrease(current, new, request.confirm_large_change)
         state.dose_ng_per_day = new
         state.last_rate_change_ms = state.anchor_ms
         if new > current:
@@ -456,6 +488,19 @@ class Pump:
             flow_nl_per_day=flow_nl_per_day(new, state.concentration_ng_per_ml),
             applied_at_s=state.anchor_ms // 1000,
         )
+
+    def _check_decrease(self, current: int, new: int, confirmed: bool) -> None:
+        """A decrease is always allowed (no step or interval rule), but a cut to a tenth or
+        less is the decimal-point error the other way, and an abrupt cut can cause
+        withdrawal: it needs confirming."""
+        factor = self.limits.large_change_factor
+        if current > 0 and new * factor <= current and not confirmed:
+            raise Refusal(
+                NakCode.LARGE_CHANGE_UNCONFIRMED,
+                f"{self._dose(current)} -> {self._dose(new)} divides the dose by {factor} or "
+                "more: confirm explicitly",
+                factor,
+            )
 
     def _check_increase(self, current: int, new: int, confirmed: bool) -> None:
         state, limits = self.state, self.limits
@@ -588,6 +633,8 @@ class Pump:
         state.running = True
         state.stop_reason = StopReason.NONE
         self._log(EventCode.RESUMED, request.request_id, 0, 0, detail)
+        if AlarmCode.PUMP_STOPPED in state.alarms:
+            self._clear(AlarmCode.PUMP_STOPPED, state.anchor_ms)
         return ResumeResponse(
             request_id=request.request_id,
             state=WirePumpState.RUNNING,
@@ -620,34 +667,53 @@ class Pump:
         )
 
     def _refill(self, request: RefillRequest) -> RefillResponse:
+        """Checked in this order (docs/simulator.md §3.9): what the request asks for is
+        possible and consistent, then the hard limits, then what needs the clinician's
+        confirmation, so a confirmed request meets nothing but the other confirmation."""
         state, limits, model = self.state, self.limits, self.model
         concentration = request.concentration_ng_per_ml
+        current = state.concentration_ng_per_ml
         low, high = limits.min_concentration_ng_per_ml, limits.max_concentration_ng_per_ml
         if not low <= concentration <= high:
             raise Refusal(
                 NakCode.CONCENTRATION_OUT_OF_RANGE,
-                f"concentration {concentration} ng/mL is outside {limits.drug}'s range "
-                f"{low}-{high} ng/mL",
+                f"concentration {self._concentration(concentration)} is outside "
+                f"{limits.drug}'s range {self._concentration(low)} to "
+                f"{self._concentration(high)}",
                 high if concentration > high else low,
             )
         if request.volume_added_ul > model.reservoir_capacity_ul:
             raise Refusal(
                 NakCode.OVERFILL,
-                f"{request.volume_added_ul} µL overfills the {model.reservoir_capacity_ul} µL "
-                "reservoir",
+                f"{format_volume(request.volume_added_ul)} overfills the "
+                f"{format_volume(model.reservoir_capacity_ul)} reservoir",
                 model.reservoir_capacity_ul,
             )
-        changing = concentration != state.concentration_ng_per_ml
+        changing = concentration != current
+        if request.bridge_bolus_ng and not changing:
+            raise Refusal(
+                NakCode.INVALID_ARGUMENT,
+                "a bridge bolus goes with a concentration change, and the concentration stays "
+                f"{self._concentration(current)}: send no bridge bolus",
+            )
         if changing and request.bridge_bolus_ng == 0 and not request.waive_bridge_bolus:
             raise Refusal(
                 NakCode.BRIDGE_BOLUS_REQUIRED,
                 "a concentration change needs a bridge bolus or an explicit waiver",
             )
+        if request.bridge_bolus_ng > limits.bridge_bolus_max_ng:
+            raise Refusal(
+                NakCode.BOLUS_TOO_LARGE,
+                f"bridge bolus of {self._dose(request.bridge_bolus_ng, False)} exceeds the "
+                f"maximum bridge bolus of {self._dose(limits.bridge_bolus_max_ng, False)}",
+                limits.bridge_bolus_max_ng,
+            )
         if flow_nl_per_day(state.dose_ng_per_day, concentration) < model.min_flow_nl_per_day:
             raise Refusal(
                 NakCode.BELOW_MIN_FLOW,
-                f"at {concentration} ng/mL the current dose needs a flow below the pump's "
-                f"minimum of {model.min_flow_nl_per_day} nL/day",
+                f"at {self._concentration(concentration)} the current dose of "
+                f"{self._dose(state.dose_ng_per_day)} needs a flow below the pump's minimum of "
+                f"{self._min_flow()}: fill at a lower concentration",
                 model.min_flow_nl_per_day,
             )
         bridge = None
@@ -672,18 +738,49 @@ class Pump:
                         f"the maximum daily dose {self._dose(limits.max_dose_ng_per_day)}",
                         limits.max_dose_ng_per_day,
                     )
+        factor = LARGE_CONCENTRATION_CHANGE_FACTOR
+        large = concentration >= current * factor or concentration * factor <= current
+        if large and not request.confirm_large_change:
+            raise Refusal(
+                NakCode.LARGE_CHANGE_UNCONFIRMED,
+                f"{self._concentration(current)} -> {self._concentration(concentration)} "
+                f"changes the concentration by a factor of {factor} or more: confirm explicitly",
+                factor,
+            )
         expected_ul = self.reservoir_ul
         discrepancy = request.residual_withdrawn_ul - expected_ul
         alert = abs(discrepancy) > model.refill_tolerance_ul
+        if alert:
+            side = (
+                "less than expected: possible pocket fill"
+                if discrepancy < 0
+                else "more than expected: possible under-delivery (stall, occlusion)"
+            )
+            found = f"{format_volume(abs(discrepancy))} {side}"
+            if not request.discrepancy_acknowledged:
+                raise Refusal(
+                    NakCode.DISCREPANCY_UNACKNOWLEDGED,
+                    f"withdrew {format_volume(request.residual_withdrawn_ul)}, {found}; the "
+                    f"pump expected {format_volume(expected_ul)} (tolerance "
+                    f"{format_volume(model.refill_tolerance_ul)}): assess the patient, then "
+                    "acknowledge the discrepancy",
+                    model.refill_tolerance_ul,
+                )
         state.reservoir_nl = Fraction(request.volume_added_ul * 1000)
         state.concentration_ng_per_ml = concentration
+        detail = (
+            f"withdrew {format_volume(request.residual_withdrawn_ul)} (expected "
+            f"{format_volume(expected_ul)}), added {format_volume(request.volume_added_ul)} "
+            f"at {self._concentration(concentration)}"
+        )
+        if alert:
+            detail += f"; {found} (acknowledged)"
         self._log(
             EventCode.REFILLED,
             request.request_id,
             request.residual_withdrawn_ul,
             request.volume_added_ul,
-            f"withdrew {request.residual_withdrawn_ul} µL (expected {expected_ul}), "
-            f"added {request.volume_added_ul} µL at {concentration} ng/mL",
+            detail,
         )
         if alert:
             state.alarms.pop(AlarmCode.VOLUME_DISCREPANCY, None)

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pumpctl.client import PumpClient
 from pumpctl.clinical.guard import GuardDecision, OverrideReason
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.clinical.scores import ScoreError, format_vas, parse_vas
+from pumpctl.connection import ConnectOptions, open_client, open_target
 from pumpctl.keystore import Keystore, KeystoreError
 from pumpctl.link.errors import (
     AuthenticationError,
@@ -33,20 +33,50 @@ from pumpctl.link.errors import (
     Refused,
 )
 from pumpctl.programmer import (
+    AckAlarm,
+    Bolus,
+    CatheterCheck,
+    ConfirmationRequired,
+    Confirmations,
     GuardBlocked,
     Interrogation,
+    NotApplied,
+    NothingToSend,
     Override,
     Programmer,
     ProgrammerRefusal,
+    Refill,
+    Result,
+    Resume,
+    SetRate,
+    Stop,
+    TherapyCommand,
 )
 from pumpctl.protocol.frames import Frame
-from pumpctl.protocol.messages import AlarmCode, EventCode, Message, MsgType
+from pumpctl.protocol.messages import (
+    AlarmCode,
+    CatheterVerdict,
+    EventCode,
+    Message,
+    MsgType,
+    NakCode,
+)
 from pumpctl.protocol.session import Role
-from pumpctl.units import UnitError, format_amount, format_volume, parse_amount_ng, parse_volume_ul
+from pumpctl.units import (
+    UnitError,
+    format_amount,
+    format_concentration,
+    format_flow,
+    format_volume,
+    parse_amount_ng,
+    parse_volume_ul,
+)
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD, EXIT_AUTH = 1, 2, 3, 4, 5, 6
 OFFLINE_COMMANDS = {"audit", "pair"}
-RECORD_COMMANDS = {"set-rate", "vas", "history", "audit", "report", "pair"}
+CLI_HINTS = {NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-bridge)"}
+THERAPY_COMMANDS = {"set-rate", "bolus", "stop", "resume", "catheter-check", "refill", "ack"}
+RECORD_COMMANDS = THERAPY_COMMANDS | {"vas", "history", "audit", "report", "pair"}
 
 
 class UsageError(Exception):
@@ -134,7 +164,9 @@ def _parser() -> argparse.ArgumentParser:
     rate = sub.add_parser("set-rate", help="program a new daily dose (in the drug's unit)")
     rate.add_argument("dose", help="new daily dose, e.g. 1.6 (mg/day for morphine)")
     rate.add_argument(
-        "--confirm-large-change", action="store_true", help="confirm a change of 10x or more"
+        "--confirm-large-change",
+        action="store_true",
+        help="confirm a change of 10x or more, or a cut below half the dose",
     )
     rate.add_argument(
         "--override-reason",
@@ -169,13 +201,29 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("stop", help="stop delivery")
     sub.add_parser("resume", help="resume delivery")
     sub.add_parser("catheter-check", help="run a catheter check")
-    refill = sub.add_parser("refill", help="record a refill")
-    refill.add_argument("--withdrawn", required=True, help="residual volume withdrawn, mL")
-    refill.add_argument("--added", required=True, help="volume added, mL")
-    refill.add_argument("--concentration", help="concentration added (default: unchanged)")
-    refill.add_argument("--bridge-bolus", help="bridge bolus for a concentration change")
+    refill = sub.add_parser(
+        "refill", help="refill (without --withdrawn: show the residual the pump expects)"
+    )
+    refill.add_argument("--withdrawn", help="residual volume withdrawn, mL")
+    refill.add_argument("--added", help="volume added, mL")
     refill.add_argument(
-        "--waive-bridge", action="store_true", help="waive the bridge bolus (logged)"
+        "--concentration", help="concentration added, in the drug's unit per mL (default: same)"
+    )
+    refill.add_argument(
+        "--bridge-bolus", help="bridge bolus for a concentration change (or --waive-bridge)"
+    )
+    refill.add_argument(
+        "--waive-bridge", action="store_true", help="waive the bridge bolus (audited)"
+    )
+    refill.add_argument(
+        "--discrepancy-reason",
+        default="",
+        help="go ahead although the residual is outside the tolerance, for this reason (audited)",
+    )
+    refill.add_argument(
+        "--confirm-large-change",
+        action="store_true",
+        help="confirm a concentration change by a factor of 2 or more",
     )
     sub.add_parser("alarms", help="active alarms")
     ack = sub.add_parser("ack", help="acknowledge an alarm")
@@ -204,8 +252,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(_decision_text(error.decision))
         return _fail(error, EXIT_REFUSED)
-    except (Refused, ProgrammerRefusal) as error:
+    except ConfirmationRequired as error:
+        flags = " and ".join(sorted(c.flag for c in error.missing))
+        return _fail(f"not sent: {error.why}; confirm with {flags}", EXIT_REFUSED)
+    except ProgrammerRefusal as error:
+        hint = CLI_HINTS.get(error.rule, "")
+        return _fail(f"{error}{hint}", EXIT_REFUSED)
+    except Refused as error:
         return _fail(error, EXIT_REFUSED)
+    except NotApplied as error:
+        return _fail(error, EXIT_NO_PUMP)
     except OutcomeUncertain as error:
         return _fail(error, EXIT_UNCERTAIN)
     except (LinkError, NoResponse) as error:
@@ -232,10 +288,21 @@ def _tui(args: argparse.Namespace) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{training_state_path()}{suffix}").unlink(missing_ok=True)
     try:
-        run_tui(port=args.port, record_path=args.db, clinician=_clinician(args))
+        run_tui(connect=_connect_options(args), record_path=args.db, clinician=_clinician(args))
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _connect_options(args: argparse.Namespace, *, tui: bool = True) -> ConnectOptions:
+    """The global options as the one connection factory takes them (every face the same)."""
+    return ConnectOptions(
+        port=args.port,
+        sim=args.sim or (tui and not args.port),
+        keystore=args.keystore,
+        role=Role[args.role.upper()],
+        trace=_trace if args.trace else None,
+    )
 
 
 def _fail(error: object, code: int) -> int:
@@ -267,24 +334,13 @@ async def _run(args: argparse.Namespace) -> Output:
 
 
 async def _with_pump(args: argparse.Namespace, record: ClinicalRecord | None) -> Output:
-    sim = None
-    port = args.port
-    if args.sim:
-        from pumpctl.builtin_sim import BuiltinSimulator
-
-        sim = BuiltinSimulator()
-        port = sim.port
-    if not port:
+    options = _connect_options(args, tui=False)
+    if not options.sim and not options.port:
         raise UsageError("no pump port: give --port PORT, set PUMPCTL_PORT, or use --sim")
-    keys = sim.keys() if sim is not None else Keystore(args.keystore)
+    target = open_target(options)
     try:
         try:
-            client = await PumpClient.open(
-                port,
-                trace=_trace if args.trace else None,
-                keys=keys,
-                role=Role[args.role.upper()],
-            )
+            client = await open_client(target, options)
         except AuthenticationError as error:
             _audit_authentication_failure(args, record, str(error))
             raise
@@ -294,8 +350,7 @@ async def _with_pump(args: argparse.Namespace, record: ClinicalRecord | None) ->
         finally:
             await client.close()
     finally:
-        if sim is not None:
-            sim.close()
+        target.close()
 
 
 def _audit_authentication_failure(
@@ -335,19 +390,17 @@ def _dump(message: Message) -> dict[str, Any]:
 
 
 async def _identify(programmer: Programmer, args: argparse.Namespace) -> Output:
-    identity = await programmer.client.identify()
-    return Output(_dump(identity), _identity_line(identity.model_dump()))
+    seen = await programmer.interrogate()
+    return Output({**_dump(seen.identity), "unit": seen.unit}, _identity_line(seen))
 
 
-def _identity_line(identity: dict[str, Any]) -> str:
-    from pumpctl.units import display_unit
-
-    unit = display_unit(identity["drug"])
-    conc = format_amount(identity["concentration_ng_per_ml"], unit, per_day=False)
+def _identity_line(seen: Interrogation) -> str:
+    identity = seen.identity
+    conc = format_concentration(identity.concentration_ng_per_ml, seen.unit)
     return (
-        f"Pump {identity['serial_number']} ({identity['model']}, firmware "
-        f"{identity['firmware_version']}), {format_volume(identity['reservoir_capacity_ul'])} "
-        f"reservoir, {identity['drug']} {conc}/mL"
+        f"Pump {identity.serial_number} ({identity.model}, firmware "
+        f"{identity.firmware_version}), {format_volume(identity.reservoir_capacity_ul)} "
+        f"reservoir, {identity.drug} {conc}"
     )
 
 
@@ -371,10 +424,10 @@ def _status_text(seen: Interrogation) -> str:
     )
     return "\n".join(
         [
-            _identity_line(seen.identity.model_dump()),
+            _identity_line(seen),
             f"State      {state}{', bolus running' if status.bolus_active else ''}",
             f"Dose       {format_amount(status.dose_ng_per_day, unit)} "
-            f"(flow {format_volume(status.flow_nl_per_day // 1000)}/day)",
+            f"(flow {format_flow(status.flow_nl_per_day)})",
             f"Reservoir  {format_volume(status.reservoir_ul)}; low-reservoir date {low}",
             f"Battery    {status.battery_pct} %",
             f"Pump time  {_time(status.pump_time_s)}",
@@ -395,7 +448,9 @@ async def _limits(programmer: Programmer, args: argparse.Namespace) -> Output:
             f"Between increases  {limits.min_increase_interval_s // 3600} h",
             f"Bolus              max {format_amount(limits.bolus_max_ng, unit, False)}, "
             f"lockout {limits.bolus_lockout_s // 60} min, {limits.max_boluses_per_day}/day",
-            f"Minimum flow       {limits.min_flow_nl_per_day} nL/day",
+            f"Minimum flow       {format_flow(limits.min_flow_nl_per_day)}",
+            f"Refill tolerance   {format_volume(limits.refill_tolerance_ul)}",
+            f"Bridge bolus       max {format_amount(limits.bridge_bolus_max_ng, unit, False)}",
             f"Low reservoir      {format_volume(limits.low_reservoir_ul)}",
         ]
     )
@@ -413,22 +468,53 @@ async def _set_rate(programmer: Programmer, args: argparse.Namespace) -> Output:
             raise UsageError(str(error)) from None
     elif args.override_note:
         raise UsageError("--override-note goes with --override-reason")
-    change = await programmer.set_rate(
-        dose, believed=seen, confirm_large_change=args.confirm_large_change, override=override
-    )
-    text = (
-        f"Dose {format_amount(change.previous_ng_per_day, seen.unit)} -> "
-        f"{format_amount(change.new_ng_per_day, seen.unit)}, verified by read-back"
-    )
-    data = {
-        "previous_dose_ng_per_day": change.previous_ng_per_day,
-        "dose_ng_per_day": change.new_ng_per_day,
-        "unit": seen.unit,
+    confirmations = Confirmations(large_change=args.confirm_large_change)
+    output = await _therapy(programmer, args, SetRate(dose, override), confirmations, seen)
+    if output.result is not None:
+        output.data["previous_dose_ng_per_day"] = seen.status.dose_ng_per_day
+        output.data["dose_ng_per_day"] = output.result.after.status.dose_ng_per_day
+        output.data["overridden"] = output.result.plan.overridden
+    return output
+
+
+@dataclass
+class TherapyOutput(Output):
+    result: Result | None = None
+
+
+async def _therapy(
+    programmer: Programmer,
+    args: argparse.Namespace,
+    command: TherapyCommand,
+    confirmations: Confirmations | None = None,
+    seen: Interrogation | None = None,
+) -> TherapyOutput:
+    """Plan, show the review, execute: the one path every therapy command takes."""
+    try:
+        plan = await programmer.plan(command, seen)
+    except NothingToSend as nothing:
+        return TherapyOutput(
+            {"outcome": "not-sent", "sent": False, "reason": str(nothing)}, str(nothing)
+        )
+    review = plan.review
+    if not args.json and (review.rows or review.warnings):
+        print("\n".join(review.lines()), flush=True)
+    try:
+        result = await programmer.execute(plan, confirmations)
+    except ConfirmationRequired:
+        if args.json:
+            print(json.dumps({"outcome": "not-sent", "review": review.as_json()}))
+        raise
+    data: dict[str, Any] = {
+        "outcome": result.outcome.value,
         "verified": True,
-        "overridden": change.overridden,
-        "status": _dump(change.status),
+        "request_id": str(result.request_id),
+        "unit": result.after.unit,
+        "review": review.as_json(),
+        "resolved_after_lost_answer": result.resolved_after_lost_answer,
+        "status": _dump(result.after.status),
     }
-    return Output(data, text)
+    return TherapyOutput(data, result.text, result)
 
 
 def _decision_json(decision: GuardDecision) -> dict[str, Any]:
@@ -542,7 +628,22 @@ async def _pair(record: ClinicalRecord, args: argparse.Namespace) -> Output:
 
 
 async def _history_offline(record: ClinicalRecord, args: argparse.Namespace) -> Output:
-    return _history_output(record, args.serial, "mg")
+    unit = record.pump_unit(args.serial)
+    if unit is None:
+        raise UsageError(f"pump {args.serial} is not in the clinical record")
+    return _history_output(record, args.serial, unit)
+
+
+def _audit_action(entry: dict[str, Any]) -> str:
+    """``command-refused bolus: pump refused (...)``: what, of which command, and why."""
+    data = entry.get("data", {})
+    action = str(entry["action"])
+    if "kind" in data:
+        action += f" {data['kind']}"
+    detail = data.get("detail") or data.get("reason") or ""
+    if not detail and "review" in data:
+        detail = data["review"].get("title", "")
+    return f"{action}: {detail}" if detail else action
 
 
 async def _audit(record: ClinicalRecord, args: argparse.Namespace) -> Output:
@@ -550,7 +651,7 @@ async def _audit(record: ClinicalRecord, args: argparse.Namespace) -> Output:
         entries = record.audit_entries()
         lines = [
             f"{e['seq']:>5}  {_time(e['time_s'])[:16]}  {e['pump']:<10} {e['actor']:<10} "
-            f"{e['action']}"
+            f"{_audit_action(e)}"
             for e in entries
         ]
         return Output({"entries": entries}, "\n".join(lines) or "The audit trail is empty")
@@ -573,58 +674,68 @@ async def _bolus(programmer: Programmer, args: argparse.Namespace) -> Output:
         duration = int(args.duration)
     except ValueError:
         raise UsageError(f"duration {args.duration!r} is not a whole number of seconds") from None
-    reply = await programmer.client.bolus(dose, duration)
-    text = (
-        f"Bolus {format_amount(dose, seen.unit, False)} over {duration} s, "
-        f"ends {_time(reply.ends_at_s)}"
-    )
-    return Output(_dump(reply), text)
+    return await _therapy(programmer, args, Bolus(dose, duration), seen=seen)
 
 
 async def _stop(programmer: Programmer, args: argparse.Namespace) -> Output:
-    reply = await programmer.client.stop()
-    return Output(_dump(reply), "Pump stopped")
+    return await _therapy(programmer, args, Stop())
 
 
 async def _resume(programmer: Programmer, args: argparse.Namespace) -> Output:
-    reply = await programmer.client.resume()
-    return Output(_dump(reply), "Pump running")
+    return await _therapy(programmer, args, Resume())
 
 
 async def _catheter_check(programmer: Programmer, args: argparse.Namespace) -> Output:
-    reply = await programmer.client.catheter_check()
-    text = (
-        f"Catheter {reply.verdict.name.lower().replace('_', ' ')}: {reply.delivered_pct}% "
-        f"delivered, peak {reply.peak_pressure_mmhg} mmHg"
-    )
-    return Output(_dump(reply), text)
+    output = await _therapy(programmer, args, CatheterCheck())
+    if output.result is not None:
+        serial, request_id = output.result.after.serial, output.result.request_id
+        event = programmer.record.any_event_for_request(serial, request_id)
+        if event is not None:
+            verdict = CatheterVerdict(event.value_a).name
+            measured = event.detail.partition(": ")[2]
+            output.text = f"Catheter {verdict.lower().replace('_', ' ')}: {measured}"
+            output.data["verdict"] = verdict
+            output.data["peak_pressure_mmhg"] = event.value_b
+    return output
 
 
 async def _refill(programmer: Programmer, args: argparse.Namespace) -> Output:
     seen = await programmer.interrogate()
     unit = seen.unit
+    expected = seen.status.reservoir_ul
+    if args.withdrawn is None and args.added is None:
+        conc = format_concentration(seen.identity.concentration_ng_per_ml, unit)
+        text = (
+            f"The pump expects a residual of {format_volume(expected)} "
+            f"({seen.identity.drug} {conc}); "
+            f"tolerance {format_volume(seen.limits.refill_tolerance_ul)}. Withdraw it all, then: "
+            "pumpctl refill --withdrawn ML --added ML"
+        )
+        return Output(
+            {
+                "sent": False,
+                "expected_residual_ul": expected,
+                "refill_tolerance_ul": seen.limits.refill_tolerance_ul,
+            },
+            text,
+        )
+    if args.withdrawn is None or args.added is None:
+        raise UsageError("a refill needs both --withdrawn ML and --added ML")
     concentration = (
-        parse_amount_ng(args.concentration, unit, "concentration")
-        if args.concentration
-        else seen.identity.concentration_ng_per_ml
+        parse_amount_ng(args.concentration, unit, "concentration") if args.concentration else None
     )
     bridge = parse_amount_ng(args.bridge_bolus, unit, "bridge bolus") if args.bridge_bolus else 0
-    reply = await programmer.client.refill(
+    command = Refill(
         parse_volume_ul(args.withdrawn, "withdrawn volume"),
         parse_volume_ul(args.added, "added volume"),
         concentration,
-        bridge_bolus_ng=bridge,
-        waive_bridge_bolus=args.waive_bridge,
+        bridge,
+        args.waive_bridge,
     )
-    text = f"Reservoir {format_volume(reply.reservoir_ul)}"
-    if reply.discrepancy_alert:
-        withdrawn = reply.expected_residual_ul + reply.discrepancy_ul
-        text += (
-            f"\nWARNING: withdrew {format_volume(withdrawn)}"
-            f" but the pump expected {format_volume(reply.expected_residual_ul)}: "
-            "investigate a possible pocket fill"
-        )
-    return Output(_dump(reply), text)
+    confirmations = Confirmations(
+        large_change=args.confirm_large_change, discrepancy_reason=args.discrepancy_reason
+    )
+    return await _therapy(programmer, args, command, confirmations, seen)
 
 
 async def _alarms(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -641,8 +752,7 @@ async def _ack(programmer: Programmer, args: argparse.Namespace) -> Output:
     name = args.alarm.strip().upper().replace("-", "_")
     if name not in AlarmCode.__members__:
         raise UsageError(f"alarm {args.alarm!r} is unknown ({', '.join(AlarmCode.__members__)})")
-    reply = await programmer.client.ack_alarm(AlarmCode[name])
-    return Output(_dump(reply), f"{name} acknowledged")
+    return await _therapy(programmer, args, AckAlarm(AlarmCode[name]))
 
 
 async def _events(programmer: Programmer, args: argparse.Namespace) -> Output:

@@ -52,6 +52,7 @@ from pumpctl.protocol.messages import (
     ReadLimitsRequest,
     RefillRequest,
     RefillResponse,
+    Response,
     ResumeRequest,
     SessionOpenRequest,
     SessionOpenResponse,
@@ -83,6 +84,21 @@ class ResolvedOutcome:
     resolution: Resolution
     detail: str = ""  # the pump's reason, when it refused
     nak_code: int = 0  # the rule that refused
+
+
+# LimitsResponse fields WRITE_LIMITS cannot change: the pump model's own properties, and the
+# drug library's display unit, bridge bolus maximum, withdrawal risk and re-titration interval.
+LIMITS_NOT_WRITABLE = frozenset(
+    {
+        "min_flow_nl_per_day",
+        "low_reservoir_ul",
+        "display_unit",
+        "refill_tolerance_ul",
+        "bridge_bolus_max_ng",
+        "withdrawal_risk",
+        "retitration_interval_s",
+    }
+)
 
 
 def new_request_id() -> int:
@@ -287,6 +303,8 @@ class PumpClient:
         *,
         bridge_bolus_ng: int = 0,
         waive_bridge_bolus: bool = False,
+        discrepancy_acknowledged: bool = False,
+        confirm_large_change: bool = False,
         request_id: int | None = None,
     ) -> RefillResponse:
         request = RefillRequest(
@@ -296,6 +314,8 @@ class PumpClient:
             concentration_ng_per_ml=concentration_ng_per_ml,
             bridge_bolus_ng=bridge_bolus_ng,
             waive_bridge_bolus=waive_bridge_bolus,
+            discrepancy_acknowledged=discrepancy_acknowledged,
+            confirm_large_change=confirm_large_change,
         )
         reply = await self._command(request, RefillResponse)
         self.identity = None  # the concentration may have changed: identify afresh
@@ -311,9 +331,17 @@ class PumpClient:
         self, limits: LimitsResponse, *, request_id: int | None = None
     ) -> LimitsResponse:
         """Replace the drug library limits in force (a service session only)."""
-        values = limits.model_dump(exclude={"min_flow_nl_per_day", "low_reservoir_ul"})
+        values = limits.model_dump(exclude=set(LIMITS_NOT_WRITABLE))
         request = WriteLimitsRequest(request_id=request_id or new_request_id(), **values)
         return await self._command(request, LimitsResponse)
+
+    async def send_once(self, request: Command) -> Message:
+        """Send a prepared therapy command once: a NAK raises ``Refused``, no answer
+        ``OutcomeUncertain`` (never resent; resolve it with :meth:`resolve`)."""
+        reply = await self._command(request, Response)
+        if isinstance(request, RefillRequest):
+            self.identity = None  # the concentration may have changed: identify afresh
+        return reply
 
     async def send(self, request: Command) -> Message:
         """Send a prepared command (e.g. one being retried with its own request id)."""

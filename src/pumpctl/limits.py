@@ -1,7 +1,8 @@
-"""The programmer's own check of a rate change against the limits the pump reports.
+"""The programmer's own checks against the limits the pump reports.
 
-Defence in depth: this previews and refuses early with the same rules the firmware
-enforces; the firmware remains the authority (it also enforces timing and 24 h totals).
+Defence in depth: these refuse early with the same rules the firmware enforces; the firmware
+remains the authority (it also enforces timing and 24 h totals). What needs a confirmation
+rather than a refusal (a ×10 increase, a cut below half) is the review's business.
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pumpctl.protocol.messages import LimitsResponse, NakCode
-from pumpctl.units import display_unit, format_amount
+from pumpctl.units import format_amount, format_concentration, format_flow
+
+# A new dose below current / DECREASE_CONFIRM_DIVISOR needs an explicit confirmation.
+DECREASE_CONFIRM_DIVISOR = 2
+# A concentration change by this factor or more, either way, needs an explicit confirmation.
+CONCENTRATION_CONFIRM_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -23,10 +29,8 @@ def check_rate_change(
     current_ng_per_day: int,
     new_ng_per_day: int,
     concentration_ng_per_ml: int,
-    *,
-    confirm_large_change: bool = False,
 ) -> Violation | None:
-    unit = display_unit(limits.drug)
+    unit = limits.display_unit
 
     def dose(ng: int) -> str:
         return format_amount(ng, unit)
@@ -41,19 +45,12 @@ def check_rate_change(
     if flow < limits.min_flow_nl_per_day:
         return Violation(
             NakCode.BELOW_MIN_FLOW,
-            f"{dose(new_ng_per_day)} needs a flow below the pump's minimum of "
-            f"{limits.min_flow_nl_per_day} nL/day (stop the pump instead)",
+            f"{dose(new_ng_per_day)} at {format_concentration(concentration_ng_per_ml, unit)} "
+            f"needs a flow below the pump's minimum of {format_flow(limits.min_flow_nl_per_day)}: "
+            "use a lower concentration at the next refill",
         )
     if new_ng_per_day <= current_ng_per_day:
         return None
-    factor = limits.large_change_factor
-    large = current_ng_per_day and new_ng_per_day >= current_ng_per_day * factor
-    if large and not confirm_large_change:
-        return Violation(
-            NakCode.LARGE_CHANGE_UNCONFIRMED,
-            f"{dose(current_ng_per_day)} -> {dose(new_ng_per_day)} multiplies the dose by "
-            f"{factor} or more: confirm explicitly",
-        )
     step = new_ng_per_day - current_ng_per_day
     if step > limits.max_step_ng_per_day:
         return Violation(
@@ -68,3 +65,15 @@ def check_rate_change(
             f"{dose(current_ng_per_day)}",
         )
     return None
+
+
+def is_large_rate_change(limits: LimitsResponse, current: int, new: int) -> bool:
+    """×factor or more up, or below half down: a likely slip of a decimal point."""
+    if current <= 0:
+        return False
+    return new >= current * limits.large_change_factor or new * DECREASE_CONFIRM_DIVISOR < current
+
+
+def is_large_concentration_change(old_ng_per_ml: int, new_ng_per_ml: int) -> bool:
+    factor = CONCENTRATION_CONFIRM_FACTOR
+    return new_ng_per_ml >= old_ng_per_ml * factor or new_ng_per_ml * factor <= old_ng_per_ml

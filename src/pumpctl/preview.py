@@ -1,83 +1,57 @@
-"""What a staged change would do, computed before anything is sent (the Finish-screen review).
+"""Projections the review shows before anything is sent, by the pump's own formulas.
 
-The low-reservoir projection follows the pump's own: the day the reservoir reaches its low
-threshold if every bolus the limits allow is taken.
+The low-reservoir date is the pump's: the moment the reservoir reaches its low threshold if
+every bolus the limits allow is taken, the boluses capped by the daily maximum
+(``firmware_sim.model.pump.Pump.projected_low_reservoir_ms``), so the programmer and the pump
+never disagree by more than the reservoir's 1 µL read-back resolution.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from fractions import Fraction
 
-from pumpctl.protocol.messages import LimitsResponse, StatusResponse
+from pumpctl.protocol.messages import LimitsResponse
 
-SECONDS_PER_DAY = 86_400
+MS_PER_DAY = 86_400_000
+NL_PER_ML = 1_000_000
 # The finest dose step a clinician types: 0.01 mg/day, or 0.1 mcg/day.
 DOSE_RESOLUTION_NG = {"mg": 10_000, "mcg": 100}
 
 
-@dataclass(frozen=True)
-class ChangePreview:
-    old_ng_per_day: int
-    new_ng_per_day: int
-    old_flow_nl_per_day: int
-    new_flow_nl_per_day: int
-    old_low_reservoir_s: int | None
-    new_low_reservoir_s: int | None
-
-    @property
-    def is_increase(self) -> bool:
-        return self.new_ng_per_day > self.old_ng_per_day
-
-    @property
-    def refill_shift_days(self) -> int | None:
-        """How many whole days the projected low-reservoir date moves (negative: sooner)."""
-        if self.old_low_reservoir_s is None or self.new_low_reservoir_s is None:
-            return None
-        return (self.new_low_reservoir_s - self.old_low_reservoir_s) // SECONDS_PER_DAY
-
-
 def flow_nl_per_day(dose_ng_per_day: int, concentration_ng_per_ml: int) -> int:
-    return dose_ng_per_day * 1_000_000 // concentration_ng_per_ml
+    return dose_ng_per_day * NL_PER_ML // concentration_ng_per_ml
 
 
 def projected_low_reservoir_s(
-    status: StatusResponse,
+    now_s: int,
+    reservoir_ul: int,
     limits: LimitsResponse,
     concentration_ng_per_ml: int,
     dose_ng_per_day: int,
+    *,
+    running: bool = True,
 ) -> int | None:
-    above_low_nl = (status.reservoir_ul - limits.low_reservoir_ul) * 1000
-    daily_ng = dose_ng_per_day + limits.bolus_max_ng * limits.max_boluses_per_day
-    if above_low_nl <= 0 or daily_ng <= 0:
+    """When the reservoir reaches the low threshold at ``dose_ng_per_day``; None if it is
+    there already or nothing is delivered."""
+    above_low_nl = (reservoir_ul - limits.low_reservoir_ul) * 1000
+    if not running or above_low_nl <= 0:
         return None
-    daily_nl = daily_ng * 1_000_000 // concentration_ng_per_ml
-    if daily_nl <= 0:
-        return None
-    return status.pump_time_s + above_low_nl * SECONDS_PER_DAY // daily_nl
-
-
-def preview_change(
-    status: StatusResponse,
-    limits: LimitsResponse,
-    concentration_ng_per_ml: int,
-    new_ng_per_day: int,
-) -> ChangePreview:
-    old = status.dose_ng_per_day
-    return ChangePreview(
-        old_ng_per_day=old,
-        new_ng_per_day=new_ng_per_day,
-        old_flow_nl_per_day=flow_nl_per_day(old, concentration_ng_per_ml),
-        new_flow_nl_per_day=flow_nl_per_day(new_ng_per_day, concentration_ng_per_ml),
-        old_low_reservoir_s=projected_low_reservoir_s(status, limits, concentration_ng_per_ml, old),
-        new_low_reservoir_s=projected_low_reservoir_s(
-            status, limits, concentration_ng_per_ml, new_ng_per_day
-        ),
+    boluses_ng = min(
+        limits.bolus_max_ng * limits.max_boluses_per_day,
+        max(0, limits.max_dose_ng_per_day - dose_ng_per_day),
     )
+    rate_nl_per_ms = Fraction(
+        (dose_ng_per_day + boluses_ng) * NL_PER_ML, concentration_ng_per_ml * MS_PER_DAY
+    )
+    if rate_nl_per_ms <= 0:
+        return None
+    return (now_s * 1000 + math.ceil(above_low_nl / rate_nl_per_ms)) // 1000
 
 
 def stepped_dose(current_ng_per_day: int, step_pct: int, unit: str, *, up: bool) -> int:
     """``current ± step_pct %``, rounded to the unit's resolution, at least one step away."""
-    resolution = DOSE_RESOLUTION_NG[unit]
+    resolution = DOSE_RESOLUTION_NG.get(unit, 100)
     delta = current_ng_per_day * step_pct // 100
     delta = max(resolution, delta // resolution * resolution)
     new = current_ng_per_day + delta if up else current_ng_per_day - delta

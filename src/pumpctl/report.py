@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pumpctl.clinical.record import CommandRow
 from pumpctl.clinical.scores import format_vas
 from pumpctl.clinical.timeline import TimelineRow, timeline
 from pumpctl.programmer import Interrogation, Programmer
 from pumpctl.protocol.messages import EventCode, EventRecord
-from pumpctl.units import format_amount, format_volume
+from pumpctl.units import format_amount, format_concentration, format_volume
 
 DAY_S = 86_400
 VISIT_EVENTS = {
@@ -45,6 +46,7 @@ class VisitReport:
     rows: list[TimelineRow]
     events: list[EventRecord]
     audit: list[dict[str, Any]]
+    commands: list[CommandRow]
 
     @property
     def unit(self) -> str:
@@ -69,7 +71,28 @@ async def build_visit_report(
             before = row.previous
     events = [e for e in record.pump_events(serial) if e.time_s >= since and e.code in VISIT_EVENTS]
     audit = [e for e in record.audit_entries(serial) if e["time_s"] >= since]
-    return VisitReport(seen, since, before, rows, events, audit)
+    commands = [c for c in record.commands(serial) if c.time_s >= since]
+    return VisitReport(seen, since, before, rows, events, audit, commands)
+
+
+def _command_lines(report: VisitReport) -> list[str]:
+    """Each therapy command of the visit: who, what was reviewed, what the pump answered."""
+    lines = []
+    for command in report.commands:
+        review = command.review
+        given = review.get("confirmations", {})
+        notes = []
+        if given.get("large_change"):
+            notes.append("large change confirmed")
+        if given.get("discrepancy_reason"):
+            notes.append(f"discrepancy: {given['discrepancy_reason']}")
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        lines.append(
+            f"{_time(command.time_s)}: {review.get('title', command.kind)} by "
+            f"{command.clinician}{extra}: {command.outcome.upper()}"
+            + (f" - {command.detail}" if command.outcome != "confirmed" else "")
+        )
+    return lines
 
 
 def _guard_lines(report: VisitReport) -> list[str]:
@@ -94,7 +117,7 @@ def _guard_lines(report: VisitReport) -> list[str]:
 
 def _summary(report: VisitReport) -> list[tuple[str, str, str]]:
     status, identity = report.seen.status, report.seen.identity
-    conc = format_amount(identity.concentration_ng_per_ml, report.unit, per_day=False) + "/mL"
+    conc = format_concentration(identity.concentration_ng_per_ml, report.unit)
     return [
         (
             "Daily dose",
@@ -146,6 +169,8 @@ def render_markdown(report: VisitReport) -> str:
             out.append(f"| {_time(row.time_s)} | {report.dose(row.value)} | |")
         else:
             out.append(f"| {_time(row.time_s)} | | {format_vas(row.value)} |")
+    out += ["", "## Therapy commands", ""]
+    out += [f"- {line}" for line in _command_lines(report)] or ["- none"]
     out += ["", "## Guard decisions and overrides", ""]
     out += [f"- {line}" for line in _guard_lines(report)] or ["- none"]
     out += ["", "## Alarms", ""]
@@ -226,6 +251,9 @@ def render_html(report: VisitReport) -> str:
         for r in report.rows
     )
     guard = "".join(f"<li>{esc(line)}</li>" for line in _guard_lines(report)) or "<li>none</li>"
+    commands = (
+        "".join(f"<li>{esc(line)}</li>" for line in _command_lines(report)) or "<li>none</li>"
+    )
     alarms = (
         "".join(
             f"<li>{esc(a.code.name)} ({esc(a.severity.name.lower())})</li>" for a in status.alarms
@@ -260,6 +288,7 @@ th, td {{ border: 1px solid #999; padding: 0.2em 0.6em; text-align: left; }}
 <h2>Dose and pain over time</h2>
 {_svg_chart(report)}
 <table><tr><th>pump time</th><th>dose</th><th>VAS</th></tr>{history}</table>
+<h2>Therapy commands</h2><ul>{commands}</ul>
 <h2>Guard decisions and overrides</h2><ul>{guard}</ul>
 <h2>Alarms</h2><ul>{alarms}</ul>
 <h2>Events during the visit</h2><ul>{events}</ul>

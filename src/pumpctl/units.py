@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-NG_PER_UNIT = {"mg": 1_000_000, "mcg": 1_000}
-DISPLAY_UNIT = {"morphine": "mg", "hydromorphone": "mg", "ziconotide": "mcg", "baclofen": "mcg"}
+NG_PER_UNIT = {"g": 1_000_000_000, "mg": 1_000_000, "mcg": 1_000}
 
 
 class UnitError(ValueError):
     """Text that is not a valid amount in the expected unit."""
 
 
-def display_unit(drug: str) -> str:
-    return DISPLAY_UNIT.get(drug, "mcg")
+def _ng_per(unit: str) -> int:
+    try:
+        return NG_PER_UNIT[unit]
+    except KeyError:
+        known = ", ".join(NG_PER_UNIT)
+        raise UnitError(f"the drug library's unit {unit!r} is unknown ({known})") from None
 
 
 def parse_amount_ng(text: str, unit: str, what: str = "dose") -> int:
@@ -30,9 +33,10 @@ def parse_amount_ng(text: str, unit: str, what: str = "dose") -> int:
         raise UnitError(f"{what} {text!r} is not a finite number")
     if value < 0:
         raise UnitError(f"{what} {text!r} is negative")
-    ng = value * NG_PER_UNIT[unit]
+    ng = value * _ng_per(unit)
     if ng != ng.to_integral_value():
-        raise UnitError(f"{what} {text!r} {unit} is more precise than 1 ng")
+        finest = format_amount(1, unit, per_day=False)
+        raise UnitError(f"{what} {text!r} {unit} is more precise than the pump's {finest}")
     if ng > 0xFFFF_FFFF:
         raise UnitError(f"{what} {text!r} {unit} is too large")
     return int(ng)
@@ -48,16 +52,26 @@ def parse_volume_ul(text: str, what: str = "volume") -> int:
         raise UnitError(f"{what} {text!r} must be a non-negative number of mL")
     ul = value * 1000
     if ul != ul.to_integral_value():
-        raise UnitError(f"{what} {text!r} mL is more precise than 1 µL")
+        raise UnitError(f"{what} {text!r} mL is more precise than the pump's 0.001 mL")
     return int(ul)
 
 
 def format_amount(ng: int, unit: str, per_day: bool = True) -> str:
     """``1400000, "mg"`` → ``"1.4 mg/day"``."""
-    value = (Decimal(ng) / NG_PER_UNIT[unit]).normalize()
+    value = (Decimal(ng) / _ng_per(unit)).normalize()
     text = f"{value:f}"
     return f"{text} {unit}/day" if per_day else f"{text} {unit}"
 
 
 def format_volume(ul: int) -> str:
     return f"{(Decimal(ul) / 1000).normalize():f} mL"
+
+
+def format_flow(nl_per_day: int) -> str:
+    """``56000`` → ``"0.056 mL/day"``."""
+    return f"{(Decimal(nl_per_day) / 1_000_000).normalize():f} mL/day"
+
+
+def format_concentration(ng_per_ml: int, unit: str) -> str:
+    """``25000000, "mg"`` → ``"25 mg/mL"``."""
+    return f"{format_amount(ng_per_ml, unit, per_day=False)}/mL"

@@ -64,5 +64,5 @@ def test_the_programmer_gets_true_answers_through_a_hostile_line(pump: PumpUnder
             assert client.status() == expected
         damaged = line.to_programmer.counters.corrupted + line.to_pump.counters.corrupted
         assert damaged > 0
-        assert client.transactions.counters.retransmissions > 0
+        assert client.client.transactions.counters.retransmissions > 0
     pump.reconnect()

@@ -160,6 +160,8 @@ class PumpMachine(RuleBasedStateMachine):
                 "min_flow",
                 "below_min_flow",
                 "times10",
+                "tenth",
+                "above_tenth",
                 "any",
             ]
         ),
@@ -184,6 +186,8 @@ class PumpMachine(RuleBasedStateMachine):
             "min_flow": min_flow_dose,
             "below_min_flow": max(0, min_flow_dose - 1 - amount % 10),
             "times10": current * limits.large_change_factor,
+            "tenth": current // limits.large_change_factor,  # a cut to a tenth or less
+            "above_tenth": current // limits.large_change_factor + 1,
             "any": amount * (2 * limits.max_dose_ng_per_day) >> 20,
         }[kind]
         new = min(new, (1 << 32) - 1)
@@ -257,14 +261,36 @@ class PumpMachine(RuleBasedStateMachine):
 
     @rule(
         volume=st.sampled_from(["full", "any", "low", "above_low", "zero", "over"]),
-        concentration=st.sampled_from(["same", "same", "other", "lowest", "highest", "outside"]),
+        concentration=st.sampled_from(
+            [
+                "same",
+                "same",
+                "other",
+                "lowest",
+                "highest",
+                "outside",
+                "double",
+                "half",
+                "under_double",
+            ]
+        ),
         residual=st.sampled_from(["expected", "tolerance", "beyond", "any"]),
         amount=st.integers(0, 1 << 20),
-        bridge=st.sampled_from([0, 0, 1, 10_000, 100_000, 1_000_000]),
+        bridge=st.sampled_from([0, 0, 1, 10_000, 100_000, 1_000_000, "max", "over_max"]),
         waive=st.booleans(),
+        acknowledge=st.booleans(),
+        confirm=st.booleans(),
     )
     def refill(
-        self, volume: str, concentration: str, residual: str, amount: int, bridge: int, waive: bool
+        self,
+        volume: str,
+        concentration: str,
+        residual: str,
+        amount: int,
+        bridge: int | str,
+        waive: bool,
+        acknowledge: bool,
+        confirm: bool,
     ) -> None:
         limits, model, ref = self.pump.limits, self.pump.model, self.ref
         capacity, low_ul = model.reservoir_capacity_ul, model.low_reservoir_ul
@@ -283,7 +309,13 @@ class PumpMachine(RuleBasedStateMachine):
             "lowest": lowest,
             "highest": highest,
             "outside": highest + 1 if amount % 2 else max(0, lowest - 1),
+            "double": ref.concentration_ng_per_ml * 2,
+            "half": ref.concentration_ng_per_ml // 2,
+            "under_double": ref.concentration_ng_per_ml * 2 - 1,
         }[concentration]
+        bridge_max = limits.bridge_bolus_max_ng
+        bridge_ng = {"max": bridge_max, "over_max": bridge_max + 1}.get(str(bridge), bridge)
+        assert isinstance(bridge_ng, int)
         expected_ul = math.floor(ref.reservoir_nl / 1000)
         sign = 1 if amount % 2 else -1
         withdrawn = {
@@ -295,22 +327,34 @@ class PumpMachine(RuleBasedStateMachine):
         withdrawn = max(0, withdrawn)
         request_id = self.request_id()
         alerting = abs(withdrawn - expected_ul) > model.refill_tolerance_ul
-        expected = ref.refill(request_id, withdrawn, added, new_concentration, bridge, waive)
+        expected = ref.refill(
+            request_id,
+            withdrawn,
+            added,
+            new_concentration,
+            bridge_ng,
+            waive,
+            discrepancy_acknowledged=acknowledge,
+            confirm_large_change=confirm,
+        )
         reply = self.pump.handle(
             RefillRequest(
                 request_id=request_id,
                 residual_withdrawn_ul=withdrawn,
                 volume_added_ul=added,
                 concentration_ng_per_ml=new_concentration,
-                bridge_bolus_ng=bridge,
+                bridge_bolus_ng=bridge_ng,
                 waive_bridge_bolus=waive,
+                discrepancy_acknowledged=acknowledge,
+                confirm_large_change=confirm,
             )
         )
         self._agree(
             reply,
             expected,
             f"refill {added} µL at {new_concentration} ng/mL, withdrew {withdrawn} µL, "
-            f"bridge {bridge} ng, waive {waive}",
+            f"bridge {bridge_ng} ng, waive {waive}, acknowledged {acknowledge}, "
+            f"confirmed {confirm}",
         )
         if expected is None:
             assert isinstance(reply, RefillResponse)
@@ -414,6 +458,7 @@ class PumpMachine(RuleBasedStateMachine):
         assert (AlarmCode.EMPTY_RESERVOIR in alarms) == (state.reservoir_nl == 0)
         assert (AlarmCode.LOW_RESERVOIR in alarms) == (state.reservoir_nl <= low_nl)
         assert (AlarmCode.OCCLUSION in alarms) == (state.catheter == "occluded")
+        assert (AlarmCode.PUMP_STOPPED in alarms) == (not state.running)
         if state.reservoir_nl == 0 or state.motor_stall:
             assert not state.running
         status = self.pump.handle(StatusRequest())
@@ -450,7 +495,7 @@ PumpMachine.TestCase.settings = settings(
     stateful_step_count=STEPS,
     deadline=None,
     derandomize=not LONG_RUN,
-    database=None if not LONG_RUN else settings.default.database,
+    database=None if not LONG_RUN else settings().database,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestPumpStateMachine = PumpMachine.TestCase

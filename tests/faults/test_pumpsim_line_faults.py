@@ -61,7 +61,7 @@ def test_a_hostile_spec_still_gives_true_status(
             assert status.dose_ng_per_day == state["dose_ng_per_day"]
             assert status.reservoir_ul == state["reservoir_ul"]
             assert status.pump_time_s == state["pump_time_ms"] // 1000
-        assert client.transactions.counters.retransmissions > 0  # the line really is bad
+        assert client.client.transactions.counters.retransmissions > 0  # the line really is bad
 
 
 @pytest.mark.parametrize(

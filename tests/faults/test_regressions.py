@@ -48,25 +48,27 @@ def test_a_bridge_bolus_cannot_push_a_day_over_the_maximum() -> None:
     The pump accepted the refill, and the next 24 h held twice the maximum. REFILL checked the
     bridge bolus against nothing. Root fix: a refill whose bridge bolus would put more than
     the maximum into some 24 h window is refused whole (DAILY_LIMIT), like a demand bolus.
-    The shrunk steps, replayed on the model:"""
+    The shrunk steps, replayed on the model — with the bridge bolus now at baclofen's bridge
+    maximum (100 mcg), since a larger one is refused as too large before the daily maximum
+    is looked at, and the ×40 concentration change confirmed:"""
     pump, log = _implanted("baclofen", 50_000, 1_000_000, volume_ul=0, model="IT-20")
     pump.handle(refill(0, 20_000, 50_000))  # full, same concentration
     pump.handle(ResumeRequest(request_id=2))
-    reply = pump.handle(refill(20_000, 20_000, 2_000_000, bridge_ng=1_000_000))
-    assert isinstance(reply, Nak), "the bridge bolus would double the day's dose"
+    reply = pump.handle(refill(20_000, 20_000, 2_000_000, bridge_ng=100_000, confirm=True))
+    assert isinstance(reply, Nak), "the bridge bolus would put 1.1 mg in a day"
     assert reply.code == NakCode.DAILY_LIMIT
     assert reply.limit == 1_000_000
     assert pump.state.concentration_ng_per_ml == 50_000  # the refill did not happen
     assert pump.state.reservoir_nl == 20_000_000
     assert not pump.state.boluses
     # A bridge bolus that fits is accepted; one on a stopped pump delivers nothing, so fits.
-    pump.handle(SetRateRequest(request_id=3, dose_ng_per_day=800_000,
+    pump.handle(SetRateRequest(request_id=3, dose_ng_per_day=900_000,
                                believed_dose_ng_per_day=1_000_000))  # fmt: skip
-    pump.advance(DAY_MS)
-    fits = pump.handle(refill(19_000, 20_000, 2_000_000, bridge_ng=200_000))
+    pump.advance(DAY_MS)  # 900 mcg/day at 50 mcg/mL: 18 mL of the 20
+    fits = pump.handle(refill(2_000, 20_000, 2_000_000, bridge_ng=100_000, confirm=True))
     assert isinstance(fits, RefillResponse)
     pump.handle(StopRequest(request_id=4))
-    stopped = pump.handle(refill(19_000, 20_000, 50_000, bridge_ng=1_000_000))
+    stopped = pump.handle(refill(20_000, 20_000, 50_000, bridge_ng=100_000, confirm=True))
     assert isinstance(stopped, RefillResponse)
     assert not [e for e in log.events if e.code == EventCode.REFUSED][1:]
 
@@ -107,7 +109,7 @@ def test_a_flood_of_rate_changes_keeps_the_nv_state_bounded() -> None:
     for i in range(50):
         concentration = 10_000_000 + i % 2
         assert isinstance(
-            pump.handle(refill(19_999, 20_000, concentration, bridge_ng=100_000)),
+            pump.handle(refill(19_999, 20_000, concentration, bridge_ng=100_000, confirm=True)),
             RefillResponse,
         )
     assert not pump.state.boluses

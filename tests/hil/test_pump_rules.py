@@ -159,7 +159,9 @@ def test_the_minimum_flow_exactly_is_accepted_and_below_it_refused(pump: PumpUnd
     # 48 000 nL/day at 25 mg/mL is 1.2 mg/day.
     refusal = refused(lambda: pump.client.set_rate(1_199_999, 1_400_000), NakCode.BELOW_MIN_FLOW)
     assert refusal.nak.limit == 48_000
-    assert "minimum of 48000 nL/day" in refusal.nak.detail
+    assert "minimum of 0.048 mL/day" in refusal.nak.detail
+    assert "lower concentration" in refusal.nak.detail  # what to do instead ...
+    assert "stop the pump" not in refusal.nak.detail  # ... never to stop the therapy
     reply = pump.client.set_rate(1_200_000, 1_400_000)
     assert reply.flow_nl_per_day == 48_000
 

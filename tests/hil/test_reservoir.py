@@ -48,7 +48,7 @@ def used_ul(dose_ng_per_day: int, concentration_ng_per_ml: int, ms: int) -> Frac
 def test_overfill_is_refused_and_the_capacity_exactly_accepted(pump: PumpUnderTest) -> None:
     refusal = refused(lambda: pump.client.refill(20_000, 20_001, MORPHINE), NakCode.OVERFILL)
     assert refusal.nak.limit == 20_000
-    assert "overfills the 20000 µL reservoir" in refusal.nak.detail
+    assert refusal.nak.detail == "20.001 mL overfills the 20 mL reservoir"
     assert pump.client.refill(20_000, 20_000, MORPHINE).reservoir_ul == 20_000
 
 
@@ -79,9 +79,12 @@ def test_a_concentration_the_current_dose_cannot_flow_at_is_refused(make_pump: M
         NakCode.BELOW_MIN_FLOW,
     )
     assert refusal.nak.limit == 48_000
-    assert "minimum of 48000 nL/day" in refusal.nak.detail
+    assert "minimum of 0.048 mL/day" in refusal.nak.detail
+    assert "at 25 mg/mL the current dose of 1.1 mg/day" in refusal.nak.detail
     pump.client.set_rate(1_200_000, 1_100_000)
-    reply = pump.client.refill(20_000, 20_000, MORPHINE, waive_bridge_bolus=True)
+    reply = pump.client.refill(
+        20_000, 20_000, MORPHINE, waive_bridge_bolus=True, confirm_large_change=True
+    )  # 10 -> 25 mg/mL: ×2.5
     assert reply.concentration_ng_per_ml == MORPHINE
     assert pump.client.status().flow_nl_per_day == 48_000
 
@@ -92,6 +95,9 @@ def test_a_concentration_the_current_dose_cannot_flow_at_is_refused(make_pump: M
 def test_a_discrepancy_beyond_the_tolerance_raises_its_alarm(
     make_pump: MakePump, model: str, tolerance_ul: int
 ) -> None:
+    """Beyond the tolerance the refill needs the discrepancy acknowledged (the boundaries,
+    side by side: tests/hil/test_therapy_change_rules.py); acknowledged, it goes ahead and
+    raises the alarm, as before."""
     pump = make_pump("--model", model, "--volume", "20")
     assert pump.sim is not None
     pump.sim.advance(10 * DAY_MS)
@@ -104,7 +110,13 @@ def test_a_discrepancy_beyond_the_tolerance_raises_its_alarm(
     assert alarm(pump.client.status(), AlarmCode.VOLUME_DISCREPANCY) is None
 
     pump.sim.advance(10 * DAY_MS)
-    beyond = pump.client.refill(expected_ul - tolerance_ul - 1, 20_000, MORPHINE)
+    refused(
+        lambda: pump.client.refill(expected_ul - tolerance_ul - 1, 20_000, MORPHINE),
+        NakCode.DISCREPANCY_UNACKNOWLEDGED,
+    )
+    beyond = pump.client.refill(
+        expected_ul - tolerance_ul - 1, 20_000, MORPHINE, discrepancy_acknowledged=True
+    )
     assert beyond.discrepancy_ul == -tolerance_ul - 1
     assert beyond.discrepancy_alert
     found = alarm(pump.client.status(), AlarmCode.VOLUME_DISCREPANCY)
@@ -126,7 +138,9 @@ def test_a_concentration_change_needs_a_bridge_bolus_or_a_logged_waiver(
     assert "bridge bolus" in refusal.nak.detail
     assert pump.client.identify().concentration_ng_per_ml == MORPHINE
 
-    bridged = pump.client.refill(20_000, 20_000, 10 * MG, bridge_bolus_ng=100_000)
+    bridged = pump.client.refill(
+        20_000, 20_000, 10 * MG, bridge_bolus_ng=100_000, confirm_large_change=True
+    )  # 25 -> 10 mg/mL: ÷2.5
     assert bridged.concentration_ng_per_ml == 10 * MG
     assert pump.client.status().flow_nl_per_day == 140_000  # 1.4 mg/day at 10 mg/mL
     assert pump.client.status().bolus_active
@@ -136,7 +150,9 @@ def test_a_concentration_change_needs_a_bridge_bolus_or_a_logged_waiver(
         (EventCode.BOLUS_STARTED, 100_000),
     ]
 
-    waived = pump.client.refill(20_000, 20_000, MORPHINE, waive_bridge_bolus=True)
+    waived = pump.client.refill(
+        20_000, 20_000, MORPHINE, waive_bridge_bolus=True, confirm_large_change=True
+    )
     assert waived.concentration_ng_per_ml == MORPHINE
     logged = [e for e in events(pump.client) if e.request_id == waived.request_id]
     assert [(e.code, e.detail) for e in logged][-1] == (
@@ -151,7 +167,7 @@ def test_a_refill_during_a_bolus_keeps_the_dose_exact_in_nanograms(
     """The rest of a running bolus is delivered from the new fill at its concentration."""
     pump.client.bolus(200_000, 3600)
     simulator.advance(HOUR_MS // 2)
-    pump.client.refill(19_970, 20_000, 10 * MG, waive_bridge_bolus=True)
+    pump.client.refill(19_970, 20_000, 10 * MG, waive_bridge_bolus=True, confirm_large_change=True)
     simulator.advance(HOUR_MS // 2)
     # From the new fill: 0.1 mg of bolus at 10 mg/mL (10 µL), 30 min of 1.4 mg/day (~2.9 µL).
     expected = 20_000 - 10 - used_ul(1_400_000, 10 * MG, HOUR_MS // 2)
@@ -186,9 +202,11 @@ def test_an_empty_reservoir_stops_delivery_with_a_critical_alarm(make_pump: Make
 
     pump.client.refill(0, 20_000, MORPHINE)
     status = pump.client.status()
-    assert status.alarms == []
-    assert status.state == PumpState.STOPPED  # a refill does not restart delivery by itself
+    # A refill does not restart delivery by itself, and the pump says so until it resumes.
+    assert [a.code for a in status.alarms] == [AlarmCode.PUMP_STOPPED]
+    assert status.state == PumpState.STOPPED
     pump.client.resume()
+    assert pump.client.status().alarms == []
     pump.sim.advance(DAY_MS)
     assert pump.client.status().reservoir_ul == 20_000 - 56
 
@@ -256,7 +274,7 @@ def test_a_year_of_therapy_ends_on_the_microlitre(
 def test_a_bridge_bolus_is_delivered_from_the_new_concentration(
     pump: PumpUnderTest, simulator: SimulatorProcess
 ) -> None:
-    pump.client.refill(20_000, 20_000, 10 * MG, bridge_bolus_ng=50 * MCG)
+    pump.client.refill(20_000, 20_000, 10 * MG, bridge_bolus_ng=50 * MCG, confirm_large_change=True)
     simulator.advance(HOUR_MS)
     assert not pump.client.status().bolus_active
     # 0.05 mg at 10 mg/mL is 5 µL; an hour of 1.4 mg/day at 10 mg/mL is 5.83 µL.

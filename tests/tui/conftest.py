@@ -33,7 +33,9 @@ SIZE = (80, 24)
 TIMEOUT_S = 10.0
 
 
-def make_app(directory: Path) -> PumpApp:
+def make_app(directory: Path, program: InitialProgram | None = None) -> PumpApp:
+    """``program``: the training pump's first-boot program (default: morphine 25 mg/mL at
+    1.4 mg/day, 20 mL in an IT-20)."""
     return PumpApp(
         record_path=directory / "clinic.db",
         clinician="dr-test",
@@ -41,7 +43,7 @@ def make_app(directory: Path) -> PumpApp:
         frozen_clock=True,
         poll_s=3600,
         report_dir=directory / "reports",
-        training_program=InitialProgram(serial_number=SERIAL, frozen_clock=True),
+        training_program=program or InitialProgram(serial_number=SERIAL, frozen_clock=True),
         wall_clock=lambda: WALL_CLOCK,
     )
 

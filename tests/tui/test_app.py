@@ -20,11 +20,10 @@ from pumpctl.protocol.messages import AlarmCode, EventCode, PumpState
 from pumpctl.tui.app import PumpApp
 from pumpctl.tui.screens.dialogs import (
     AmountDialog,
-    Ask,
-    ConfirmChange,
     GuardPanel,
     OverrideDialog,
     RefillWizard,
+    ReviewDialog,
     VasEntry,
 )
 from pumpctl.tui.screens.logs import AuditScreen, EventLogScreen
@@ -76,9 +75,9 @@ async def log_vas(pilot: Pilot[Any], key: str) -> None:
 
 
 async def stage(pilot: Pilot[Any], key: str = "up") -> Any:
-    """Press a step key; returns the dialog it opens (a ConfirmChange or a GuardPanel)."""
+    """Press a step key; returns the dialog it opens (a ReviewDialog or a GuardPanel)."""
     await pilot.press(key)
-    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmChange | GuardPanel))
+    await until(pilot, lambda: isinstance(pilot.app.screen, ReviewDialog | GuardPanel))
     await pilot.pause()
     return pilot.app.screen
 
@@ -86,7 +85,7 @@ async def stage(pilot: Pilot[Any], key: str = "up") -> Any:
 async def step(pilot: Pilot[Any], key: str = "up") -> None:
     """Stage a step and send it."""
     dialog = await stage(pilot, key)
-    assert isinstance(dialog, ConfirmChange), "expected the confirm dialog"
+    assert isinstance(dialog, ReviewDialog), "expected the review dialog"
     await pilot.press("y")
     await idle(pilot)
 
@@ -99,7 +98,8 @@ async def training(pilot: Pilot[Any], key: str) -> None:
 
 
 async def answer(pilot: Pilot[Any], key: str = "y") -> None:
-    await on_screen(pilot, Ask)
+    """Answer the review dialog (y sends, n cancels)."""
+    await on_screen(pilot, ReviewDialog)
     await pilot.press(key)
     await idle(pilot)
 
@@ -237,8 +237,10 @@ async def test_typed_ahead_keys_are_not_lost(app: PumpApp) -> None:
         await pilot.press("r")
         await on_screen(pilot, RefillWizard)
         await burst(pilot, "1", "5", "enter", "1", "8", "enter")  # not read as 1518
-        ask = await on_screen(pilot, Ask)
-        assert "Withdrew 15 mL, adding 18 mL" in ask.question
+        review = await on_screen(pilot, ReviewDialog)
+        rows = {row.label: row.after for row in review.review.rows}
+        assert rows["Residual withdrawn"] == "15 mL"
+        assert rows["Reservoir"] == "18 mL"
         await answer(pilot, "n")
 
 
@@ -249,20 +251,21 @@ async def test_step_up_is_confirmed_sent_read_back_and_a_refusal_shown_verbatim(
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
         dialog = await stage(pilot, "up")
-        assert isinstance(dialog, ConfirmChange)
-        assert "Confirm dose increase" in plain(dialog.query_one("#dialog-title", Static))
+        assert isinstance(dialog, ReviewDialog)
+        assert "Increase the daily dose" in str(dialog.query_one("#dialog-title", Label).content)
         table = dialog_text(dialog)
-        assert "1.4 mg/day" in table
-        assert "1.54 mg/day" in table
-        assert "0.056 mL/day" in table
-        assert "0.061 mL/day" in table
-        assert "2026-07-13      2026-07-01 (-12 days)" in table  # how the low-reservoir date moves
+        assert "1.4 mg/day → 1.54 mg/day" in table
+        assert "0.056 mL/day → 0.0616 mL/day" in table
+        assert "2026-07-13 → 2026-07-01" in table  # how the low-reservoir date moves
+        assert "Respiratory depression" in table
+        assert dialog.query_one("#cancel").has_focus, "the focus starts on Cancel"
         assert dose(app) == 1_400_000, "nothing is sent before the confirmation"
         await pilot.press("y")
         await idle(pilot)
         assert dose(app) == 1_540_000
         assert "Dose  1.54 mg/day" in text_of(app, "#therapy")
-        assert "Dose 1.4 mg/day -> 1.54 mg/day verified" in text_of(app, "#statusline")
+        verified = "Dose 1.4 mg/day -> 1.54 mg/day, verified by read-back"
+        assert verified in text_of(app, "#statusline")
         assert app.last_command_s is not None
         assert app.last_command_s < 5
         assert "▲" in str(app.query_one(DoseChart).render())
@@ -325,12 +328,12 @@ async def test_guard_blocks_the_third_increase_then_reduce_sends_a_decrease(
         assert panel.query("#override"), "a block can be overridden, with a reason"
         assert dose(app) == 1_690_000, "the blocked increase was not sent"
         # the escalation key does nothing but show the panel: no confirm dialog under it
-        assert not any(isinstance(s, ConfirmChange) for s in app.screen_stack)
+        assert not any(isinstance(s, ReviewDialog) for s in app.screen_stack)
         assert app.record is not None
         assert "guard-block" in [e["action"] for e in app.record.audit_entries(SERIAL)]
         await pilot.press("d")  # reduce
-        dialog = await on_screen(pilot, ConfirmChange)
-        assert "decrease" in plain(dialog.query_one("#dialog-title", Static))
+        dialog = await on_screen(pilot, ReviewDialog)
+        assert "Decrease the daily dose" in str(dialog.query_one("#dialog-title", Label).content)
         await pilot.press("y")
         await idle(pilot)
         assert dose(app) == 1_530_000
@@ -386,7 +389,7 @@ async def test_guard_override_needs_a_reason_and_a_note_and_is_audited(app: Pump
         assert isinstance(app.screen, OverrideDialog)
         await type_text(pilot, "MRI")
         await pilot.press("enter")
-        confirm = await on_screen(pilot, ConfirmChange)
+        confirm = await on_screen(pilot, ReviewDialog)
         assert "OVERRIDE: disease progression confirmed" in dialog_text(confirm)
         await pilot.press("y")
         await idle(pilot)
@@ -401,33 +404,34 @@ async def test_guard_override_needs_a_reason_and_a_note_and_is_audited(app: Pump
 
 
 @run_async
-async def test_bolus_then_stop_and_resume_each_ask_first(app: PumpApp) -> None:
+async def test_bolus_then_stop_and_resume_each_reviewed_first(app: PumpApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
         await pilot.press("b")
         await on_screen(pilot, AmountDialog)
         await type_text(pilot, "0.1")
         await pilot.press("enter")
-        ask = await on_screen(pilot, Ask)
-        assert "bolus of 0.1 mg over 10 min" in ask.question
+        review = await on_screen(pilot, ReviewDialog)
+        assert review.review.title == "Give a bolus"
+        assert "0.1 mg over 10 min" in dialog_text(review)
         await answer(pilot, "y")
         assert app.seen is not None
         assert app.seen.status.bolus_active
         assert "bolus running" in text_of(app, "#therapy")
-        assert "Bolus running until 2026-01-01 00:10" in notes(app)
+        assert "Bolus 0.1 mg over 10 min started, confirmed by read-back" in notes(app)
         await pilot.press("s")
         await answer(pilot, "n")
         assert app.seen.status.state == PumpState.RUNNING
         await pilot.press("s")
-        ask = await on_screen(pilot, Ask)
-        assert "STOP delivery?" in ask.question
-        assert "withdrawal" in ask.question
+        review = await on_screen(pilot, ReviewDialog)
+        assert "Stop delivery of morphine" in review.review.title
+        assert "withdrawal" in dialog_text(review)
         await answer(pilot, "y")
         assert app.seen.status.state != PumpState.RUNNING
         assert "stopped" in text_of(app, "#therapy")
         await pilot.press("s")
-        ask = await on_screen(pilot, Ask)
-        assert "Resume delivery" in ask.question
+        review = await on_screen(pilot, ReviewDialog)
+        assert "Resume delivery at 1.4 mg/day" in review.review.title
         await answer(pilot, "y")
         assert app.seen.status.state == PumpState.RUNNING
         assert "State running" in text_of(app, "#therapy")
@@ -459,7 +463,7 @@ async def test_catheter_check_finds_an_injected_occlusion_and_alarms_are_acked(
 
 
 @run_async
-async def test_refill_with_a_discrepancy_warns(app: PumpApp) -> None:
+async def test_refill_with_a_discrepancy_needs_a_reason(app: PumpApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
         await pilot.press("r")
@@ -469,12 +473,19 @@ async def test_refill_with_a_discrepancy_warns(app: PumpApp) -> None:
         await pilot.press("enter")  # on to the next field still empty
         await type_text(pilot, "18")
         await pilot.press("enter")
-        ask = await on_screen(pilot, Ask)
-        assert "Withdrew 15 mL, adding 18 mL" in ask.question
-        await answer(pilot, "y")
-        assert "VOLUME DISCREPANCY: withdrew 15 mL, expected 20 mL" in notes(app)
+        review = await on_screen(pilot, ReviewDialog)
+        assert "Withdrew 5 mL LESS than the pump expects" in dialog_text(review)
+        await pilot.press("y")  # no reason yet: nothing sent
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewDialog)
+        assert "Not sent: needs a discrepancy reason" in plain(review.query_one("#error", Static))
+        review.query_one("#reason").focus()
+        await type_text(pilot, "needle re-sited")
+        await pilot.press("tab", "y")
+        await idle(pilot)
         assert "volume discrepancy" in plain(app.query_one(AlarmBar))
         assert "Reservoir 18 mL" in text_of(app, "#reservoir")
+        assert "Refilled: 18 mL at 25 mg/mL, confirmed" in notes(app)
 
 
 @run_async

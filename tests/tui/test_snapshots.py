@@ -1,4 +1,4 @@
-"""Snapshots (pytest-textual-snapshot) pin the dashboard, the confirm dialog and the guard panel.
+"""Snapshots (pytest-textual-snapshot) pin the dashboard, the review dialog and the guard panel.
 
 Deterministic by construction: the training pump has a frozen clock and a fixed serial
 number, the app a fixed wall clock, the size is 80×24 and no widget on these screens has a
@@ -14,7 +14,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from pumpctl.tui.app import PumpApp
-from pumpctl.tui.screens.dialogs import ConfirmChange, GuardPanel
+from pumpctl.tui.screens.dialogs import GuardPanel, ReviewDialog
 
 from .conftest import SIZE, connected, make_app, on_screen
 from .test_app import the_case_so_far
@@ -52,7 +52,7 @@ def test_confirm_dialog(snap_compare: Any, tmp_path: Path) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await connected(pilot)
         await pilot.press("up")
-        await on_screen(pilot, ConfirmChange)
+        await on_screen(pilot, ReviewDialog)
         await settled(pilot, app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

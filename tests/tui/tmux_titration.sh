@@ -81,12 +81,12 @@ expect "Pain score (VAS)"
 keys 4
 expect "Pain  VAS 4 ("
 
-echo "step up 10 %, confirm"
+echo "step up 10 %, review, send (y)"
 keys Up
-expect "Confirm dose increase" "1.54 mg/day"
+expect "Increase the daily dose" "1.54 mg/day"
 keys y
 expect "Dose  1.54 mg/day"
-gone "Confirm dose increase"
+gone "Increase the daily dose"
 
 echo "VAS 6, a day later"
 keys v
@@ -100,10 +100,10 @@ expect "training: advance-1d"
 
 echo "step up again, confirm"
 keys Up
-expect "Confirm dose increase" "1.69 mg/day"
+expect "Increase the daily dose" "1.69 mg/day"
 keys y
 expect "Dose  1.69 mg/day"
-gone "Confirm dose increase"
+gone "Increase the daily dose"
 
 echo "VAS 8, a day later"
 keys v
@@ -118,16 +118,16 @@ expect "training: advance-1d"
 echo "a third step up: the guard blocks it"
 keys Up
 expect "ESCALATION BLOCKED" "VAS 4 -> 6" "VAS 6 -> 8" "Reduce (d)" "Override (o)"
-if screen | grep -qF "Confirm dose increase"; then
-    fail "the blocked increase offered a confirm dialog"
+if screen | grep -qF "Increase the daily dose"; then
+    fail "the blocked increase offered a review dialog"
 fi
 
 echo "reduce from the guard panel, confirm"
 keys d
-expect "Confirm dose decrease" "1.53 mg/day"
+expect "Decrease the daily dose" "1.53 mg/day"
 keys y
 expect "Dose  1.53 mg/day"
-gone "Confirm dose decrease"
+gone "Decrease the daily dose"
 
 echo "quit"
 keys q

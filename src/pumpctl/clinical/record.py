@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import sqlite3
 import time
@@ -41,6 +42,14 @@ CREATE TABLE IF NOT EXISTS changes (
     request_id TEXT NOT NULL, override_reason TEXT, override_note TEXT,
     outcome TEXT NOT NULL, detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY, pump_serial TEXT NOT NULL, time_s INTEGER NOT NULL,
+    clinician TEXT NOT NULL, kind TEXT NOT NULL, request_id TEXT NOT NULL,
+    review TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pumps (
+    pump_serial TEXT PRIMARY KEY, drug TEXT NOT NULL, display_unit TEXT NOT NULL
+);
 """
     + audit.SCHEMA
 )
@@ -55,6 +64,21 @@ class RecordError(Exception):
 
 def default_path() -> Path:
     return Path(platformdirs.user_data_dir("pumpctl")) / "clinical.db"
+
+
+@dataclass(frozen=True)
+class CommandRow:
+    """A therapy command other than a dose change (bolus, stop, refill, ...) and its outcome."""
+
+    id: int
+    pump_serial: str
+    time_s: int
+    clinician: str
+    kind: str
+    request_id: int
+    review: dict[str, Any]
+    outcome: str
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -238,8 +262,10 @@ class ClinicalRecord:
         request_id: int,
         override_reason: str | None = None,
         override_note: str | None = None,
+        review: dict[str, Any] | None = None,
     ) -> int:
-        """Commit the intent (outcome ``pending``) before the pump is told anything."""
+        """Commit the intent (outcome ``pending``) and the review shown, before the pump is
+        told anything."""
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO changes (pump_serial, time_s, clinician, old_ng_per_day, "
@@ -269,6 +295,7 @@ class ClinicalRecord:
                 request_id=str(request_id),
                 override_reason=override_reason,
                 override_note=override_note,
+                **({"review": review} if review is not None else {}),
             )
         return change_id
 
@@ -324,17 +351,7 @@ class ClinicalRecord:
             "WHERE pump_serial = ? AND request_id = ? AND code IN (?, ?) ORDER BY idx LIMIT 1",
             (serial, str(request_id), int(EventCode.RATE_CHANGED), int(EventCode.REFUSED)),
         ).fetchone()
-        if row is None:
-            return None
-        return EventRecord(
-            index=row[0],
-            time_s=row[1],
-            code=EventCode(row[2]),
-            request_id=int(row[3]),
-            value_a=row[4],
-            value_b=row[5],
-            detail=row[6],
-        )
+        return None if row is None else _event(row)
 
     def events_complete_since(self, serial: str, time_s: int) -> bool:
         """Whether the mirror holds every pump event from the last one before ``time_s`` on,
@@ -356,6 +373,112 @@ class ClinicalRecord:
         ).fetchone()
         return int(count) == int(last) - int(first) + 1
 
+    # --- other therapy commands ----------------------------------------------------------
+
+    def begin_command(
+        self,
+        serial: str,
+        time_s: int,
+        *,
+        clinician: str,
+        kind: str,
+        request_id: int,
+        review: dict[str, Any],
+    ) -> int:
+        """Commit a therapy command's intent and the review shown (outcome ``pending``)."""
+        text = json.dumps(review, sort_keys=True, separators=(",", ":"))
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO commands (pump_serial, time_s, clinician, kind, request_id, review, "
+                "outcome, detail) VALUES (?, ?, ?, ?, ?, ?, 'pending', '')",
+                (serial, time_s, clinician, kind, str(request_id), text),
+            )
+            command_id = int(cursor.lastrowid or 0)
+            self._audit(
+                db,
+                serial,
+                clinician,
+                "command-requested",
+                time_s,
+                command_id=command_id,
+                kind=kind,
+                request_id=str(request_id),
+                review=review,
+            )
+        return command_id
+
+    def finish_command(self, command_id: int, outcome: str, detail: str = "") -> None:
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT pump_serial, clinician, time_s, kind FROM commands WHERE id = ?",
+                (command_id,),
+            ).fetchone()
+            if row is None:
+                raise RecordError(f"no command {command_id} in the clinical record")
+            db.execute(
+                "UPDATE commands SET outcome = ?, detail = ? WHERE id = ?",
+                (outcome, detail, command_id),
+            )
+            self._audit(
+                db,
+                row[0],
+                row[1],
+                f"command-{outcome}",
+                row[2],
+                command_id=command_id,
+                kind=row[3],
+                detail=detail,
+            )
+
+    def commands(self, serial: str | None = None) -> list[CommandRow]:
+        query = (
+            "SELECT id, pump_serial, time_s, clinician, kind, request_id, review, outcome, "
+            "detail FROM commands"
+        )
+        args: tuple[Any, ...] = ()
+        if serial is not None:
+            query, args = query + " WHERE pump_serial = ?", (serial,)
+        rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [
+            CommandRow(r[0], r[1], r[2], r[3], r[4], int(r[5]), json.loads(r[6]), r[7], r[8])
+            for r in rows
+        ]
+
+    def unresolved_commands(self, serial: str) -> list[CommandRow]:
+        return [c for c in self.commands(serial) if c.outcome in UNRESOLVED_OUTCOMES]
+
+    def any_event_for_request(self, serial: str, request_id: int) -> EventRecord | None:
+        """The first mirrored pump event a command with ``request_id`` left (or None)."""
+        row = self._db.execute(
+            "SELECT idx, time_s, code, request_id, value_a, value_b, detail FROM pump_events "
+            "WHERE pump_serial = ? AND request_id = ? ORDER BY idx LIMIT 1",
+            (serial, str(request_id)),
+        ).fetchone()
+        return None if row is None else _event(row)
+
+    # --- what the record knows of each pump ----------------------------------------------
+
+    def remember_pump(self, serial: str, drug: str, display_unit: str) -> None:
+        """The drug and its display unit, so the record reads right without the pump."""
+        known = self._db.execute(
+            "SELECT drug, display_unit FROM pumps WHERE pump_serial = ?", (serial,)
+        ).fetchone()
+        if known == (drug, display_unit):
+            return
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO pumps (pump_serial, drug, display_unit) VALUES (?, ?, ?) "
+                "ON CONFLICT (pump_serial) DO UPDATE SET drug = excluded.drug, "
+                "display_unit = excluded.display_unit",
+                (serial, drug, display_unit),
+            )
+
+    def pump_unit(self, serial: str) -> str | None:
+        row = self._db.execute(
+            "SELECT display_unit FROM pumps WHERE pump_serial = ?", (serial,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def note(self, serial: str, actor: str, action: str, time_s: int, **data: Any) -> None:
         """An audit entry of its own (a guard block, an authentication failure, ...)."""
         with self._transaction() as db:
@@ -369,7 +492,7 @@ class ClinicalRecord:
         report = audit.verify(self._db)
         if not report.intact:
             return report
-        problem = self._check_readings() or self._check_changes()
+        problem = self._check_readings() or self._check_changes() or self._check_commands()
         return report if problem is None else audit.AuditReport(report.entries, problem)
 
     def _check_readings(self) -> str | None:
@@ -437,5 +560,51 @@ class ClinicalRecord:
             return f"change {change_id} of audit entry {entry['seq']} is missing from the record"
         return None
 
+    def _check_commands(self) -> str | None:
+        requested: dict[Any, dict[str, Any]] = {}
+        answered: dict[Any, list[Any]] = {}
+        for entry in audit.entries(self._db):
+            action = str(entry.get("action", ""))
+            data = entry.get("data", {})
+            if action == "command-requested":
+                requested[data.get("command_id")] = entry
+            elif action.startswith("command-"):
+                answered[data.get("command_id")] = [action[len("command-") :], data.get("detail")]
+        for command in self.commands():
+            if command.id not in requested:
+                return f"command {command.id} has no audit entry (added outside pumpctl)"
+            entry = requested.pop(command.id)
+            data = entry.get("data", {})
+            expected = [entry.get("pump"), entry.get("time_s"), entry.get("actor")]
+            expected += [data.get("kind"), data.get("request_id"), data.get("review")]
+            expected += answered.get(command.id, ["pending", ""])
+            actual = [command.pump_serial, command.time_s, command.clinician, command.kind]
+            actual += [str(command.request_id), command.review, command.outcome, command.detail]
+            if actual != expected:
+                return f"{command.kind} command {command.id} differs from its audit entries"
+            if command.outcome == "confirmed":
+                event = self.any_event_for_request(command.pump_serial, command.request_id)
+                if event is None or event.code == EventCode.REFUSED:
+                    return (
+                        f"{command.kind} command {command.id} is recorded as confirmed but its "
+                        "pump event is missing from the record"
+                    )
+        for command_id, entry in requested.items():
+            return f"command {command_id} of audit entry {entry['seq']} is missing from the record"
+        return None
+
     def audit_entries(self, serial: str | None = None) -> list[dict[str, Any]]:
         return audit.entries(self._db, serial)
+
+
+def _event(row: tuple[Any, ...]) -> EventRecord:
+    """A mirrored event from its row (idx, time_s, code, request_id, value_a, value_b, detail)."""
+    return EventRecord(
+        index=row[0],
+        time_s=row[1],
+        code=EventCode(row[2]),
+        request_id=int(row[3]),
+        value_a=row[4],
+        value_b=row[5],
+        detail=row[6],
+    )

@@ -68,12 +68,21 @@ class AlarmCode(IntEnum):
     VOLUME_DISCREPANCY = 6
     MOTOR_STALL = 7
     CATHETER_LEAK = 8
+    PUMP_STOPPED = 9  # delivery is stopped, for any reason; cleared by RESUME only
 
 
 class Severity(IntEnum):
     ADVISORY = 1
     WARNING = 2
     CRITICAL = 3
+
+
+class WithdrawalRisk(IntEnum):
+    """What stopping the drug abruptly does (the drug library's ``withdrawal_risk``)."""
+
+    NONE = 0  # e.g. ziconotide: no withdrawal syndrome
+    OPIOID = 1  # opioid withdrawal
+    BACLOFEN = 2  # boxed warning: abrupt discontinuation can kill
 
 
 class CatheterVerdict(IntEnum):
@@ -113,6 +122,7 @@ class NakCode(IntEnum):
     RESERVOIR_EMPTY = 0x13
     BOLUS_COUNT_LIMIT = 0x14
     INVALID_ARGUMENT = 0x15
+    DISCREPANCY_UNACKNOWLEDGED = 0x16
     AUTH_REQUIRED = 0x20
     AUTH_FAILED = 0x21
     REPLAYED = 0x22
@@ -295,6 +305,8 @@ class RefillRequest(Command):
     concentration_ng_per_ml: U32
     bridge_bolus_ng: U32 = 0
     waive_bridge_bolus: Bool = False
+    discrepancy_acknowledged: Bool = False  # the clinician saw the residual's discrepancy
+    confirm_large_change: Bool = False  # the clinician confirmed a concentration ×2 or ÷2
 
 
 class RefillResponse(Response):
@@ -360,6 +372,11 @@ class LimitsResponse(Response):
     min_flow_nl_per_day: U32
     low_reservoir_ul: U32
     large_change_factor: U8
+    display_unit: ShortText  # the drug library's unit for this drug: "mg" or "mcg"
+    refill_tolerance_ul: U32  # the pump model's refill discrepancy tolerance
+    bridge_bolus_max_ng: U32
+    withdrawal_risk: Annotated[WithdrawalRisk, Fixed("B")]
+    retitration_interval_s: U32
 
 
 class SessionOpenRequest(Message):

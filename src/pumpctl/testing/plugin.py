@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from pumpctl.client import SyncPumpClient
+from pumpctl.connection import ConnectOptions, open_target
 from pumpctl.keystore import Keystore
 from pumpctl.testing.targets import SimulatorProcess, hardware_port_from
 
@@ -80,12 +81,17 @@ def pump(
 ) -> Iterator[PumpUnderTest]:
     """A client in an authenticated clinician session with the pump under test."""
     sim = pump_target if isinstance(pump_target, SimulatorProcess) else None
-    port = sim.port if sim is not None else str(pump_target)
-    if sim is not None:
-        keys = Keystore(sim.keystore_path)
-    else:
-        keys = Keystore(request.config.getoption("--pump-keystore"))
-    under_test = PumpUnderTest(port, SyncPumpClient(port, keys=keys), sim, keys)
+    options = ConnectOptions(
+        port=sim.port if sim is not None else str(pump_target),
+        keystore=sim.keystore_path
+        if sim is not None
+        else request.config.getoption("--pump-keystore"),
+    )
+    target = open_target(options)  # the same factory as the CLI and the TUI
+    assert isinstance(target.keys, Keystore)
+    under_test = PumpUnderTest(
+        target.port, SyncPumpClient(target.port, keys=target.keys), sim, target.keys
+    )
     try:
         yield under_test
     finally:

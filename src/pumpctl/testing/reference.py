@@ -17,13 +17,20 @@ from fractions import Fraction
 
 from firmware_sim.model.library import DrugLimits, PumpModel
 from firmware_sim.model.pump import Pump
-from pumpctl.protocol.messages import AlarmCode, NakCode, StopReason
+from pumpctl.protocol.messages import AlarmCode, NakCode, Severity, StopReason
 
 DAY_MS = 86_400_000
 NL_PER_ML = 1_000_000
 BRIDGE_BOLUS_MS = 3_600_000
 LOW_BATTERY_PCT = 20
 ELECTIVE_REPLACEMENT_PCT = 10
+CONCENTRATION_FACTOR = 2  # a refill changing the concentration ×2 or ÷2 needs confirming
+WARNINGS = {
+    AlarmCode.LOW_RESERVOIR,
+    AlarmCode.LOW_BATTERY,
+    AlarmCode.ELECTIVE_REPLACEMENT,
+    AlarmCode.VOLUME_DISCREPANCY,
+}
 
 
 @dataclass
@@ -104,8 +111,17 @@ class ReferencePump:
             AlarmCode.VOLUME_DISCREPANCY: self.discrepancy,
             AlarmCode.MOTOR_STALL: self.motor_stall,
             AlarmCode.CATHETER_LEAK: self.leak_found,
+            AlarmCode.PUMP_STOPPED: not self.running,
         }
         return {code for code, active in conditions.items() if active}
+
+    def severity(self, code: AlarmCode) -> Severity:
+        """Warnings need attention; anything that stops or compromises delivery is critical,
+        and a stopped pump is critical unless its drug has no withdrawal."""
+        if code == AlarmCode.PUMP_STOPPED:
+            none = self.limits.withdrawal_risk == "none"
+            return Severity.WARNING if none else Severity.CRITICAL
+        return Severity.WARNING if code in WARNINGS else Severity.CRITICAL
 
     def ledger_nl(self) -> Fraction:
         return self.added_nl - self.delivered_nl - self.withdrawn_nl
@@ -251,6 +267,8 @@ class ReferencePump:
             return NakCode.ABOVE_MAX_DOSE
         if self._flow_too_low(new, self.concentration_ng_per_ml):
             return NakCode.BELOW_MIN_FLOW
+        if new < current and new * limits.large_change_factor <= current and not confirm:
+            return NakCode.LARGE_CHANGE_UNCONFIRMED  # no other rule holds a decrease back
         if new > current:
             step = new - current
             if self.catheter == "occluded":
@@ -309,6 +327,7 @@ class ReferencePump:
             return NakCode.RESERVOIR_EMPTY
         self.running = True
         self.stop_reason = StopReason.NONE
+        self._forget_acknowledgements()
         return None
 
     def refill(
@@ -319,6 +338,9 @@ class ReferencePump:
         concentration: int,
         bridge_ng: int,
         waive: bool,
+        *,
+        discrepancy_acknowledged: bool = False,
+        confirm_large_change: bool = False,
     ) -> NakCode | None:
         limits, model = self.limits, self.model
         if not (
@@ -329,9 +351,14 @@ class ReferencePump:
             return NakCode.CONCENTRATION_OUT_OF_RANGE
         if added_ul > model.reservoir_capacity_ul:
             return NakCode.OVERFILL
-        changing = concentration != self.concentration_ng_per_ml
+        old = self.concentration_ng_per_ml
+        changing = concentration != old
+        if bridge_ng and not changing:
+            return NakCode.INVALID_ARGUMENT
         if changing and not bridge_ng and not waive:
             return NakCode.BRIDGE_BOLUS_REQUIRED
+        if bridge_ng > limits.bridge_bolus_max_ng:
+            return NakCode.BOLUS_TOO_LARGE
         if self._flow_too_low(self.dose_ng_per_day, concentration):
             return NakCode.BELOW_MIN_FLOW
         now = self.now_ms
@@ -343,8 +370,14 @@ class ReferencePump:
                 limits.max_dose_ng_per_day
             ):
                 return NakCode.DAILY_LIMIT
+        ratio = Fraction(concentration, old)
+        large = ratio >= CONCENTRATION_FACTOR or ratio <= Fraction(1, CONCENTRATION_FACTOR)
+        if large and not confirm_large_change:
+            return NakCode.LARGE_CHANGE_UNCONFIRMED
         expected_ul = math.floor(self.reservoir_nl / 1000)
         if abs(residual_ul - expected_ul) > model.refill_tolerance_ul:
+            if not discrepancy_acknowledged:
+                return NakCode.DISCREPANCY_UNACKNOWLEDGED
             self.discrepancy = True
         self.withdrawn_nl += self.reservoir_nl
         self.added_nl += added_ul * 1000
@@ -406,6 +439,8 @@ def disagreements(pump: Pump, ref: ReferencePump) -> list[str]:
     differ("stop reason", StopReason(state.stop_reason), ref.stop_reason)
     differ("last increase (ms)", state.last_increase_ms, ref.last_increase_ms)
     differ("alarms", set(state.alarms), ref.active_alarms())
+    severities = {AlarmCode(code): Severity(alarm.severity) for code, alarm in state.alarms.items()}
+    differ("alarm severities", severities, {c: ref.severity(c) for c in ref.active_alarms()})
     acknowledged = {code for code, alarm in state.alarms.items() if alarm.acknowledged}
     differ("acknowledged alarms", acknowledged, ref.acknowledged)
     # The pump may forget a bolus once no 24 h window reaching now can hold it, not sooner;

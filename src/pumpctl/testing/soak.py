@@ -4,7 +4,8 @@ goes.
 A seeded patient and clinician use the pump as they would: demand boluses (some pressed too
 soon), visits that titrate up and down, check the catheter, acknowledge alarms and refill
 when the reservoir runs low (sometimes late, sometimes at another concentration, sometimes
-with a residual that does not match), stops and resumes, and faults that come and go
+with a residual that does not match — sending the refill again, acknowledged, confirmed or
+with a smaller bridge bolus, when the pump asks), stops and resumes, and faults that come and go
 (occlusion, motor stall, leak, a failing battery). Every command goes to the simulator's pump
 and is committed to its NV memory as the firmware does; a reference model of the rules
 (``pumpctl.testing.reference``) runs beside it.
@@ -378,17 +379,44 @@ class Soak:
             else:
                 waive = rng.random() < 0.9
         changing = concentration != ref.concentration_ng_per_ml
-        request_id = self._request_id()
-        expected = ref.refill(request_id, withdrawn, added, concentration, bridge, waive)
-        request = RefillRequest(
-            request_id=request_id,
-            residual_withdrawn_ul=withdrawn,
-            volume_added_ul=added,
-            concentration_ng_per_ml=concentration,
-            bridge_bolus_ng=bridge,
-            waive_bridge_bolus=waive,
-        )
-        self._command(request, expected, f"refill {added} µL at {concentration} ng/mL")
+        acknowledged = confirmed = False
+        # The clinician sends what was planned; when the pump asks for a confirmation (a
+        # residual beyond the tolerance, a concentration ×2 or ÷2), refuses a bridge bolus
+        # above the maximum or one without a concentration change, the clinician confirms,
+        # gives the maximum or none, and sends it again.
+        for _ in range(4):
+            request_id = self._request_id()
+            expected = ref.refill(
+                request_id,
+                withdrawn,
+                added,
+                concentration,
+                bridge,
+                waive,
+                discrepancy_acknowledged=acknowledged,
+                confirm_large_change=confirmed,
+            )
+            request = RefillRequest(
+                request_id=request_id,
+                residual_withdrawn_ul=withdrawn,
+                volume_added_ul=added,
+                concentration_ng_per_ml=concentration,
+                bridge_bolus_ng=bridge,
+                waive_bridge_bolus=waive,
+                discrepancy_acknowledged=acknowledged,
+                confirm_large_change=confirmed,
+            )
+            self._command(request, expected, f"refill {added} µL at {concentration} ng/mL")
+            if expected == NakCode.DISCREPANCY_UNACKNOWLEDGED:
+                acknowledged = True
+            elif expected == NakCode.LARGE_CHANGE_UNCONFIRMED:
+                confirmed = True
+            elif expected == NakCode.BOLUS_TOO_LARGE and bridge > limits.bridge_bolus_max_ng:
+                bridge = limits.bridge_bolus_max_ng
+            elif expected == NakCode.INVALID_ARGUMENT and not changing:
+                bridge = 0  # the concentration stays: no bridge bolus
+            else:
+                break
         if expected is None:
             self.expected_events[EventCode.REFILLED] += 2 if changing and not bridge else 1
             if changing and bridge:

@@ -1,7 +1,13 @@
 """``pumpctl tui``: interrogate, titrate through the guard, log VAS, see dose and pain.
 
+Every therapy command takes one path, the programmer's: ``plan`` (its checks and the
+guard, before anything is sent), the review dialog (old and new side by side, warnings, the
+confirmations it needs; the focus on Cancel), then ``execute`` (sent once, resolved,
+verified by read-back, audited under the clinician's name). No screen here calls a client
+method that changes therapy.
+
 All pump I/O runs in workers so the screen never freezes. Polling uses an exclusive worker
-(a newer poll replaces an older one); dose commands never do, since cancelling one
+(a newer poll replaces an older one); commands never do, since cancelling one
 mid-exchange would leave delivery uncertain.
 """
 
@@ -10,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -25,24 +31,40 @@ from textual.widgets import Header, Static
 from firmware_sim.simulator import InitialProgram
 from pumpctl.builtin_sim import BuiltinSimulator, training_state_path
 from pumpctl.client import PumpClient
-from pumpctl.clinical.guard import Verdict
+from pumpctl.clinical.guard import GuardDecision, Verdict
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.clinical.scores import format_vas
 from pumpctl.clinical.timeline import timeline
-from pumpctl.keystore import KeySource, Keystore
-from pumpctl.limits import check_rate_change
+from pumpctl.connection import ConnectOptions, Target, open_client, open_target
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError
-from pumpctl.preview import preview_change, stepped_dose
-from pumpctl.programmer import Interrogation, Override, Programmer
-from pumpctl.protocol.messages import CatheterVerdict, EventCode, PumpState
+from pumpctl.preview import stepped_dose
+from pumpctl.programmer import (
+    AckAlarm,
+    Bolus,
+    CatheterCheck,
+    GuardBlocked,
+    Interrogation,
+    NothingToSend,
+    Override,
+    Plan,
+    Programmer,
+    ProgrammerRefusal,
+    Refill,
+    Result,
+    Resume,
+    SetRate,
+    Stop,
+    TherapyCommand,
+)
+from pumpctl.protocol.messages import CatheterVerdict, EventCode
 from pumpctl.tui.chart import ChartData
 from pumpctl.tui.screens.dialogs import (
     AmountDialog,
     Ask,
-    ConfirmChange,
     GuardPanel,
     OverrideDialog,
     RefillWizard,
+    ReviewDialog,
     VasEntry,
 )
 from pumpctl.tui.screens.logs import AuditScreen, EventLogScreen
@@ -55,7 +77,7 @@ from pumpctl.tui.widgets import (
     TherapyPanel,
     pump_time,
 )
-from pumpctl.units import format_amount, format_volume
+from pumpctl.units import format_amount
 
 STEPS_PCT = (5, 10, 20)
 POLL_S = 5.0
@@ -77,6 +99,7 @@ class PumpApp(App[None]):
         Binding("up,plus", "step(True)", "Up", tooltip="Stage a dose increase by the step"),
         Binding("down,minus", "step(False)", "Down", tooltip="Stage a dose decrease by the step"),
         Binding("f", "cycle_step", "Step%", tooltip="Cycle the step: 5, 10, 20 %"),
+        Binding("d", "set_dose", "Dose typed", show=False),
         Binding("v", "vas(True)", "VAS", tooltip="Log a pain score: one more key, 0-9 or T"),
         Binding("V", "vas(False)", "VAS typed", show=False),
         Binding("b", "bolus", "Bolus", tooltip="Give a bolus"),
@@ -93,13 +116,14 @@ class PumpApp(App[None]):
     ]
     # Every dashboard action, as the command palette lists it (title, help, action).
     PALETTE: tuple[tuple[str, str, str], ...] = (
-        ("Step dose up", "Stage an increase by the step, then confirm (↑ or +)", "step(True)"),
-        ("Step dose down", "Stage a decrease by the step, then confirm (↓ or -)", "step(False)"),
+        ("Step dose up", "Stage an increase by the step, then review (↑ or +)", "step(True)"),
+        ("Step dose down", "Stage a decrease by the step, then review (↓ or -)", "step(False)"),
         ("Change step size", "Cycle the titration step: 5, 10, 20 % (f)", "cycle_step"),
+        ("Set dose (typed)", "Type the new daily dose, then review (d)", "set_dose"),
         ("Log VAS", "Pain score in one more key: 0-9, T for 10 (v)", "vas(True)"),
         ("Log VAS (typed)", "Pain score with one decimal, e.g. 6.5 then Enter (V)", "vas(False)"),
         ("Bolus", "Give a bolus within the drug library's limits (b)", "bolus"),
-        ("Stop or resume delivery", "Asks before anything is sent (s)", "stop_resume"),
+        ("Stop or resume delivery", "Reviewed before anything is sent (s)", "stop_resume"),
         ("Catheter check", "Run a catheter check and show its verdict (c)", "catheter_check"),
         ("Refill", "Residual withdrawn, volume and concentration added (r)", "refill"),
         ("Acknowledge alarms", "Acknowledge every unacknowledged alarm (a)", "ack_alarms"),
@@ -115,6 +139,7 @@ class PumpApp(App[None]):
     def __init__(
         self,
         *,
+        connect: ConnectOptions | None = None,
         port: str | None = None,
         record_path: Path | str | None = None,
         clinician: str = "unknown",
@@ -125,17 +150,25 @@ class PumpApp(App[None]):
         training_program: InitialProgram | None = None,
         wall_clock: Callable[[], datetime] = datetime.now,
     ) -> None:
+        """``connect`` decides where the link goes (port or built-in simulator, key store,
+        role, trace); without it ``port`` (None: the built-in simulator), ``training_state``,
+        ``frozen_clock`` and ``training_program`` do."""
         super().__init__()
-        self.port = port
+        if connect is None:
+            connect = ConnectOptions(
+                port=port,
+                sim=port is None,
+                training_state=training_state or training_state_path(),
+                frozen_clock=frozen_clock,
+                training_program=training_program,
+            )
+        self.connect_options = connect
         self.record_path = record_path
         self.clinician = clinician
-        self.training_state = training_state or training_state_path()
-        self.frozen_clock = frozen_clock
         self.poll_s = poll_s
         self.report_dir = report_dir or Path.cwd()
-        self.training_program = training_program
         self.wall_clock = wall_clock
-        self.sim: BuiltinSimulator | None = None
+        self.target: Target | None = None
         self.client: PumpClient | None = None
         self.programmer: Programmer | None = None
         self.record: ClinicalRecord | None = None
@@ -146,6 +179,23 @@ class PumpApp(App[None]):
         self.last_check = "not in the record"
         self.last_command_s: float | None = None
         self.busy = False
+        # A command whose outcome is unknown (the answer and the read-back were lost): the
+        # screen says so until the pump's event log settles it, and quitting asks first.
+        self.uncertain: str | None = None
+        self.sending: str | None = None  # the kind of the command on its way to the pump
+
+    @property
+    def port(self) -> str | None:
+        return self.connect_options.port
+
+    @property
+    def sim(self) -> BuiltinSimulator | None:
+        """The built-in training pump, when the link goes to it."""
+        return self.target.sim if self.target is not None else None
+
+    @property
+    def training_state(self) -> Path:
+        return self.connect_options.training_state or training_state_path()
 
     # --- layout --------------------------------------------------------------------------
 
@@ -188,21 +238,11 @@ class PumpApp(App[None]):
     async def _connect(self) -> None:
         try:
             self.record = self.record or ClinicalRecord.open(self.record_path)
-            port = self.port
-            keys: KeySource
-            if port is None:
-                if self.sim is None:
-                    self.sim = await asyncio.to_thread(
-                        BuiltinSimulator,
-                        self.training_state,
-                        frozen_clock=self.frozen_clock,
-                        program=self.training_program,
-                    )
-                port = self.sim.port
-                keys = self.sim.keys()
-            else:
-                keys = Keystore()
-            self.client = await PumpClient.open(port, keys=keys)
+            options = self.connect_options
+            if self.target is None:
+                # Starting the built-in simulator blocks: not on the event loop.
+                self.target = await asyncio.to_thread(open_target, options)
+            self.client = await open_client(self.target, options)
             self.programmer = Programmer(self.client, self.record, clinician=self.clinician)
             await self.refresh_pump()
         except PumpError as error:
@@ -213,10 +253,46 @@ class PumpApp(App[None]):
     async def on_unmount(self) -> None:
         if self.client is not None:
             await self.client.close()
-        if self.sim is not None:
-            self.sim.close()
+        if self.target is not None:
+            self.target.close()
         if self.record is not None:
             self.record.close()
+
+    # --- quitting ------------------------------------------------------------------------
+
+    def quit_warnings(self) -> list[str]:
+        """What leaving now would leave behind: a stopped pump, an uncertain command."""
+        warnings = []
+        seen = self.seen
+        if seen is not None and not seen.running:
+            warnings.append(f"The pump is STOPPED: {seen.identity.drug} is not being delivered.")
+        if self.sending is not None:
+            warnings.append(
+                f"A {self.sending} command is being sent: quitting now leaves its outcome unknown."
+            )
+        if self.uncertain is not None:
+            warnings.append(
+                f"OUTCOME UNKNOWN: {self.uncertain}. Read the pump back (i) before leaving."
+            )
+        return warnings
+
+    async def action_quit(self) -> None:
+        """``q`` and ctrl+q: with the pump stopped or a command uncertain, ask first."""
+        warnings = self.quit_warnings()
+        if not warnings:
+            self.exit()
+            return
+        if any(isinstance(s, Ask) and s.id == "quit" for s in self.screen_stack):
+            return
+
+        def answer(leave: bool | None) -> None:
+            if leave:
+                self.exit()
+
+        question = " ".join([*warnings, "Quit anyway?"])
+        dialog = Ask(question, yes="Quit (y)", no="Cancel (n)")
+        dialog.id = "quit"
+        await self.push_screen(dialog, answer)
 
     # --- interrogation -------------------------------------------------------------------
 
@@ -235,8 +311,22 @@ class PumpApp(App[None]):
         except PumpError as error:
             self._link_lost(str(error))
             return
+        self._show(seen)
+
+    def _show(self, seen: Interrogation) -> None:
         self.seen, self.seen_at, self.link_ok = seen, self.wall_clock(), True
+        self._settle_uncertain(seen.serial)
         self._redraw()
+
+    def _settle_uncertain(self, serial: str) -> None:
+        """Once the pump's event log has settled every uncertain command, say so."""
+        record = self.record
+        if self.uncertain is None or record is None:
+            return
+        if record.unresolved_changes(serial) or record.unresolved_commands(serial):
+            return
+        self.notify(f"Settled from the pump's event log: {self.uncertain}", timeout=15)
+        self.uncertain = None
 
     def _link_lost(self, reason: str) -> None:
         self.link_ok = False
@@ -291,7 +381,9 @@ class PumpApp(App[None]):
 
     def _status_line(self, message: str | None = None) -> None:
         """Step, link and times; a message (a refusal, verbatim) comes first so it shows."""
-        parts = [message] if message else []
+        parts = ["OUTCOME UNKNOWN"] if self.uncertain is not None else []
+        if message:
+            parts.append(message)
         parts.append(f"Step {self.step_pct}%")
         parts.append("link OK" if self.link_ok else "link DOWN")
         if self.seen is not None and self.seen_at is not None:
@@ -312,14 +404,21 @@ class PumpApp(App[None]):
         return self.programmer, self.seen
 
     def _command(self, work: Callable[[], Awaitable[None]], name: str) -> None:
-        """Run a pump command in a worker; it is never cancelled by a later one."""
+        """Run a pump command in a worker; it is never cancelled by a later one. Whatever
+        stops it shows as one line, in a notification and on the status line."""
 
         async def run() -> None:
             self.busy = True
             try:
                 await work()
             except OutcomeUncertain as error:
-                self.notify(f"OUTCOME UNKNOWN: {error}", severity="error", timeout=30)
+                self.uncertain = str(error)
+                message = f"OUTCOME UNKNOWN: {error}: read the pump back (i)"
+                self.notify(message, severity="error", timeout=30)
+                self._status_line(message)
+            except NothingToSend as error:
+                self.notify(str(error), severity="warning", timeout=10)
+                self._status_line(str(error))
             except (LinkError, NoResponse) as error:
                 self._link_lost(str(error))
                 self.notify(str(error), severity="error", timeout=10)
@@ -330,6 +429,61 @@ class PumpApp(App[None]):
                 self.busy = False
 
         self.run_worker(run(), name=name, group="command")
+
+    # --- the one path of every therapy command -------------------------------------------
+
+    async def _plan_and_run(
+        self,
+        programmer: Programmer,
+        command: TherapyCommand,
+        seen: Interrogation | None,
+        *,
+        lead: str | None = None,
+    ) -> Result | None:
+        """Plan (the programmer's checks; raises before anything is sent), review, execute."""
+        plan = await programmer.plan(command, seen)
+        return await self._review_and_execute(programmer, plan, lead=lead)
+
+    async def _review_and_execute(
+        self,
+        programmer: Programmer,
+        plan: Plan,
+        *,
+        lead: str | None = None,
+        notes: Sequence[str] = (),
+    ) -> Result | None:
+        """Show the plan's review (a command that changes therapy, or needs a confirmation,
+        always asks, focus on Cancel), then send it once and show what the read-back
+        confirmed. Returns None when the clinician cancelled: nothing was sent."""
+        review = plan.review
+        if review.changes_therapy or review.required or lead:
+            self.clear_notifications()  # no toast over the numbers being confirmed
+            dialog = ReviewDialog(review, lead=lead, notes=notes)
+            confirmations = await self.push_screen_wait(dialog)
+            if confirmations is None:
+                self._status_line(f"{plan.command.KIND} cancelled: nothing sent")
+                return None
+        else:
+            confirmations = None
+            for warning in review.warnings:
+                self.notify(warning, severity="warning", timeout=15)
+        started = time.perf_counter()
+        self.sending = plan.command.KIND
+        try:
+            result = await programmer.execute(plan, confirmations)
+        except OutcomeUncertain:
+            raise  # the next read settles it from the pump's event log (_settle_uncertain)
+        except PumpError:
+            await self.refresh_pump()  # a refusal: show what the pump holds now
+            raise
+        finally:
+            self.sending = None
+        self._show(result.after)
+        self.last_command_s = time.perf_counter() - started
+        if not isinstance(plan.command, CatheterCheck):
+            self.notify(result.text)
+            self._status_line(result.text)
+        return result
 
     # --- titration -----------------------------------------------------------------------
 
@@ -345,6 +499,21 @@ class PumpApp(App[None]):
         new = stepped_dose(seen.status.dose_ng_per_day, self.step_pct, seen.unit, up=up)
         self._command(lambda: self._stage(programmer, seen, new), "stage")
 
+    def action_set_dose(self) -> None:
+        ready = self._pump_ready()
+        if ready is None:
+            return
+        programmer, seen = ready
+
+        async def work() -> None:
+            current = format_amount(seen.status.dose_ng_per_day, seen.unit)
+            dialog = AmountDialog("New daily dose", seen.unit, per_day=True, hint=f"now {current}")
+            new = await self.push_screen_wait(dialog)
+            if new is not None:
+                await self._stage(programmer, seen, new)
+
+        self._command(work, "set-dose")
+
     async def _stage(
         self,
         programmer: Programmer,
@@ -352,63 +521,24 @@ class PumpApp(App[None]):
         new: int,
         override: Override | None = None,
     ) -> None:
-        if new > seen.status.dose_ng_per_day and override is None:
-            await programmer.sync_record(seen)
-            decision = programmer.guard(seen, new)
-            if not decision.allowed:
-                # The decision goes in the audit trail (and the visit report) when it is
-                # shown, as Programmer.set_rate records it, not only if it is overridden.
-                programmer.record.note(
-                    seen.identity.serial_number,
-                    programmer.clinician,
-                    f"guard-{decision.verdict.value}",
-                    seen.status.pump_time_s,
-                    proposed_ng_per_day=new,
-                    current_ng_per_day=seen.status.dose_ng_per_day,
-                    reason=decision.reason,
-                    overridden=False,
-                )
-                await self._guard_panel(programmer, seen, new, decision.verdict, decision)
-                return
-        violation = check_rate_change(
-            seen.limits, seen.status.dose_ng_per_day, new, seen.identity.concentration_ng_per_ml
-        )
-        if violation is not None:
-            self.notify(f"Refused ({violation.rule.name}): {violation.reason}", severity="error")
+        """Plan the dose change: the guard's panel if it holds or blocks an increase, else
+        the review, then send."""
+        try:
+            plan = await programmer.plan(SetRate(new, override), seen)
+        except GuardBlocked as blocked:
+            await self._guard_panel(programmer, seen, new, blocked.decision)
             return
-        preview = preview_change(
-            seen.status, seen.limits, seen.identity.concentration_ng_per_ml, new
-        )
-        warning = f"OVERRIDE: {override.reason.description}" if override else None
-        self.clear_notifications()  # no toast over the numbers being confirmed
-        if not await self.push_screen_wait(ConfirmChange(preview, seen.unit, warning)):
-            self._status_line("change cancelled: nothing sent")
-            return
-        await self.send_rate(programmer, seen, new, override)
-
-    async def send_rate(
-        self, programmer: Programmer, seen: Interrogation, new: int, override: Override | None
-    ) -> None:
-        """Send, read back, redraw; ``last_command_s`` times key-confirm to verified screen."""
-        started = time.perf_counter()
-        change = await programmer.set_rate(new, believed=seen, override=override)
-        await self.refresh_pump()
-        self.last_command_s = time.perf_counter() - started
-        unit = seen.unit
-        message = (
-            f"Dose {format_amount(change.previous_ng_per_day, unit)} -> "
-            f"{format_amount(change.new_ng_per_day, unit)} verified"
-        )
-        self.notify(message)
-        self._status_line(message)
+        notes = []
+        if override is not None and plan.overridden:
+            notes.append(f"OVERRIDE: {override.reason.description} ({override.note})")
+        await self._review_and_execute(programmer, plan, notes=notes)
 
     async def _guard_panel(
         self,
         programmer: Programmer,
         seen: Interrogation,
         new: int,
-        verdict: Verdict,
-        decision: Any,
+        decision: GuardDecision,
     ) -> None:
         self.clear_notifications()  # no toast over the evidence
         choice = await self.push_screen_wait(GuardPanel(decision))
@@ -419,7 +549,7 @@ class PumpApp(App[None]):
             await self._catheter_check(programmer)
         elif choice == "vas":
             await self._log_vas(programmer, quick=True)
-        elif choice == "override" and verdict is Verdict.BLOCK:
+        elif choice == "override" and decision.verdict is Verdict.BLOCK:
             override = await self.push_screen_wait(OverrideDialog())
             if override is not None:
                 await self._stage(programmer, seen, new, override)
@@ -457,17 +587,8 @@ class PumpApp(App[None]):
 
         async def work() -> None:
             dose = await self.push_screen_wait(AmountDialog("Bolus dose", seen.unit))
-            if dose is None:
-                return
-            question = (
-                f"Give a bolus of {format_amount(dose, seen.unit, per_day=False)} over "
-                f"{BOLUS_DURATION_S // 60} min?"
-            )
-            if not await self.push_screen_wait(Ask(question)):
-                return
-            reply = await programmer.client.bolus(dose, BOLUS_DURATION_S)
-            self.notify(f"Bolus running until {pump_time(reply.ends_at_s)}")
-            await self.refresh_pump()
+            if dose is not None:
+                await self._plan_and_run(programmer, Bolus(dose, BOLUS_DURATION_S), seen)
 
         self._command(work, "bolus")
 
@@ -476,24 +597,12 @@ class PumpApp(App[None]):
         if ready is None:
             return
         programmer, seen = ready
-        running = seen.status.state == PumpState.RUNNING
+        command = Stop() if seen.running else Resume()
 
         async def work() -> None:
-            question = (
-                "STOP delivery? Stopping an opioid abruptly can cause withdrawal."
-                if running
-                else "Resume delivery at the programmed dose?"
-            )
-            if not await self.push_screen_wait(Ask(question)):
-                return
-            if running:
-                await programmer.client.stop()
-            else:
-                await programmer.client.resume()
-            await self.refresh_pump()
-            self.notify("Pump stopped" if running else "Pump running")
+            await self._plan_and_run(programmer, command, seen)
 
-        self._command(work, "stop-resume")
+        self._command(work, command.KIND)
 
     def action_catheter_check(self) -> None:
         ready = self._pump_ready()
@@ -501,15 +610,19 @@ class PumpApp(App[None]):
             self._command(lambda: self._catheter_check(ready[0]), "catheter")
 
     async def _catheter_check(self, programmer: Programmer) -> None:
-        result = await programmer.client.catheter_check()
-        verdict = result.verdict.name.lower().replace("_", " ")
-        message = (
-            f"Catheter {verdict}: {result.delivered_pct}% delivered, "
-            f"peak {result.peak_pressure_mmhg} mmHg"
-        )
-        severity = "information" if result.verdict == CatheterVerdict.PATENT else "error"
+        result = await self._plan_and_run(programmer, CatheterCheck(), None)
+        if result is None:
+            return
+        serial = result.after.serial
+        event = programmer.record.any_event_for_request(serial, result.request_id)
+        if event is None:  # execute verified it is there; read the record's last one
+            self._status_line(f"Catheter check {self._last_catheter_check(serial)}")
+            return
+        verdict = CatheterVerdict(event.value_a)
+        findings = event.detail.partition(": ")[2] or event.detail
+        message = f"Catheter {verdict.name.lower().replace('_', ' ')}: {findings}"
+        severity = "information" if verdict == CatheterVerdict.PATENT else "error"
         self.notify(message, severity=severity, timeout=15)  # type: ignore[arg-type]
-        await self.refresh_pump()
         self._status_line(message)
 
     def action_refill(self) -> None:
@@ -519,37 +632,37 @@ class PumpApp(App[None]):
         programmer, seen = ready
 
         async def work() -> None:
-            wizard = RefillWizard(
-                seen.unit, seen.identity.concentration_ng_per_ml, seen.status.reservoir_ul
-            )
-            refill = await self.push_screen_wait(wizard)
-            if refill is None:
-                return
-            conc = format_amount(refill.concentration_ng_per_ml, seen.unit, per_day=False)
-            question = (
-                f"Withdrew {format_volume(refill.residual_withdrawn_ul)}, adding "
-                f"{format_volume(refill.volume_added_ul)} of {conc}/mL. Send?"
-            )
-            if not await self.push_screen_wait(Ask(question)):
-                return
-            reply = await programmer.client.refill(
-                refill.residual_withdrawn_ul,
-                refill.volume_added_ul,
-                refill.concentration_ng_per_ml,
-                bridge_bolus_ng=refill.bridge_bolus_ng,
-                waive_bridge_bolus=refill.waive_bridge_bolus,
-            )
-            if reply.discrepancy_alert:
-                self.notify(
-                    f"VOLUME DISCREPANCY: withdrew {format_volume(refill.residual_withdrawn_ul)},"
-                    f" expected {format_volume(reply.expected_residual_ul)}: "
-                    "investigate a possible pocket fill",
-                    severity="error",
-                    timeout=30,
+            previous: Refill | None = None
+            error = ""
+            while True:
+                wizard = RefillWizard(
+                    seen.unit,
+                    seen.identity.concentration_ng_per_ml,
+                    seen.status.reservoir_ul,
+                    seen.limits.refill_tolerance_ul,
+                    previous=previous,
+                    error=error,
                 )
-            else:
-                self.notify(f"Refilled: reservoir {format_volume(reply.reservoir_ul)}")
-            await self.refresh_pump()
+                refill = await self.push_screen_wait(wizard)
+                if refill is None:
+                    self._status_line("refill cancelled: nothing sent")
+                    return
+                try:
+                    plan = await programmer.plan(refill, seen)
+                except ProgrammerRefusal as refusal:
+                    # Back to the wizard with the reason, the values kept.
+                    previous, error = refill, str(refusal)
+                    self._status_line(error)
+                    continue
+                break
+            result = await self._review_and_execute(programmer, plan)
+            if result is not None and not result.after.running:
+                after = result.after
+                lead = (
+                    f"The pump is STOPPED after the refill: {after.identity.drug} is not "
+                    "being delivered. Resume it now?"
+                )
+                await self._plan_and_run(programmer, Resume(), after, lead=lead)
 
         self._command(work, "refill")
 
@@ -560,14 +673,22 @@ class PumpApp(App[None]):
         programmer, seen = ready
 
         async def work() -> None:
-            pending = [a for a in seen.status.alarms if not a.acknowledged]
+            pending = [a.code for a in seen.status.alarms if not a.acknowledged]
             if not pending:
                 self.notify("No unacknowledged alarms")
                 return
-            for alarm in pending:
-                await programmer.client.ack_alarm(alarm.code)
-            self.notify(f"Acknowledged {', '.join(a.code.name for a in pending)}")
-            await self.refresh_pump()
+            done, skipped = [], []
+            for code in pending:
+                try:
+                    await self._plan_and_run(programmer, AckAlarm(code), None)
+                except ProgrammerRefusal as refusal:  # e.g. it cleared since it was shown
+                    skipped.append(str(refusal))
+                    continue
+                done.append(code.name)
+            acknowledged = [f"Acknowledged {', '.join(done)}"] if done else []
+            message = "; ".join(acknowledged + skipped)
+            self.notify(message, severity="warning" if skipped else "information")
+            self._status_line(message)
 
         self._command(work, "ack")
 
@@ -591,13 +712,14 @@ class PumpApp(App[None]):
         if self.record is None:
             return
         serial = self.seen.identity.serial_number if self.seen else None
+        unit = self.seen.unit if self.seen else "mcg"
         report = self.record.verify_audit()
         verdict = (
             f"Audit trail intact: {report.entries} entries (hash chain verified)"
             if report.intact
             else f"AUDIT TRAIL BROKEN: {report.problem}"
         )
-        self.push_screen(AuditScreen(self.record.audit_entries(serial), verdict))
+        self.push_screen(AuditScreen(self.record.audit_entries(serial), verdict, unit))
 
     def action_training(self) -> None:
         if self.sim is None:
@@ -633,9 +755,9 @@ class PumpApp(App[None]):
     async def _reset_training(self) -> None:
         if self.client is not None:
             await self.client.close()
-        if self.sim is not None:
-            self.sim.close()
-            self.sim = None
+        if self.target is not None:
+            self.target.close()
+            self.target = None
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.training_state}{suffix}").unlink(missing_ok=True)
         self.programmer = None
@@ -676,4 +798,6 @@ class PumpApp(App[None]):
 
 
 def run_tui(**options: Any) -> None:
+    """``connect=ConnectOptions(...)`` (or the older ``port=...``), ``record_path``,
+    ``clinician`` and the other keywords of :class:`PumpApp`."""
     PumpApp(**options).run()

@@ -13,7 +13,7 @@ from textual.widgets import Footer, ProgressBar, Static
 from pumpctl.programmer import Interrogation
 from pumpctl.protocol.messages import Severity
 from pumpctl.tui.chart import ChartData, render_chart
-from pumpctl.units import format_amount, format_volume
+from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -46,15 +46,15 @@ class TherapyPanel(Static):
     def show(self, seen: Interrogation, pain: str = "") -> None:
         """``pain``: the last pain score logged, shown here where no notification covers it."""
         identity, status, unit = seen.identity, seen.status, seen.unit
-        conc = format_amount(identity.concentration_ng_per_ml, unit, per_day=False)
+        conc = format_concentration(identity.concentration_ng_per_ml, unit)
         state = status.state.name.lower()
         if status.stop_reason:
             state += f" ({status.stop_reason.name.lower().replace('_', ' ')})"
         text = Text()
-        text.append(f"{identity.drug} {conc}/mL\n", style="bold")
+        text.append(f"{identity.drug} {conc}\n", style="bold")
         text.append("Dose  ")
         text.append(format_amount(status.dose_ng_per_day, unit), style="bold cyan")
-        text.append(f"\nFlow  {format_volume(status.flow_nl_per_day // 1000)}/day\n")
+        text.append(f"\nFlow  {format_flow(status.flow_nl_per_day)}\n")
         text.append("State ")
         text.append(state, style="bold green" if status.state.name == "RUNNING" else "bold red")
         if status.bolus_active:
@@ -78,11 +78,10 @@ class ReservoirPanel(Widget):
         self.query_one("#reservoir-gauge", ProgressBar).update(
             total=capacity, progress=status.reservoir_ul
         )
-        low = (
-            pump_time(status.low_reservoir_projected_s)[:10]
-            if status.low_reservoir_projected_s
-            else "now"
-        )
+        if status.low_reservoir_projected_s:
+            low = pump_time(status.low_reservoir_projected_s)[:10]
+        else:  # no projection: at the threshold already, or nothing is being delivered
+            low = "now" if seen.running else "- (not delivering)"
         self.query_one("#reservoir-extra", Static).update(
             f"Low-reservoir date {low}\nBattery {status.battery_pct} %\nCatheter check {last_check}"
         )

@@ -1,83 +1,182 @@
-"""Modal dialogs: confirm a change, the guard panel, VAS, bolus, refill, override."""
+"""Modal dialogs: the review of a command, the guard panel, VAS, amounts, refill, override."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Verdict
 from pumpctl.clinical.scores import ScoreError, parse_vas
-from pumpctl.preview import ChangePreview
-from pumpctl.programmer import Override
-from pumpctl.tui.widgets import pump_time
-from pumpctl.units import UnitError, format_amount, format_volume, parse_amount_ng, parse_volume_ul
+from pumpctl.programmer import Confirmation, Confirmations, Override, Refill, Review
+from pumpctl.units import (
+    UnitError,
+    format_amount,
+    format_concentration,
+    format_volume,
+    parse_amount_ng,
+    parse_volume_ul,
+)
 
 
-class ConfirmChange(ModalScreen[bool]):
-    """Old and new side by side before anything is sent."""
+class ReviewDialog(ModalScreen[Confirmations | None]):
+    """A command's review before anything is sent: old and new side by side, its warnings,
+    and an input for each confirmation it needs.
 
+    The focus starts on Cancel, so Enter cancels; only ``y`` or a click on Send sends, and
+    Send stays disabled until every required confirmation is given. Dismissed with the
+    confirmations given, or None (cancelled).
+    """
+
+    AUTO_FOCUS = "#cancel"
     BINDINGS = [
-        Binding("y,enter", "confirm", "Send"),
+        Binding("y", "send", "Send"),
         Binding("n,escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, preview: ChangePreview, unit: str, warning: str | None = None) -> None:
+    def __init__(
+        self, review: Review, *, lead: str | None = None, notes: Sequence[str] = ()
+    ) -> None:
+        """``lead``: a line above the review (why it is offered); ``notes``: warnings the
+        face adds (an override of the guard)."""
         super().__init__()
-        self.preview = preview
-        self.unit = unit
-        self.warning = warning
+        self.review = review
+        self.lead = lead
+        self.notes = tuple(notes)
 
     def compose(self) -> ComposeResult:
-        p = self.preview
-        direction = "INCREASE" if p.is_increase else "DECREASE"
-
-        def when(seconds: int | None) -> str:
-            return pump_time(seconds)[:10] if seconds else "-"
-
-        shift = p.refill_shift_days
-        moved = "" if shift is None else f" ({shift:+d} days)"
-        table = Text()
-        table.append(f"{'':<18}{'now':>16}{'new':>16}\n", style="bold")
-        table.append(
-            f"{'Daily dose':<18}{format_amount(p.old_ng_per_day, self.unit):>16}"
-            f"{format_amount(p.new_ng_per_day, self.unit):>16}\n"
-        )
-        table.append(
-            f"{'Flow':<18}{format_volume(p.old_flow_nl_per_day // 1000) + '/day':>16}"
-            f"{format_volume(p.new_flow_nl_per_day // 1000) + '/day':>16}\n"
-        )
-        table.append(
-            f"{'Low-reservoir':<18}{when(p.old_low_reservoir_s):>16}"
-            f"{when(p.new_low_reservoir_s):>16}{moved}\n"
-        )
-        table.rstrip()
-        with Vertical(id="dialog"):
-            yield Label(f"Confirm dose {direction.lower()}", id="dialog-title")
-            yield Static(table)
-            if self.warning:
-                yield Static(Text(self.warning, style="bold yellow"))
+        review = self.review
+        table = Table.grid(padding=(0, 1))
+        table.add_column(ratio=3)
+        table.add_column(ratio=2, justify="right")
+        table.add_column(width=1)
+        table.add_column(ratio=2)
+        if review.rows:
+            table.add_row("", Text("now", style="bold"), "", Text("after", style="bold"))
+        for row in review.rows:
+            if row.changes:
+                table.add_row(row.label, row.before, "→", Text(row.after, style="bold"))
+            else:
+                table.add_row(row.label, Text(row.before, style="dim"), "", row.after)
+        warnings = Table.grid(padding=(0, 1))
+        warnings.add_column(width=1)
+        warnings.add_column(ratio=1)
+        for warning in (*self.notes, *review.warnings):
+            warnings.add_row("!", Text(warning, style="bold yellow"))
+        with Vertical(id="dialog", classes="review"):
+            if self.lead:
+                yield Static(Text(self.lead, style="bold"), id="review-lead")
+            yield Label(review.title, id="dialog-title")
+            with VerticalScroll(id="review-scroll"):
+                if review.rows:
+                    yield Static(table, id="review-rows")
+                if self.notes or review.warnings:
+                    yield Static(warnings, id="review-warnings")
+            if review.required:
+                with Vertical(id="review-confirm"):
+                    if Confirmation.DISCREPANCY_REASON in review.required:
+                        hint = "what was found (required)"
+                        reason = Input(placeholder=hint, id="reason", compact=True)
+                        yield Horizontal(
+                            Label("Discrepancy reason", classes="field-label"),
+                            reason,
+                            classes="field",
+                        )
+                    if Confirmation.LARGE_CHANGE in review.required:
+                        yield Checkbox(
+                            "I confirm this large change (not a slipped decimal point)",
+                            id="confirm-large",
+                            compact=True,
+                        )
             with Horizontal(classes="buttons"):
-                yield Button("Send (y)", variant="primary", id="send")
-                yield Button("Cancel (n)", id="cancel")
+                send = Button("Send (y)", variant="primary", id="send", compact=True)
+                send.disabled = bool(review.required)
+                yield send
+                yield Button("Cancel (n)", id="cancel", compact=True)
+                yield Static("", id="error", classes="error")
+
+    def on_mount(self) -> None:
+        self._fit(self.app.size.height)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.height)
+
+    def _fit(self, height: int) -> None:
+        """The rows and warnings scroll, the rest stays: the confirmations and the buttons
+        are never pushed off a small screen (80×24)."""
+        fixed = 2 + 1 + 2  # the border, the title, the buttons and the gap above them
+        if self.lead:
+            fixed += len(self.lead) // 70 + 1
+        if self.review.required:
+            fixed += 1 + len(self.review.required)
+        self.query_one("#review-scroll").styles.max_height = max(4, height - fixed)
+
+    @property
+    def confirmations(self) -> Confirmations:
+        large = self.query("#confirm-large")
+        reason = self.query("#reason")
+        return Confirmations(
+            large_change=bool(large) and self.query_one("#confirm-large", Checkbox).value,
+            discrepancy_reason=self.query_one("#reason", Input).value.strip() if reason else "",
+        )
+
+    @property
+    def missing(self) -> frozenset[Confirmation]:
+        if not self.is_mounted:
+            return self.review.required
+        return self.review.missing(self.confirmations)
+
+    def _update(self) -> None:
+        self.query_one("#send", Button).disabled = bool(self.missing)
+        if not self.missing:
+            self.query_one("#error", Static).update("")
+
+    def on_checkbox_changed(self) -> None:
+        self._update()
+
+    def on_input_changed(self) -> None:
+        self._update()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the reason never sends: it moves to what is still missing, or Cancel."""
+        event.stop()
+        if Confirmation.LARGE_CHANGE in self.missing:
+            self.query_one("#confirm-large", Checkbox).focus()
+        else:
+            self.query_one("#cancel", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "send")
+        if event.button.id == "send":
+            self.action_send()
+        else:
+            self.dismiss(None)
 
-    def action_confirm(self) -> None:
-        self.dismiss(True)
+    def action_send(self) -> None:
+        missing = self.missing
+        if missing:
+            needed = [MISSING_TEXT[c] for c in sorted(missing, key=lambda c: c.value)]
+            self.query_one("#error", Static).update(f"Not sent: needs {' and '.join(needed)}")
+            self.app.bell()
+            return
+        self.dismiss(self.confirmations)
 
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        self.dismiss(None)
+
+
+MISSING_TEXT = {
+    Confirmation.DISCREPANCY_REASON: "a discrepancy reason",
+    Confirmation.LARGE_CHANGE: "the large-change box ticked",
+}
 
 
 class GuardPanel(ModalScreen[str | None]):
@@ -226,18 +325,23 @@ class VasEntry(ModalScreen[int | None]):
 
 
 class AmountDialog(ModalScreen[int | None]):
-    """One amount in the drug's unit (a bolus dose)."""
+    """One amount in the drug's unit (a bolus dose, or a daily dose with ``per_day``); it
+    sends nothing: the review comes next."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, unit: str) -> None:
+    def __init__(self, title: str, unit: str, *, per_day: bool = False, hint: str = "") -> None:
         super().__init__()
         self.title_text = title
         self.unit = unit
+        self.per_day = per_day
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"{self.title_text} ({self.unit})")
+            yield Label(f"{self.title_text} ({self.unit}{'/day' if self.per_day else ''})")
+            if self.hint:
+                yield Static(self.hint, classes="hint")
             yield Input(id="amount")
             yield Static("", id="error", classes="error")
 
@@ -252,20 +356,24 @@ class AmountDialog(ModalScreen[int | None]):
 
 
 class Ask(ModalScreen[bool]):
-    """A yes/no question before a consequential action."""
+    """A yes/no question before a consequential action: the focus starts on No, so Enter
+    answers no; only ``y`` or a click on Yes answers yes."""
 
+    AUTO_FOCUS = "#no"
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, *, yes: str = "Yes (y)", no: str = "No (n)") -> None:
         super().__init__()
         self.question = question
+        self.yes = yes
+        self.no = no
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.question)
+            yield Static(self.question, id="question")
             with Horizontal(classes="buttons"):
-                yield Button("Yes (y)", variant="primary", id="yes")
-                yield Button("No (n)", id="no")
+                yield Button(self.yes, variant="error", id="yes")
+                yield Button(self.no, id="no")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
@@ -274,18 +382,13 @@ class Ask(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-@dataclass(frozen=True)
-class RefillInput:
-    residual_withdrawn_ul: int
-    volume_added_ul: int
-    concentration_ng_per_ml: int
-    bridge_bolus_ng: int
-    waive_bridge_bolus: bool
+class RefillWizard(ModalScreen[Refill | None]):
+    """The refill's inputs; what it would do is shown next, by the review, before sending.
 
-
-class RefillWizard(ModalScreen[RefillInput | None]):
-    """Enter in "residual withdrawn" moves on to "volume added"; Enter in any other field
-    reviews and sends (concentration and bridge bolus are optional: Tab reaches them)."""
+    The expected residual (the pump's reservoir volume) shows before anything is typed.
+    Enter in "residual withdrawn" moves on to "volume added"; Enter in any other field goes
+    on to the review (concentration and bridge bolus are optional: Tab reaches them).
+    """
 
     # Enter is a priority binding, handled as the key arrives: were focus moved on by an
     # Input.Submitted message, digits typed right after Enter would still land in the field
@@ -293,49 +396,97 @@ class RefillWizard(ModalScreen[RefillInput | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "next_or_submit", show=False, priority=True),
+        Binding("tab", "move(1)", show=False, priority=True),
+        Binding("shift+tab", "move(-1)", show=False, priority=True),
     ]
+    submitted = False  # one answer only: keys typed ahead after Enter must not submit twice
 
-    def __init__(self, unit: str, concentration_ng_per_ml: int, expected_residual_ul: int) -> None:
+    def __init__(
+        self,
+        unit: str,
+        concentration_ng_per_ml: int,
+        expected_residual_ul: int,
+        tolerance_ul: int = 0,
+        *,
+        previous: Refill | None = None,
+        error: str = "",
+    ) -> None:
+        """``previous`` and ``error``: the inputs of a refill the programmer refused, shown
+        again with its reason so that only the wrong field needs retyping."""
         super().__init__()
         self.unit = unit
         self.concentration_ng_per_ml = concentration_ng_per_ml
         self.expected_residual_ul = expected_residual_ul
+        self.tolerance_ul = tolerance_ul
+        self.previous = previous
+        self.error = error
 
     def compose(self) -> ComposeResult:
-        conc = format_amount(self.concentration_ng_per_ml, self.unit, per_day=False)
+        conc = format_concentration(self.concentration_ng_per_ml, self.unit)
+        before = self.previous
 
         def field(label: str, widget: Input | Select[bool]) -> Horizontal:
             # A label beside each field: a placeholder would vanish once typed over.
             return Horizontal(Label(label, classes="field-label"), widget, classes="field")
+
+        def volume(ul: int | None) -> str:
+            return "" if ul is None else format_volume(ul).removesuffix(" mL")
+
+        def amount(ng: int | None) -> str:
+            return "" if not ng else format_amount(ng, self.unit, per_day=False).split()[0]
 
         with Vertical(id="dialog", classes="refill"):
             yield Label(
                 f"Refill: the pump expects {format_volume(self.expected_residual_ul)} residual",
                 id="dialog-title",
             )
-            yield field("Residual withdrawn, mL", Input(id="withdrawn", compact=True))
-            yield field("Volume added, mL", Input(id="added", compact=True))
+            tolerance = self.tolerance_ul
+            tolerance_text = f" (tolerance {format_volume(tolerance)})" if tolerance else ""
+            yield Static(
+                f"Withdraw all of it and measure{tolerance_text}; now {conc}",
+                classes="hint",
+            )
+            yield field(
+                "Residual withdrawn, mL",
+                Input(
+                    volume(before.withdrawn_ul if before else None), id="withdrawn", compact=True
+                ),
+            )
+            yield field(
+                "Volume added, mL",
+                Input(volume(before.added_ul if before else None), id="added", compact=True),
+            )
             yield field(
                 f"Concentration, {self.unit}/mL",
-                Input(id="conc", placeholder=f"blank: {conc}/mL", compact=True),
+                Input(
+                    amount(before.concentration_ng_per_ml if before else None),
+                    id="conc",
+                    placeholder=f"blank: unchanged, {conc}",
+                    compact=True,
+                ),
             )
             yield field(
                 f"Bridge bolus, {self.unit}",
-                Input(id="bridge", placeholder="if the concentration changes", compact=True),
+                Input(
+                    amount(before.bridge_bolus_ng if before else None),
+                    id="bridge",
+                    placeholder="if the concentration changes",
+                    compact=True,
+                ),
             )
             yield field(
                 "Give or waive the bridge",
                 Select(
                     [("Give the bridge bolus", False), ("Waive it (logged)", True)],
-                    value=False,
+                    value=bool(before and before.waive_bridge),
                     allow_blank=False,
                     id="waive",
                     compact=True,
                 ),
             )
-            yield Static("", id="error", classes="error")
+            yield Static(self.error, id="error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Review and send", variant="primary", id="ok")
+                yield Button("Review (Enter)", variant="primary", id="ok")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -344,7 +495,16 @@ class RefillWizard(ModalScreen[RefillInput | None]):
             return
         self._submit()
 
+    def action_move(self, step: int) -> None:
+        """Tab as the key arrives, for the reason Enter is (type-ahead lands in the next field)."""
+        if step > 0:
+            self.focus_next()
+        else:
+            self.focus_previous()
+
     def action_next_or_submit(self) -> None:
+        if self.submitted:
+            return
         field = self.focused
         if not isinstance(field, Input):
             raise SkipAction()  # a button or the select handles its own Enter
@@ -355,19 +515,21 @@ class RefillWizard(ModalScreen[RefillInput | None]):
             field.call_later(self._submit)
 
     def _submit(self) -> None:
+        if self.submitted:
+            return
         value = {i.id: i.value.strip() for i in self.query(Input)}
         try:
             concentration = (
                 parse_amount_ng(value["conc"], self.unit, "concentration")
                 if value["conc"]
-                else self.concentration_ng_per_ml
+                else None
             )
             bridge = (
                 parse_amount_ng(value["bridge"], self.unit, "bridge bolus")
                 if value["bridge"]
                 else 0
             )
-            result = RefillInput(
+            result = Refill(
                 parse_volume_ul(value["withdrawn"] or "x", "residual withdrawn"),
                 parse_volume_ul(value["added"] or "x", "volume added"),
                 concentration,
@@ -377,7 +539,10 @@ class RefillWizard(ModalScreen[RefillInput | None]):
         except UnitError as error:
             self.query_one("#error", Static).update(str(error))
             return
+        self.submitted = True
         self.dismiss(result)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.submitted:
+            self.submitted = True
+            self.dismiss(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.app import ComposeResult
@@ -9,8 +10,44 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from pumpctl.clinical.scores import format_vas
 from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.tui.widgets import pump_time
+from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
+
+# The record keeps wire integers; a person reads them in the drug's unit (longest first).
+UNIT_SUFFIXES: tuple[tuple[str, Callable[[int, str], str]], ...] = (
+    ("_ng_per_day", lambda v, unit: format_amount(v, unit)),
+    ("_ng_per_ml", format_concentration),
+    ("_nl_per_day", lambda v, unit: format_flow(v)),
+    ("_ng", lambda v, unit: format_amount(v, unit, per_day=False)),
+    ("_ul", lambda v, unit: format_volume(v)),
+    ("_tenths", lambda v, unit: format_vas(v)),
+)
+
+
+def shown_value(key: str, value: Any, unit: str) -> tuple[str, str]:
+    """One audit datum as a person reads it: ``new_ng_per_day=1540000`` → ``new``,
+    ``1.54 mg/day``; a review by its title and the confirmations given."""
+    if key == "review" and isinstance(value, dict):
+        text = str(value.get("title", ""))
+        given = value.get("confirmations") or {}
+        if given.get("large_change"):
+            text += ", large change confirmed"
+        if given.get("discrepancy_reason"):
+            text += f", discrepancy reason: {given['discrepancy_reason']}"
+        return key, text
+    if isinstance(value, int) and not isinstance(value, bool):
+        for suffix, show in UNIT_SUFFIXES:
+            if key.endswith(suffix):
+                return key.removesuffix(suffix), show(value, unit)
+    return key, str(value)
+
+
+def describe(data: dict[str, Any], unit: str) -> str:
+    return ", ".join(
+        "=".join(shown_value(k, v, unit)) for k, v in data.items() if v not in (None, "")
+    )
 
 
 class EventLogScreen(Screen[None]):
@@ -40,10 +77,12 @@ class EventLogScreen(Screen[None]):
 class AuditScreen(Screen[None]):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
 
-    def __init__(self, entries: list[dict[str, Any]], verdict: str) -> None:
+    def __init__(self, entries: list[dict[str, Any]], verdict: str, unit: str = "mcg") -> None:
+        """``unit``: the drug library's unit for the pump's drug, for the amounts shown."""
         super().__init__()
         self.entries = entries
         self.verdict = verdict
+        self.unit = unit
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -55,8 +94,7 @@ class AuditScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.add_columns("#", "pump time", "who", "action", "details")
         for entry in reversed(self.entries):
-            data = entry.get("data", {})
-            details = ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, ""))
+            details = describe(entry.get("data", {}), self.unit)
             table.add_row(
                 str(entry["seq"]),
                 pump_time(entry["time_s"]),

@@ -1,0 +1,55 @@
+"""The one API the faces use: interrogate, plan (checks, guard, review), execute (send once,
+resolve, verify, audit). See :mod:`pumpctl.programmer.core`."""
+
+from pumpctl.programmer.commands import (
+    COMMAND_KINDS,
+    AckAlarm,
+    Bolus,
+    CatheterCheck,
+    Refill,
+    Resume,
+    SetRate,
+    Stop,
+    TherapyCommand,
+)
+from pumpctl.programmer.core import Outcome, Plan, Programmer, RateChange, Result
+from pumpctl.programmer.errors import (
+    ConfirmationRequired,
+    GuardBlocked,
+    NotApplied,
+    NothingToSend,
+    ProgrammerRefusal,
+    VerificationFailed,
+)
+from pumpctl.programmer.interrogation import Context, Interrogation, Override
+from pumpctl.programmer.review import Confirmation, Confirmations, Review, ReviewRow
+
+__all__ = [
+    "COMMAND_KINDS",
+    "AckAlarm",
+    "Bolus",
+    "CatheterCheck",
+    "Confirmation",
+    "ConfirmationRequired",
+    "Confirmations",
+    "Context",
+    "GuardBlocked",
+    "Interrogation",
+    "NotApplied",
+    "NothingToSend",
+    "Outcome",
+    "Override",
+    "Plan",
+    "Programmer",
+    "ProgrammerRefusal",
+    "RateChange",
+    "Refill",
+    "Result",
+    "Resume",
+    "Review",
+    "ReviewRow",
+    "SetRate",
+    "Stop",
+    "TherapyCommand",
+    "VerificationFailed",
+]

@@ -1,0 +1,572 @@
+"""The therapy commands, one class each: its programmer checks, the review it shows, the
+request it sends once, and how the read-back verifies it.
+
+The programmer (``core.Programmer.plan`` / ``execute``) runs every one of them down the same
+path; the faces build a command and render its review, nothing more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from pumpctl.limits import check_rate_change, is_large_concentration_change, is_large_rate_change
+from pumpctl.preview import flow_nl_per_day, projected_low_reservoir_s
+from pumpctl.programmer.errors import NothingToSend, ProgrammerRefusal
+from pumpctl.programmer.interrogation import Context, Interrogation, Override
+from pumpctl.programmer.review import Confirmation, Confirmations, Review, ReviewRow
+from pumpctl.protocol import messages
+from pumpctl.protocol.messages import (
+    AckAlarmRequest,
+    AlarmCode,
+    BolusRequest,
+    CatheterCheckRequest,
+    EventCode,
+    NakCode,
+    RefillRequest,
+    ResumeRequest,
+    SetRateRequest,
+    StopRequest,
+    WithdrawalRisk,
+)
+from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
+
+NONE = "-"
+WITHDRAWAL_WARNING = {
+    WithdrawalRisk.OPIOID: (
+        "Stopping an intrathecal opioid abruptly causes withdrawal (agitation, sweating, "
+        "cramps, rebound pain): plan to resume or taper"
+    ),
+    WithdrawalRisk.BACLOFEN: (
+        "Boxed warning: abrupt discontinuation of intrathecal baclofen can cause high fever, "
+        "altered mental status, rebound spasticity, rhabdomyolysis and death"
+    ),
+}
+
+
+def pump_date(time_s: int | None) -> str:
+    if not time_s:
+        return NONE
+    return datetime.fromtimestamp(time_s, UTC).strftime("%Y-%m-%d")
+
+
+def duration_text(seconds: int) -> str:
+    days, rest = divmod(max(0, seconds), 86_400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {rest // 60} min" if rest >= 60 else f"{hours} h"
+    return f"{rest // 60} min"
+
+
+class TherapyCommand:
+    """One row of the command table."""
+
+    KIND: ClassVar[str]
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]]  # the pump event that shows it ran
+    NEEDS_ALARMS: ClassVar[bool] = False
+
+    def check(self, ctx: Context) -> None:
+        """Refuse (``ProgrammerRefusal``) or say there is nothing to do (``NothingToSend``)."""
+
+    def review(self, ctx: Context) -> Review:
+        raise NotImplementedError
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        raise NotImplementedError
+
+    def verify(self, ctx: Context, after: Interrogation) -> str | None:
+        """What the read-back shows wrong, or None."""
+        return None
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        """One line saying what was confirmed."""
+        return f"{self.KIND} confirmed by read-back"
+
+
+def _low_date_rows(seen: Interrogation, dose_after: int, *, running_after: bool) -> ReviewRow:
+    status, limits = seen.status, seen.limits
+    after = projected_low_reservoir_s(
+        status.pump_time_s,
+        status.reservoir_ul,
+        limits,
+        seen.identity.concentration_ng_per_ml,
+        dose_after,
+        running=running_after,
+    )
+    before = status.low_reservoir_projected_s or None
+    shown = pump_date(after)
+    if before is not None and after is not None and after != before:
+        days = (after - before) // 86_400 if after > before else -((before - after) // 86_400)
+        if days:
+            shown += f" ({abs(days)} days {'later' if days > 0 else 'sooner'})"
+    return ReviewRow("Low-reservoir date", pump_date(before), shown)
+
+
+@dataclass(frozen=True)
+class SetRate(TherapyCommand):
+    dose_ng_per_day: int
+    override: Override | None = None
+    KIND: ClassVar[str] = "set-rate"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.RATE_CHANGED,)
+
+    def check(self, ctx: Context) -> None:
+        seen = ctx.seen
+        current = seen.status.dose_ng_per_day
+        if self.dose_ng_per_day == current:
+            raise NothingToSend(
+                f"the pump already delivers {format_amount(current, seen.unit)}: nothing sent"
+            )
+        violation = check_rate_change(
+            seen.limits, current, self.dose_ng_per_day, seen.identity.concentration_ng_per_ml
+        )
+        if violation is not None:
+            raise ProgrammerRefusal(violation.rule, violation.reason)
+
+    def review(self, ctx: Context) -> Review:
+        seen = ctx.seen
+        unit, limits, conc = seen.unit, seen.limits, seen.identity.concentration_ng_per_ml
+        current, new = seen.status.dose_ng_per_day, self.dose_ng_per_day
+        rows = (
+            ReviewRow("Dose", format_amount(current, unit), format_amount(new, unit)),
+            ReviewRow(
+                "Flow",
+                format_flow(flow_nl_per_day(current, conc)),
+                format_flow(flow_nl_per_day(new, conc)),
+            ),
+            ReviewRow("Concentration", *[format_concentration(conc, unit)] * 2),
+            ReviewRow("Reservoir", *[format_volume(seen.status.reservoir_ul)] * 2),
+            _low_date_rows(seen, new, running_after=seen.running),
+            ReviewRow("Maximum daily dose", *[format_amount(limits.max_dose_ng_per_day, unit)] * 2),
+            ReviewRow(
+                "Maximum step",
+                *[f"{limits.max_step_pct}% and {format_amount(limits.max_step_ng_per_day, unit)}"]
+                * 2,
+            ),
+        )
+        warnings: list[str] = []
+        required: set[Confirmation] = set()
+        if is_large_rate_change(limits, current, new):
+            required.add(Confirmation.LARGE_CHANGE)
+            if new > current:
+                warnings.append(
+                    f"{format_amount(current, unit)} -> {format_amount(new, unit)} multiplies "
+                    f"the dose by {limits.large_change_factor} or more: a slipped decimal point?"
+                )
+            else:
+                warnings.append(
+                    f"{format_amount(current, unit)} -> {format_amount(new, unit)} cuts the dose "
+                    "below half: a slipped decimal point? A large cut can cause withdrawal"
+                )
+        if new > current and limits.withdrawal_risk == WithdrawalRisk.OPIOID:
+            warnings.append(
+                "Respiratory depression is most likely after an increase: observe for 24 h"
+            )
+        if not seen.running:
+            warnings.append("The pump is stopped: the new dose starts when it is resumed")
+        title = "Increase the daily dose" if new > current else "Decrease the daily dose"
+        return Review(title, rows, tuple(warnings), frozenset(required))
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        return SetRateRequest(
+            request_id=request_id,
+            dose_ng_per_day=self.dose_ng_per_day,
+            believed_dose_ng_per_day=ctx.seen.status.dose_ng_per_day,
+            confirm_large_change=confirmations.large_change,
+        )
+
+    def verify(self, ctx: Context, after: Interrogation) -> str | None:
+        if after.status.dose_ng_per_day == self.dose_ng_per_day:
+            return None
+        unit = ctx.seen.unit
+        return (
+            f"the pump acknowledged {format_amount(self.dose_ng_per_day, unit)} but reads back "
+            f"{format_amount(after.status.dose_ng_per_day, unit)}"
+        )
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        unit = ctx.seen.unit
+        return (
+            f"Dose {format_amount(ctx.seen.status.dose_ng_per_day, unit)} -> "
+            f"{format_amount(after.status.dose_ng_per_day, unit)}, verified by read-back"
+        )
+
+
+@dataclass(frozen=True)
+class Bolus(TherapyCommand):
+    dose_ng: int
+    duration_s: int
+    KIND: ClassVar[str] = "bolus"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.BOLUS_STARTED,)
+
+    def check(self, ctx: Context) -> None:
+        seen = ctx.seen
+        unit, limits = seen.unit, seen.limits
+        if self.dose_ng <= 0 or self.duration_s <= 0:
+            raise ProgrammerRefusal(NakCode.INVALID_ARGUMENT, "a bolus needs a dose and a duration")
+        if limits.bolus_max_ng == 0:
+            raise ProgrammerRefusal(
+                NakCode.BOLUS_TOO_LARGE, f"the drug library allows no bolus of {limits.drug}"
+            )
+        if self.dose_ng > limits.bolus_max_ng:
+            raise ProgrammerRefusal(
+                NakCode.BOLUS_TOO_LARGE,
+                f"bolus of {format_amount(self.dose_ng, unit, False)} exceeds the maximum of "
+                f"{format_amount(limits.bolus_max_ng, unit, False)}",
+            )
+        if not seen.running:
+            raise ProgrammerRefusal(NakCode.PUMP_STOPPED, "the pump is stopped: no bolus")
+        if seen.alarm_active(AlarmCode.OCCLUSION):
+            raise ProgrammerRefusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no bolus")
+
+    def review(self, ctx: Context) -> Review:
+        seen = ctx.seen
+        unit, limits = seen.unit, seen.limits
+        rows = (
+            ReviewRow(
+                "Bolus",
+                NONE,
+                f"{format_amount(self.dose_ng, unit, False)} over {duration_text(self.duration_s)}",
+            ),
+            ReviewRow("Daily dose", *[format_amount(seen.status.dose_ng_per_day, unit)] * 2),
+            ReviewRow("Bolus maximum", *[format_amount(limits.bolus_max_ng, unit, False)] * 2),
+            ReviewRow("Maximum daily dose", *[format_amount(limits.max_dose_ng_per_day, unit)] * 2),
+        )
+        return Review("Give a bolus", rows)
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        return BolusRequest(request_id=request_id, dose_ng=self.dose_ng, duration_s=self.duration_s)
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        dose = format_amount(self.dose_ng, ctx.seen.unit, False)
+        return f"Bolus {dose} over {duration_text(self.duration_s)} started, confirmed by read-back"
+
+
+@dataclass(frozen=True)
+class Stop(TherapyCommand):
+    KIND: ClassVar[str] = "stop"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.STOPPED,)
+
+    def check(self, ctx: Context) -> None:
+        if not ctx.seen.running:
+            raise NothingToSend("the pump is already stopped: nothing sent")
+
+    def review(self, ctx: Context) -> Review:
+        seen = ctx.seen
+        dose = format_amount(seen.status.dose_ng_per_day, seen.unit)
+        rows = (
+            ReviewRow("Delivery", "running", "STOPPED"),
+            ReviewRow("Drug delivered", dose, "none"),
+            _low_date_rows(seen, seen.status.dose_ng_per_day, running_after=False),
+        )
+        warnings = [f"{seen.limits.drug}: nothing is delivered until the pump is resumed"]
+        risk = WITHDRAWAL_WARNING.get(WithdrawalRisk(seen.limits.withdrawal_risk))
+        if risk:
+            warnings.append(risk)
+        return Review(f"Stop delivery of {seen.limits.drug}", rows, tuple(warnings))
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        return StopRequest(request_id=request_id)
+
+    def verify(self, ctx: Context, after: Interrogation) -> str | None:
+        return None if not after.running else "the pump acknowledged the stop but reads running"
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        return "Pump stopped, confirmed by read-back; resume it before the patient leaves"
+
+
+@dataclass(frozen=True)
+class Resume(TherapyCommand):
+    KIND: ClassVar[str] = "resume"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.RESUMED,)
+    NEEDS_ALARMS: ClassVar[bool] = True
+
+    def check(self, ctx: Context) -> None:
+        seen = ctx.seen
+        if seen.running:
+            raise NothingToSend("the pump is already running: nothing sent")
+        if seen.status.reservoir_ul == 0:
+            raise ProgrammerRefusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty: refill first")
+        if seen.alarm_active(AlarmCode.MOTOR_STALL):
+            raise ProgrammerRefusal(
+                NakCode.PUMP_STOPPED, "the motor is stalled: the pump cannot resume"
+            )
+
+    def off_s(self, ctx: Context) -> int | None:
+        since = ctx.raised_at_s(AlarmCode.PUMP_STOPPED)
+        return None if since is None else ctx.seen.status.pump_time_s - since
+
+    def review(self, ctx: Context) -> Review:
+        seen = ctx.seen
+        dose = format_amount(seen.status.dose_ng_per_day, seen.unit)
+        off = self.off_s(ctx)
+        rows = (
+            ReviewRow("Delivery", "stopped", "running"),
+            ReviewRow("Dose", "none", dose),
+            ReviewRow(
+                "Off for",
+                NONE if off is None else duration_text(off),
+                NONE if off is None else duration_text(off),
+            ),
+            _low_date_rows(seen, seen.status.dose_ng_per_day, running_after=True),
+        )
+        warnings = []
+        interval = seen.limits.retitration_interval_s
+        if off is not None and interval and off > interval:
+            warnings.append(
+                f"Delivery was off for {duration_text(off)}, longer than the drug library's "
+                f"re-titration interval of {duration_text(interval)}: tolerance may be lost; "
+                f"consider restarting below {dose} and titrating again"
+            )
+        elif off is None:
+            warnings.append("How long delivery was off is unknown: check the event log")
+        return Review(f"Resume delivery at {dose}", rows, tuple(warnings))
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        return ResumeRequest(request_id=request_id)
+
+    def verify(self, ctx: Context, after: Interrogation) -> str | None:
+        return None if after.running else "the pump acknowledged the resume but reads stopped"
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        dose = format_amount(after.status.dose_ng_per_day, after.unit)
+        return f"Pump running at {dose}, confirmed by read-back"
+
+
+@dataclass(frozen=True)
+class CatheterCheck(TherapyCommand):
+    KIND: ClassVar[str] = "catheter-check"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.CATHETER_CHECKED,)
+
+    def review(self, ctx: Context) -> Review:
+        return Review("Run a catheter check", changes_therapy=False)
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        return CatheterCheckRequest(request_id=request_id)
+
+
+@dataclass(frozen=True)
+class AckAlarm(TherapyCommand):
+    code: AlarmCode
+    KIND: ClassVar[str] = "ack-alarm"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.ALARM_ACKNOWLEDGED,)
+
+    def check(self, ctx: Context) -> None:
+        if not ctx.seen.alarm_active(self.code):
+            raise ProgrammerRefusal(NakCode.NO_SUCH_ALARM, f"no active {self.code.name} alarm")
+
+    def review(self, ctx: Context) -> Review:
+        warnings: tuple[str, ...] = ()
+        if self.code == AlarmCode.PUMP_STOPPED:
+            warnings = ("Acknowledging does not resume delivery: the alarm stays until resumed",)
+        return Review(f"Acknowledge {self.code.name}", (), warnings, changes_therapy=False)
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        return AckAlarmRequest(request_id=request_id, code=self.code)
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        return f"{self.code.name} acknowledged"
+
+
+@dataclass(frozen=True)
+class Refill(TherapyCommand):
+    withdrawn_ul: int
+    added_ul: int
+    concentration_ng_per_ml: int | None = None  # None: unchanged
+    bridge_bolus_ng: int = 0
+    waive_bridge: bool = False
+    KIND: ClassVar[str] = "refill"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.REFILLED,)
+
+    def new_concentration(self, seen: Interrogation) -> int:
+        return self.concentration_ng_per_ml or seen.identity.concentration_ng_per_ml
+
+    def check(self, ctx: Context) -> None:
+        seen = ctx.seen
+        unit, limits = seen.unit, seen.limits
+        old, new = seen.identity.concentration_ng_per_ml, self.new_concentration(seen)
+        low, high = limits.min_concentration_ng_per_ml, limits.max_concentration_ng_per_ml
+        if not low <= new <= high:
+            raise ProgrammerRefusal(
+                NakCode.CONCENTRATION_OUT_OF_RANGE,
+                f"{format_concentration(new, unit)} is outside {limits.drug}'s range "
+                f"{format_concentration(low, unit)} to {format_concentration(high, unit)}",
+            )
+        capacity = seen.identity.reservoir_capacity_ul
+        if self.added_ul > capacity:
+            raise ProgrammerRefusal(
+                NakCode.OVERFILL,
+                f"{format_volume(self.added_ul)} overfills the {format_volume(capacity)} reservoir",
+            )
+        changing = new != old
+        if self.bridge_bolus_ng and self.waive_bridge:
+            raise ProgrammerRefusal(
+                NakCode.INVALID_ARGUMENT, "give a bridge bolus or waive it, not both"
+            )
+        if self.bridge_bolus_ng and not changing:
+            raise ProgrammerRefusal(
+                NakCode.INVALID_ARGUMENT,
+                "a bridge bolus goes with a concentration change; the concentration is unchanged",
+            )
+        if changing and not self.bridge_bolus_ng and not self.waive_bridge:
+            raise ProgrammerRefusal(
+                NakCode.BRIDGE_BOLUS_REQUIRED,
+                f"{format_concentration(old, unit)} -> {format_concentration(new, unit)} needs a "
+                "bridge bolus or an explicit waiver of it",
+            )
+        if self.bridge_bolus_ng > limits.bridge_bolus_max_ng:
+            raise ProgrammerRefusal(
+                NakCode.BOLUS_TOO_LARGE,
+                f"bridge bolus of {format_amount(self.bridge_bolus_ng, unit, False)} exceeds the "
+                "drug library's maximum of "
+                f"{format_amount(limits.bridge_bolus_max_ng, unit, False)}",
+            )
+        if self.bridge_bolus_ng + seen.status.dose_ng_per_day > limits.max_dose_ng_per_day:
+            raise ProgrammerRefusal(
+                NakCode.DAILY_LIMIT,
+                f"the bridge bolus with the daily dose exceeds the maximum daily dose "
+                f"{format_amount(limits.max_dose_ng_per_day, unit)}",
+            )
+        dose = seen.status.dose_ng_per_day
+        if flow_nl_per_day(dose, new) < limits.min_flow_nl_per_day:
+            raise ProgrammerRefusal(
+                NakCode.BELOW_MIN_FLOW,
+                f"at {format_concentration(new, unit)} the dose of {format_amount(dose, unit)} "
+                "needs a flow below the pump's minimum of "
+                f"{format_flow(limits.min_flow_nl_per_day)}: use a lower concentration",
+            )
+
+    def discrepancy_ul(self, seen: Interrogation) -> int:
+        return self.withdrawn_ul - seen.status.reservoir_ul
+
+    def review(self, ctx: Context) -> Review:
+        seen = ctx.seen
+        unit, limits, status = seen.unit, seen.limits, seen.status
+        old, new = seen.identity.concentration_ng_per_ml, self.new_concentration(seen)
+        dose = status.dose_ng_per_day
+        new_low = projected_low_reservoir_s(
+            status.pump_time_s, self.added_ul, limits, new, dose, running=True
+        )
+        rows = (
+            ReviewRow(
+                "Residual withdrawn",
+                f"{format_volume(status.reservoir_ul)} expected",
+                format_volume(self.withdrawn_ul),
+            ),
+            ReviewRow(
+                "Concentration", format_concentration(old, unit), format_concentration(new, unit)
+            ),
+            ReviewRow("Dose", *[format_amount(dose, unit)] * 2),
+            ReviewRow(
+                "Flow at this dose",
+                format_flow(flow_nl_per_day(dose, old)),
+                format_flow(flow_nl_per_day(dose, new)),
+            ),
+            ReviewRow(
+                "Reservoir", format_volume(status.reservoir_ul), format_volume(self.added_ul)
+            ),
+            ReviewRow(
+                "Next refill (low-reservoir date)",
+                pump_date(status.low_reservoir_projected_s),
+                pump_date(new_low),
+            ),
+            ReviewRow(
+                "Bridge bolus",
+                NONE,
+                format_amount(self.bridge_bolus_ng, unit, False)
+                if self.bridge_bolus_ng
+                else ("waived" if self.waive_bridge else NONE),
+            ),
+        )
+        warnings: list[str] = []
+        required: set[Confirmation] = set()
+        discrepancy = self.discrepancy_ul(seen)
+        if abs(discrepancy) > limits.refill_tolerance_ul:
+            required.add(Confirmation.DISCREPANCY_REASON)
+            tolerance = format_volume(limits.refill_tolerance_ul)
+            if discrepancy < 0:
+                warnings.append(
+                    f"Withdrew {format_volume(-discrepancy)} LESS than the pump expects (tolerance "
+                    f"{tolerance}): possible pocket fill - drug may be outside the reservoir; "
+                    "check the needle position and watch for overdose"
+                )
+            else:
+                warnings.append(
+                    f"Withdrew {format_volume(discrepancy)} MORE than the pump expects (tolerance "
+                    f"{tolerance}): possible under-delivery (motor stall, occlusion); watch for "
+                    "withdrawal and check the catheter"
+                )
+        if new != old and is_large_concentration_change(old, new):
+            required.add(Confirmation.LARGE_CHANGE)
+            warnings.append(
+                f"The concentration changes {format_concentration(old, unit)} -> "
+                f"{format_concentration(new, unit)}: check the vial against the prescription "
+                "(a wrong concentration multiplies the drug delivered)"
+            )
+        if not seen.running:
+            warnings.append("The pump is stopped and stays stopped after the refill: resume it")
+        warnings.append("Remind the patient of the signs of overdose, underdose and withdrawal")
+        return Review(f"Refill {limits.drug}", rows, tuple(warnings), frozenset(required))
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        return RefillRequest(
+            request_id=request_id,
+            residual_withdrawn_ul=self.withdrawn_ul,
+            volume_added_ul=self.added_ul,
+            concentration_ng_per_ml=self.new_concentration(ctx.seen),
+            bridge_bolus_ng=self.bridge_bolus_ng,
+            waive_bridge_bolus=self.waive_bridge,
+            discrepancy_acknowledged=bool(confirmations.discrepancy_reason.strip()),
+            confirm_large_change=confirmations.large_change,
+        )
+
+    def verify(self, ctx: Context, after: Interrogation) -> str | None:
+        expected = self.new_concentration(ctx.seen)
+        if after.identity.concentration_ng_per_ml != expected:
+            unit = ctx.seen.unit
+            read = after.identity.concentration_ng_per_ml
+            return (
+                f"the pump reads back {format_concentration(read, unit)}, "
+                f"not {format_concentration(expected, unit)}"
+            )
+        if after.status.reservoir_ul > self.added_ul:
+            return (
+                f"the pump reads back {format_volume(after.status.reservoir_ul)} in the reservoir"
+            )
+        return None
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        conc = format_concentration(after.identity.concentration_ng_per_ml, after.unit)
+        text = f"Refilled: {format_volume(after.status.reservoir_ul)} at {conc}, confirmed"
+        if not after.running:
+            text += "; the pump is STOPPED: resume it"
+        return text
+
+
+COMMAND_KINDS: tuple[type[TherapyCommand], ...] = (
+    SetRate,
+    Bolus,
+    Stop,
+    Resume,
+    CatheterCheck,
+    AckAlarm,
+    Refill,
+)

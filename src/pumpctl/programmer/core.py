@@ -1,0 +1,433 @@
+"""The one API the faces use (CLI, TUI, scripts, HIL tests).
+
+Every therapy command takes the same path: interrogate and sync the record → the command's
+checks (and the guard, for a dose change) → its review → the clinician's confirmations →
+commit the intent → send once with a request id → resolve a lost answer by QUERY_OUTCOME →
+read back and verify → record the outcome in the audit trail, refusals and uncertain
+outcomes included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from pumpctl.client import PumpClient, Resolution, new_request_id
+from pumpctl.clinical.guard import GuardConfig, GuardDecision, Reading, evaluate
+from pumpctl.clinical.record import ClinicalRecord
+from pumpctl.link.errors import OutcomeUncertain, PumpError, Refused
+from pumpctl.programmer.commands import SetRate, TherapyCommand
+from pumpctl.programmer.errors import (
+    ConfirmationRequired,
+    GuardBlocked,
+    NotApplied,
+    NothingToSend,
+    ProgrammerRefusal,
+    VerificationFailed,
+)
+from pumpctl.programmer.interrogation import Context, Interrogation, Override
+from pumpctl.programmer.review import Confirmations, Review
+from pumpctl.protocol.messages import Command, EventCode, Message, Nak, StatusResponse
+from pumpctl.units import format_amount
+
+
+class Outcome(Enum):
+    """How a command ended; the record stores it and the CLI maps it to an exit status."""
+
+    CONFIRMED = "confirmed"
+    REFUSED = "refused"
+    NOT_SENT = "not-sent"
+    UNCERTAIN = "uncertain"
+    VERIFY_FAILED = "verify-failed"
+
+
+# Records a command's outcome in the table it was begun in.
+_Finish = Callable[["Outcome", str], None]
+
+# Dose changes keep the names their table has always had.
+CHANGE_OUTCOME = {
+    Outcome.CONFIRMED: "applied",
+    Outcome.REFUSED: "refused",
+    Outcome.NOT_SENT: "not-applied",
+    Outcome.UNCERTAIN: "uncertain",
+    Outcome.VERIFY_FAILED: "verify-failed",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A command checked and reviewed against what the pump showed, not yet sent."""
+
+    command: TherapyCommand
+    ctx: Context
+    review: Review
+    guard: GuardDecision | None = None  # a dose change's guard decision
+
+    @property
+    def overridden(self) -> bool:
+        return self.guard is not None and not self.guard.allowed
+
+
+@dataclass(frozen=True)
+class Result:
+    """A command confirmed by read-back."""
+
+    plan: Plan
+    after: Interrogation
+    request_id: int
+    text: str
+    reply: Message | None  # the pump's answer; None when it was lost and read back instead
+
+    @property
+    def resolved_after_lost_answer(self) -> bool:
+        return self.reply is None
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.CONFIRMED
+
+
+@dataclass(frozen=True)
+class RateChange:
+    previous_ng_per_day: int
+    new_ng_per_day: int
+    after: Interrogation
+    resolved_after_lost_answer: bool = False
+    overridden: bool = False  # went ahead against the guard, for a documented reason
+
+    @property
+    def status(self) -> StatusResponse:
+        return self.after.status
+
+
+class Programmer:
+    """Interrogate, plan and execute therapy commands, log pain scores: the same for every face."""
+
+    def __init__(
+        self,
+        client: PumpClient,
+        record: ClinicalRecord | None = None,
+        *,
+        clinician: str = "unknown",
+        guard_config: GuardConfig | None = None,
+    ) -> None:
+        self.client = client
+        self._record = record
+        self.clinician = clinician
+        self.guard_config = guard_config or GuardConfig()
+        self._in_flight: set[tuple[str, int]] = set()  # begun here, not yet answered
+        # What the last sync settled: (id, outcome) of commands an earlier session left open.
+        self.last_settled: list[tuple[int, str]] = []
+
+    @property
+    def record(self) -> ClinicalRecord:
+        if self._record is None:
+            raise PumpError("no clinical record is open")
+        return self._record
+
+    # --- reading the pump ----------------------------------------------------------------
+
+    async def interrogate(self) -> Interrogation:
+        # In a session the handshake already brought the identity: one round trip fewer.
+        identity = self.client.identity or await self.client.identify()
+        status = await self.client.status()
+        limits = await self.client.read_limits()
+        return Interrogation(identity, status, limits)
+
+    async def sync_record(self, seen: Interrogation) -> int | None:
+        """Mirror the pump's new events into the record, then settle any command a previous
+        session left open (:meth:`reconcile_pending`); returns the last event index."""
+        serial = seen.serial
+        self.record.remember_pump(serial, seen.identity.drug, seen.unit)
+        last = self.record.last_event_index(serial)
+        events, page = await self.client.read_all_events(0 if last is None else last + 1)
+        self.record.mirror_events(serial, events)
+        self.last_settled = self.reconcile_pending(serial)
+        return page.next_index - 1 if page.next_index else None
+
+    def reconcile_pending(self, serial: str) -> list[tuple[int, str]]:
+        """Settle dose changes and other commands left ``pending`` or ``uncertain`` from the
+        pump's event log, as just mirrored by :meth:`sync_record`; returns ``(id, outcome)``.
+
+        A command is left ``pending`` when the programmer stopped (killed, crashed, lost the
+        link or the record) between committing its intent and recording the pump's answer.
+        The pump logs every command it handles, executed or refused, under its request id,
+        and handles frames in order: once it has answered the read that fed the mirror, a
+        command sent before was either handled (its event is in the log) or never received.
+        With a gap in the mirror (the pump's ring buffer wrapped before it was read) a
+        pending command becomes ``uncertain``. Commands in flight here are left alone.
+        """
+        settled = self._reconcile_changes(serial)
+        record = self.record
+        for command in record.unresolved_commands(serial):
+            if ("command", command.id) in self._in_flight:
+                continue
+            event = record.any_event_for_request(serial, command.request_id)
+            if event is None:
+                if not record.events_complete_since(serial, command.time_s):
+                    if command.outcome == "pending":
+                        record.finish_command(
+                            command.id,
+                            Outcome.UNCERTAIN.value,
+                            "the programmer stopped before recording the answer and the pump's "
+                            "event log has a gap since: read the pump back",
+                        )
+                        settled.append((command.id, Outcome.UNCERTAIN.value))
+                    continue
+                outcome = Outcome.NOT_SENT
+                detail = "settled from the pump's event log: the pump never received it"
+            elif event.code == EventCode.REFUSED:
+                outcome = Outcome.REFUSED
+                detail = f"settled from the pump's event log (event {event.index}): {event.detail}"
+            else:
+                outcome = Outcome.CONFIRMED
+                detail = f"settled from the pump's event log (event {event.index})"
+            record.finish_command(command.id, outcome.value, detail)
+            settled.append((command.id, outcome.value))
+        return settled
+
+    def _reconcile_changes(self, serial: str) -> list[tuple[int, str]]:
+        settled: list[tuple[int, str]] = []
+        unit = self.record.pump_unit(serial) or "mg"
+
+        def dose(ng: int) -> str:
+            return format_amount(ng, unit)
+
+        for change in self.record.unresolved_changes(serial):
+            if ("change", change.id) in self._in_flight:
+                continue
+            event = self.record.event_for_request(serial, change.request_id)
+            if event is None:
+                if not self.record.events_complete_since(serial, change.time_s):
+                    if change.outcome == "pending":
+                        detail = (
+                            "the programmer stopped before recording the answer and the pump's "
+                            "event log has a gap since: read the dose back"
+                        )
+                        self.record.finish_change(change.id, "uncertain", detail)
+                        settled.append((change.id, "uncertain"))
+                    continue
+                outcome = "not-applied"
+                detail = "settled from the pump's event log: the pump never received it"
+            elif event.code == EventCode.REFUSED:
+                outcome = "refused"
+                detail = f"settled from the pump's event log (event {event.index}): {event.detail}"
+            elif event.value_b != change.new_ng_per_day:
+                outcome = "verify-failed"
+                detail = (
+                    f"settled from the pump's event log (event {event.index}): the pump "
+                    f"changed the dose to {dose(event.value_b)}, not {dose(change.new_ng_per_day)}"
+                )
+            else:
+                outcome = "applied"
+                detail = f"settled from the pump's event log (event {event.index})"
+            self.record.finish_change(change.id, outcome, detail)
+            settled.append((change.id, outcome))
+        return settled
+
+    async def log_vas(self, score_tenths: int, note: str = "") -> Reading:
+        """Log a pain score on the pump's timeline (its clock and its event sequence)."""
+        seen = await self.interrogate()
+        events_seen = await self.sync_record(seen)
+        return self.record.log_vas(
+            seen.serial,
+            seen.status.pump_time_s,
+            score_tenths,
+            events_seen=events_seen,
+            clinician=self.clinician,
+            note=note,
+        )
+
+    def guard(self, seen: Interrogation, proposed_ng_per_day: int) -> GuardDecision:
+        """The guard's decision on ``proposed`` from what the record holds now."""
+        serial = seen.serial
+        unit = seen.unit
+        return evaluate(
+            seen.status.dose_ng_per_day,
+            proposed_ng_per_day,
+            self.record.dose_changes(serial),
+            self.record.readings(serial),
+            self.guard_config,
+            lambda ng: format_amount(ng, unit),
+        )
+
+    # --- the command path ----------------------------------------------------------------
+
+    async def plan(self, command: TherapyCommand, seen: Interrogation | None = None) -> Plan:
+        """Check and review ``command`` against what the clinician saw (``seen``); raises
+        ``ProgrammerRefusal``, ``GuardBlocked`` or ``NothingToSend`` before anything is sent,
+        each noted in the audit trail."""
+        seen = seen or await self.interrogate()
+        await self.sync_record(seen)
+        alarms = (await self.client.read_alarms()).alarms if command.NEEDS_ALARMS else []
+        ctx = Context(seen, tuple(alarms))
+        decision = None
+        try:
+            if isinstance(command, SetRate):
+                decision = self._guard_rate(ctx, command)
+            command.check(ctx)
+        except (ProgrammerRefusal, NothingToSend) as error:
+            self._note(ctx, command, "programmer-refused", reason=str(error))
+            raise
+        return Plan(command, ctx, command.review(ctx), decision)
+
+    def _guard_rate(self, ctx: Context, command: SetRate) -> GuardDecision | None:
+        seen = ctx.seen
+        if command.dose_ng_per_day <= seen.status.dose_ng_per_day:
+            return None
+        decision = self.guard(seen, command.dose_ng_per_day)
+        if not decision.allowed:
+            self.record.note(
+                seen.serial,
+                self.clinician,
+                f"guard-{decision.verdict.value}",
+                seen.status.pump_time_s,
+                proposed_ng_per_day=command.dose_ng_per_day,
+                current_ng_per_day=seen.status.dose_ng_per_day,
+                reason=decision.reason,
+                overridden=command.override is not None,
+            )
+            if command.override is None:
+                raise GuardBlocked(decision)
+        return decision
+
+    def _note(self, ctx: Context, command: TherapyCommand, action: str, **data: object) -> None:
+        seen = ctx.seen
+        self.record.note(
+            seen.serial,
+            self.clinician,
+            action,
+            seen.status.pump_time_s,
+            kind=command.KIND,
+            **data,
+        )
+
+    async def execute(self, plan: Plan, confirmations: Confirmations | None = None) -> Result:
+        """Send a reviewed plan once and resolve its outcome exactly.
+
+        Returns only when the read-back confirms it; raises ``ConfirmationRequired`` (not
+        sent), ``Refused``, ``NotApplied``, ``OutcomeUncertain`` or ``VerificationFailed``,
+        each recorded with the clinician's name.
+        """
+        confirmations = confirmations or Confirmations()
+        command, ctx = plan.command, plan.ctx
+        missing = plan.review.missing(confirmations)
+        if missing:
+            why = next(iter(plan.review.warnings), plan.review.title)
+            self._note(
+                ctx,
+                command,
+                "programmer-refused",
+                reason="confirmation required",
+                missing=sorted(c.value for c in missing),
+                review=plan.review.as_json(),
+            )
+            raise ConfirmationRequired(missing, why)
+        request_id = new_request_id()
+        request = command.request(request_id, ctx, confirmations)
+        review = {**plan.review.as_json(), "confirmations": confirmations.as_json()}
+        key, finish = self._begin(plan, request_id, review)
+        self._in_flight.add(key)
+        try:
+            return await self._send(plan, request, finish)
+        finally:
+            self._in_flight.discard(key)
+
+    def _begin(
+        self, plan: Plan, request_id: int, review: dict[str, object]
+    ) -> tuple[tuple[str, int], _Finish]:
+        seen, command, record = plan.ctx.seen, plan.command, self.record
+        if isinstance(command, SetRate):
+            override: Override | None = command.override if plan.overridden else None
+            change_id = record.begin_change(
+                seen.serial,
+                seen.status.pump_time_s,
+                clinician=self.clinician,
+                old_ng_per_day=seen.status.dose_ng_per_day,
+                new_ng_per_day=command.dose_ng_per_day,
+                request_id=request_id,
+                override_reason=override.reason.value if override else None,
+                override_note=override.note if override else None,
+                review=review,
+            )
+            return ("change", change_id), lambda o, d: record.finish_change(
+                change_id, CHANGE_OUTCOME[o], d
+            )
+        command_id = record.begin_command(
+            seen.serial,
+            seen.status.pump_time_s,
+            clinician=self.clinician,
+            kind=command.KIND,
+            request_id=request_id,
+            review=review,
+        )
+        return ("command", command_id), lambda o, d: record.finish_command(command_id, o.value, d)
+
+    async def _send(self, plan: Plan, request: Command, finish: _Finish) -> Result:
+        command, ctx = plan.command, plan.ctx
+        reply: Message | None = None
+        try:
+            reply = await self.client.send_once(request)
+        except Refused as refused:
+            finish(Outcome.REFUSED, str(refused))
+            raise
+        except OutcomeUncertain as uncertain:
+            try:
+                outcome = await self.client.resolve(uncertain.request_id)
+            except PumpError:
+                finish(Outcome.UNCERTAIN, str(uncertain))
+                raise uncertain from None
+            if outcome.resolution is Resolution.REFUSED:
+                refusal = Refused(Nak(code=outcome.nak_code, limit=0, detail=outcome.detail))
+                finish(Outcome.REFUSED, str(refusal))
+                raise refusal from None
+            if outcome.resolution is Resolution.NOT_EXECUTED:
+                detail = "the answer was lost and the pump shows it never received the command"
+                finish(Outcome.NOT_SENT, detail)
+                raise NotApplied(f"{detail}: not applied") from None
+        try:
+            after = await self.interrogate()
+            await self.sync_record(after)
+        except PumpError as error:
+            detail = f"the pump acknowledged {command.KIND} but the read-back failed: {error}"
+            finish(Outcome.UNCERTAIN, detail)
+            raise OutcomeUncertain(detail, request.request_id) from None
+        event = self.record.any_event_for_request(ctx.seen.serial, request.request_id)
+        problem = command.verify(ctx, after)
+        if problem is None and (event is None or event.code not in command.EVENT_CODES):
+            problem = f"the pump's event log shows no {command.KIND} under this request"
+        if problem is not None:
+            finish(Outcome.VERIFY_FAILED, problem)
+            raise VerificationFailed(problem)
+        finish(Outcome.CONFIRMED, "verified by read-back")
+        return Result(plan, after, request.request_id, command.done(ctx, after), reply)
+
+    async def run(
+        self,
+        command: TherapyCommand,
+        confirmations: Confirmations | None = None,
+        *,
+        seen: Interrogation | None = None,
+    ) -> Result:
+        """Plan and execute in one call (scripts and tests; faces show the review between)."""
+        return await self.execute(await self.plan(command, seen), confirmations)
+
+    async def set_rate(
+        self,
+        dose_ng_per_day: int,
+        *,
+        believed: Interrogation | None = None,
+        confirm_large_change: bool = False,
+        override: Override | None = None,
+    ) -> RateChange:
+        """Program a new daily dose against what the clinician saw (``believed``)."""
+        plan = await self.plan(SetRate(dose_ng_per_day, override), believed)
+        result = await self.execute(plan, Confirmations(large_change=confirm_large_change))
+        return RateChange(
+            plan.ctx.seen.status.dose_ng_per_day,
+            dose_ng_per_day,
+            result.after,
+            result.resolved_after_lost_answer,
+            plan.overridden,
+        )

@@ -1,0 +1,62 @@
+"""What the programmer read from the pump, and the small values every command shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pumpctl.clinical.guard import OverrideReason
+from pumpctl.protocol.messages import (
+    AlarmCode,
+    AlarmRecord,
+    IdentifyResponse,
+    LimitsResponse,
+    PumpState,
+    StatusResponse,
+)
+
+
+@dataclass(frozen=True)
+class Interrogation:
+    identity: IdentifyResponse
+    status: StatusResponse
+    limits: LimitsResponse
+
+    @property
+    def unit(self) -> str:
+        """The drug library's own display unit for this pump's drug."""
+        return self.limits.display_unit
+
+    @property
+    def serial(self) -> str:
+        return self.identity.serial_number
+
+    @property
+    def running(self) -> bool:
+        return self.status.state == PumpState.RUNNING
+
+    def alarm_active(self, code: AlarmCode) -> bool:
+        return any(a.code == code for a in self.status.alarms)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a command is planned against: the interrogation, and the alarm list with the
+    times alarms were raised when the command needs them (resume: how long delivery was off)."""
+
+    seen: Interrogation
+    alarms: tuple[AlarmRecord, ...] = ()
+
+    def raised_at_s(self, code: AlarmCode) -> int | None:
+        return next((a.raised_at_s for a in self.alarms if a.code == code), None)
+
+
+@dataclass(frozen=True)
+class Override:
+    """A documented reason to escalate despite the guard: part of the differential, plus text."""
+
+    reason: OverrideReason
+    note: str
+
+    def __post_init__(self) -> None:
+        if not self.note.strip():
+            raise ValueError("an override needs a note saying what was found")
