@@ -21,7 +21,7 @@ from pumpctl.keystore import Keystore
 from pumpctl.protocol.codec import to_frame
 from pumpctl.protocol.frames import encode_frame
 from pumpctl.protocol.messages import ReadLimitsRequest, StatusRequest
-from pumpctl.testing.targets import SimulatorProcess
+from pumpctl.testing.targets import InProcessSimulator, SimulatorProcess
 
 BIN = Path(sys.executable).parent
 
@@ -384,4 +384,43 @@ def authenticated_session(n: int) -> list[Row]:
             f"interrogation: {with_auth} round trips with a session, {without} without "
             f"(+{with_auth - without})",
         )
+    ]
+
+
+def hil_setup(n: int) -> list[Row]:
+    """What the ``pump`` fixture costs a test: a fresh simulator and an authenticated
+    session, then both closed; in this process on the memory link, and in its own process
+    on a pty, alternating round by round so both see the same machine."""
+    from pumpctl.client import SyncPumpClient
+
+    setups: dict[type, list[float]] = {InProcessSimulator: [], SimulatorProcess: []}
+    teardowns: dict[type, list[float]] = {InProcessSimulator: [], SimulatorProcess: []}
+    for _ in range(n):
+        for kind in (InProcessSimulator, SimulatorProcess):
+            start = time.perf_counter()
+            sim = kind().start()
+            client = SyncPumpClient(sim.port, keys=Keystore(sim.keystore_path))
+            ready = time.perf_counter()
+            client.close()
+            sim.cleanup()
+            setups[kind].append(ready - start)
+            teardowns[kind].append(time.perf_counter() - ready)
+    memory = Timing.of(setups[InProcessSimulator])
+    pty = Timing.of(setups[SimulatorProcess])
+    return [
+        Row(
+            "HIL pump setup, simulator on the memory link",
+            memory,
+            "simulator process on a pty",
+            pty,
+            "≤ 25 ms",
+            "start, pair, open a session",
+        ),
+        Row(
+            "HIL pump teardown, simulator on the memory link",
+            Timing.of(teardowns[InProcessSimulator]),
+            "simulator process on a pty",
+            Timing.of(teardowns[SimulatorProcess]),
+            note="close the session, stop, remove its NV memory",
+        ),
     ]

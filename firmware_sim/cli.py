@@ -8,6 +8,7 @@ import signal
 import sys
 import tempfile
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -18,7 +19,7 @@ from firmware_sim.server import PtyServer
 from firmware_sim.simulator import InitialProgram, Simulator
 from pumpctl.keystore import Keystore, KeystoreError
 from pumpctl.protocol.session import Role
-from pumpctl.units import UnitError, parse_amount_ng, parse_volume_ul
+from pumpctl.units import UnitError, format_volume, parse_amount_ng, parse_volume_ul
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -221,7 +222,9 @@ def ctl(argv: list[str]) -> int:
                 raise ValueError(f"fault {args.spec!r} is not NAME=VALUE or 'clear'")
             answer = client.fault(name, value)
         state = answer["state"]
-        print(f"pump time {state['pump_time_ms'] // 1000} s, reservoir {state['reservoir_ul']} µL")
+        when = datetime.fromtimestamp(state["pump_time_ms"] // 1000, UTC)
+        volume = format_volume(state["reservoir_ul"])
+        print(f"pump time {when:%Y-%m-%d %H:%M:%S} UTC, reservoir {volume}")
     except (ValueError, ConnectionError) as error:
         print(f"pumpsim ctl: {error}", file=sys.stderr)
         return 2

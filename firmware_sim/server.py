@@ -1,8 +1,13 @@
-"""Frames in → simulator → frames out, over a pseudo-terminal (or any pair of fds).
+"""Frames in → simulator → frames out, over a pseudo-terminal or the memory link.
 
-The simulator holds the pty's slave end open itself, so programmers may open and close the
-port as often as they like (one interrogation after another) without the line hanging up.
-Bytes sent while no programmer listens are lost, as on a real UART.
+``FrameServer`` is the pump's side of any line: bytes in, COBS frames decoded, each answered
+by the simulator, the replies encoded. ``PtyServer`` serves it on a pty in a thread; the
+memory link (``pumpctl.link.memory``, ``sim://NAME``) feeds it from the programmer's event
+loop in the same process.
+
+On a pty, the simulator holds the slave end open itself, so programmers may open and close
+the port as often as they like (one interrogation after another) without the line hanging
+up. Bytes sent while no programmer listens are lost, as on a real UART.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import select
 import termios
 import time
+from collections.abc import Iterator
 
 from firmware_sim.pty_thread import FdThread, open_raw_pty
 from firmware_sim.simulator import Simulator
@@ -20,18 +26,56 @@ INTER_BYTE_TIMEOUT_S = 0.05
 WRITE_STALL_S = 0.2
 
 
+class FrameServer:
+    """Bytes in → frames → simulator → encoded replies out. A partial frame left without a
+    byte for longer than the inter-byte timeout is noise and is dropped: ``line_idle`` says
+    so, or ``receive`` notices itself when given ``inter_byte_timeout_s``."""
+
+    def __init__(
+        self, simulator: Simulator, *, inter_byte_timeout_s: float | None = INTER_BYTE_TIMEOUT_S
+    ) -> None:
+        self.simulator = simulator
+        self.decoder = StreamDecoder()
+        self.partial_frames_dropped = 0
+        self._timeout_s = inter_byte_timeout_s
+        self._idle_since_s = 0.0
+
+    def receive(self, data: bytes) -> bytes:
+        """The encoded answers to the frames ``data`` completes (empty if none)."""
+        return b"".join(self.replies(data))
+
+    def replies(self, data: bytes) -> Iterator[bytes]:
+        """Each encoded answer as soon as its frame is handled."""
+        if self._timeout_s is not None and time.monotonic() - self._idle_since_s > self._timeout_s:
+            self.line_idle()
+        for frame in self.decoder.feed(data):
+            reply = self.simulator.handle_frame(frame)
+            if reply is not None:
+                yield encode_frame(reply)
+        self._idle_since_s = time.monotonic()  # the line is read again from now on
+
+    def line_idle(self) -> None:
+        """No byte for an inter-byte timeout: drop a partial frame."""
+        if self.decoder.has_partial:
+            self.decoder.reset()
+            self.partial_frames_dropped += 1
+
+
 class PtyServer:
     """Serves one simulator on a new pty; ``port`` is the path a programmer opens."""
 
     def __init__(self, simulator: Simulator, *, baud: int | None = None) -> None:
         self.simulator = simulator
+        self.frames = FrameServer(simulator, inter_byte_timeout_s=None)  # select times out
         self.byte_time_s = 10.0 / baud if baud else 0.0  # 8N1: ten bit times a byte
         self._master, self._slave, self.port = open_raw_pty()
         self._thread = FdThread(self._serve, "pumpsim-line", (self._master, self._slave))
         self._wake_r = self._thread.wake_fd
-        self.decoder = StreamDecoder()
-        self.partial_frames_dropped = 0
         self.bytes_dropped = 0
+
+    @property
+    def partial_frames_dropped(self) -> int:
+        return self.frames.partial_frames_dropped
 
     def start(self) -> PtyServer:
         self._thread.start()
@@ -47,9 +91,7 @@ class PtyServer:
             if self._wake_r in ready:
                 return
             if not ready:
-                if self.decoder.has_partial:
-                    self.decoder.reset()
-                    self.partial_frames_dropped += 1
+                self.frames.line_idle()
                 continue
             try:
                 data = os.read(self._master, 4096)
@@ -57,10 +99,8 @@ class PtyServer:
                 continue
             except OSError:
                 return
-            for frame in self.decoder.feed(data):
-                reply = self.simulator.handle_frame(frame)
-                if reply is not None:
-                    self._send(encode_frame(reply))
+            for reply in self.frames.replies(data):
+                self._send(reply)
 
     def _send(self, data: bytes) -> None:
         chunk = 64 if self.byte_time_s else len(data)

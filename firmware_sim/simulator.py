@@ -44,6 +44,7 @@ from pumpctl.protocol.messages import (
     WriteLimitsRequest,
 )
 from pumpctl.protocol.session import Role
+from pumpctl.units import format_flow, format_volume
 
 FIRMWARE_VERSION = "SIM-1.0.0"
 DEFAULT_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, for frozen clocks
@@ -351,11 +352,13 @@ def first_boot(program: InitialProgram, library: DrugLibrary) -> tuple[PumpState
     flow = flow_nl_per_day(program.dose_ng_per_day, program.concentration_ng_per_ml)
     if flow < model.min_flow_nl_per_day:
         raise ValueError(
-            f"dose needs a flow of {flow} nL/day, below the {model.name}'s minimum of "
-            f"{model.min_flow_nl_per_day} nL/day"
+            f"dose needs a flow of {format_flow(flow)}, below the {model.name}'s minimum of "
+            f"{format_flow(model.min_flow_nl_per_day)}: use a lower concentration"
         )
     if not 0 <= program.volume_ul <= model.reservoir_capacity_ul:
-        raise ValueError(f"volume exceeds the {model.reservoir_capacity_ul} µL reservoir")
+        raise ValueError(
+            f"volume exceeds the {format_volume(model.reservoir_capacity_ul)} reservoir"
+        )
     start_ms = program.start_ms
     if start_ms is None:
         start_ms = DEFAULT_START_MS if program.frozen_clock else PumpClock(False).now_ms()

@@ -23,7 +23,7 @@ PUMPSIM = Path(sys.executable).parent / "pumpsim"
 TIMEOUT_S = 30
 
 # These tests set exact doses and read the simulator's serial number: simulator only.
-pytestmark = pytest.mark.needs_simulator
+pytestmark = [pytest.mark.needs_simulator, pytest.mark.needs_pty]  # pumpctl subprocess, --port
 
 
 @pytest.fixture
@@ -246,6 +246,7 @@ def test_no_port_at_all_is_bad_input(env: dict[str, str]) -> None:
     assert_fails(pumpctl(env, "status"), 2, "--port", "PUMPCTL_PORT")
 
 
+@pytest.mark.needs_process
 def test_a_pump_that_does_not_answer(pump: PumpUnderTest, env: dict[str, str]) -> None:
     assert pump.sim is not None
     process = pump.sim.process

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from pumpctl.protocol.messages import EventCode
+from pumpctl.protocol.messages import EventCode, PumpState
 from pumpctl.testing.plugin import PumpUnderTest
 from tests.test_cli import assert_fails, assert_ok, env, pumpctl, status_json
 
 __all__ = ["env"]  # the fixture, imported for these tests
 
-pytestmark = pytest.mark.needs_simulator
+pytestmark = [pytest.mark.needs_simulator, pytest.mark.needs_pty]  # pumpctl subprocess, --port
 DAY_MS = 86_400_000
 
 
@@ -55,7 +55,7 @@ def test_a_pocket_fill_discrepancy_stops_the_refill_before_it_is_sent(
     withdrawn = f"{(expected - 10_000) / 1000:.3f}"  # 10 mL short
     result = pumpctl(env, "refill", "--withdrawn", withdrawn, "--added", "20", port=pump.port)
     assert_fails(result, 1, "not sent", "LESS", "pocket fill", "--discrepancy-reason")
-    assert "expected" in result.stdout  # the review came first, with the expected residual
+    assert "Expected residual" in result.stdout  # the review came first
     assert refill_events(pump) == []
     assert reservoir_ul(env, pump.port) <= expected
 
@@ -168,13 +168,19 @@ def test_stop_names_the_withdrawal_risk_and_resume_how_long_it_was_off(
     pump: PumpUnderTest, env: dict[str, str]
 ) -> None:
     assert pump.sim is not None
-    out = assert_ok(pumpctl(env, "stop", port=pump.port))
+    result = pumpctl(env, "stop", port=pump.port)
+    assert_fails(result, 1, "not sent", "withdrawal", "--confirm-withdrawal-risk")
+    assert pump.client.status().state == PumpState.RUNNING
+    out = assert_ok(pumpctl(env, "stop", "--confirm-withdrawal-risk", port=pump.port))
     assert "withdrawal" in out
     assert "Pump stopped, confirmed by read-back" in out
     alarms = assert_ok(pumpctl(env, "alarms", port=pump.port))
     assert "PUMP_STOPPED" in alarms
     pump.sim.advance(8 * DAY_MS)
-    out = assert_ok(pumpctl(env, "resume", port=pump.port))
+    result = pumpctl(env, "resume", port=pump.port)
+    assert_fails(result, 1, "not sent", "re-titration interval", "--confirm-full-dose")
+    assert pump.client.status().state == PumpState.STOPPED
+    out = assert_ok(pumpctl(env, "resume", "--confirm-full-dose", port=pump.port))
     assert "1.4 mg/day" in out
     assert "Off for" in out
     assert "8 d" in out
@@ -188,7 +194,7 @@ def test_every_therapy_command_is_in_the_audit_trail_under_the_clinician(
     assert_ok(pumpctl(env, "bolus", "0.1", port=pump.port))
     assert_fails(pumpctl(env, "bolus", "0.1", port=pump.port), 1, "BOLUS_LOCKOUT")
     assert_ok(pumpctl(env, "catheter-check", port=pump.port))
-    assert_ok(pumpctl(env, "stop", port=pump.port))
+    assert_ok(pumpctl(env, "stop", "--confirm-withdrawal-risk", port=pump.port))
     assert_ok(pumpctl(env, "ack", "PUMP_STOPPED", port=pump.port))
     assert_ok(pumpctl(env, "resume", port=pump.port))
     withdrawn = f"{reservoir_ul(env, pump.port) / 1000:.3f}"

@@ -407,7 +407,7 @@ def test_cobs_decoder_rejects_malformed_input(encoded: bytes, reason: str) -> No
 
 
 def test_the_refill_and_limits_payloads_have_their_documented_sizes() -> None:
-    """docs/protocol.md §5.3: REFILL 27 bytes; READ_LIMITS' answer 55 bytes plus its texts."""
+    """docs/protocol.md §5.3: REFILL 27 bytes; READ_LIMITS' answer 59 bytes plus its texts."""
     refill = RefillRequest(
         request_id=1,
         residual_withdrawn_ul=2,
@@ -438,13 +438,15 @@ def test_the_refill_and_limits_payloads_have_their_documented_sizes() -> None:
         bridge_bolus_max_ng=14,
         withdrawal_risk=WithdrawalRisk.BACLOFEN,
         retitration_interval_s=15,
+        max_refill_interval_s=16,
     )
     encoded = encode_payload(limits)
-    assert len(encoded) == 55 + len("morphine") + len("mg") == 65
-    assert encoded[-5] == WithdrawalRisk.BACLOFEN
+    assert len(encoded) == 59 + len("morphine") + len("mg") == 69
+    assert encoded[-9] == WithdrawalRisk.BACLOFEN
+    assert encoded[-4:] == (16).to_bytes(4, "little")  # max_refill_interval_s, last
     assert decode_payload(LimitsResponse, encoded) == limits
     with pytest.raises(DecodeError, match="withdrawal_risk"):
-        decode_payload(LimitsResponse, encoded[:-5] + b"\x03" + encoded[-4:])
+        decode_payload(LimitsResponse, encoded[:-9] + b"\x03" + encoded[-8:])
 
 
 # --- frame limits and checks ---------------------------------------------------------------

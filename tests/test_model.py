@@ -110,6 +110,7 @@ def refill(
     *,
     confirm: bool = False,
     acknowledged: bool = False,
+    waive: bool = False,
 ) -> RefillRequest:
     return RefillRequest(
         request_id=next(_ids),
@@ -117,6 +118,7 @@ def refill(
         volume_added_ul=added_ul,
         concentration_ng_per_ml=concentration,
         bridge_bolus_ng=bridge_ng,
+        waive_bridge_bolus=waive,
         discrepancy_acknowledged=acknowledged,
         confirm_large_change=confirm,
     )
@@ -338,17 +340,146 @@ def test_running_empty_mid_bolus_ends_the_bolus_once() -> None:
     assert pump.state.reservoir_nl == 0
 
 
-def test_a_bridge_bolus_is_not_delivered_by_a_stopped_pump() -> None:
+def test_a_stopped_pump_refuses_a_bridge_bolus_it_would_not_deliver() -> None:
+    """Taken, the bridge bolus would wait for a resume the pump cannot promise, and the old
+    drug in the pump and catheter would go out at the new flow with no bridge: refused, and
+    nothing changes. With a waiver the same refill goes ahead (old drug, new flow)."""
     pump, log = make_pump()
     ask(pump, StopRequest(request_id=next(_ids)))
+    before = json.dumps(pump.state.to_json())
     request = refill(20_000, 20_000, 10 * MG, bridge_ng=100_000, confirm=True)  # ÷2.5
-    ask(pump, request)
-    assert [e.detail for e in log.events if e.request_id == request.request_id][-1] == (
-        "bridge bolus not delivered: the pump is stopped"
+    reply = ask(pump, request)
+    assert isinstance(reply, Nak)
+    assert (reply.code, reply.limit) == (NakCode.PUMP_STOPPED, 0)
+    assert reply.detail == (
+        "the pump is stopped (clinician) and would not deliver the bridge bolus: resume it "
+        "first, or waive it"
     )
+    assert json.dumps(pump.state.to_json()) == before
+    logged = [e.code for e in log.events if e.request_id == request.request_id]
+    assert logged == [EventCode.REFUSED]
+
+    waived = refill(20_000, 20_000, 10 * MG, confirm=True, waive=True)
+    assert nak(ask(pump, waived)) is None
+    assert [e.detail for e in log.events if e.request_id == waived.request_id][-1] == (
+        "bridge bolus waived"
+    )
+    assert not pump.state.boluses
     ask(pump, ResumeRequest(request_id=next(_ids)))
     at(pump, HOUR_MS)
     assert pump.state.reservoir_nl == 20_000_000 - Fraction(1_400_000 * 1_000_000, 10 * MG * 24)
+
+
+def test_a_bridge_bolus_after_a_resume_is_delivered() -> None:
+    pump, log = make_pump()
+    ask(pump, StopRequest(request_id=next(_ids)))
+    ask(pump, ResumeRequest(request_id=next(_ids)))
+    request = refill(20_000, 20_000, 10 * MG, bridge_ng=100_000, confirm=True)
+    assert nak(ask(pump, request)) is None
+    at(pump, HOUR_MS)
+    finished = log.of(EventCode.BOLUS_FINISHED)
+    assert [(e.request_id, e.value_a) for e in finished] == [(request.request_id, 100_000)]
+    continuous = Fraction(1_400_000 * 1_000_000, 10 * MG * 24)
+    assert pump.state.reservoir_nl == 20_000_000 - continuous - 10_000  # 0.1 mg at 10 mg/mL
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [("empty", "reservoir empty"), ("stall", "motor stall")],
+)
+def test_a_pump_that_cannot_resume_asks_for_the_bridge_bolus_to_be_waived(
+    how: str, why: str
+) -> None:
+    pump, _ = make_pump(volume_ul=0) if how == "empty" else make_pump()
+    if how == "stall":
+        pump.set_fault("motor_stall", "on")
+    reply = ask(pump, refill(0 if how == "empty" else 20_000, 20_000, 10 * MG, 100_000))
+    assert isinstance(reply, Nak)
+    assert reply.code == NakCode.PUMP_STOPPED
+    assert reply.detail == (
+        f"the pump is stopped ({why}) and cannot resume now and would not deliver the bridge "
+        "bolus: waive it"
+    )
+    assert pump.state.concentration_ng_per_ml == 25 * MG
+    waived = refill(0 if how == "empty" else 20_000, 20_000, 10 * MG, confirm=True, waive=True)
+    assert nak(ask(pump, waived)) is None
+
+
+def test_a_bridge_bolus_and_its_waiver_together_are_refused() -> None:
+    pump, log = make_pump()
+    reply = ask(pump, refill(20_000, 20_000, 20 * MG, 100_000, waive=True))
+    assert isinstance(reply, Nak)
+    assert (reply.code, reply.detail) == (
+        NakCode.INVALID_ARGUMENT,
+        "give a bridge bolus or waive it, not both",
+    )
+    assert pump.state.concentration_ng_per_ml == 25 * MG
+    assert not pump.state.boluses
+    assert not log.of(EventCode.REFILLED)
+
+
+BRIDGE_UNCHANGED = "a bridge bolus goes with a concentration change"
+BOTH = "give a bridge bolus or waive it, not both"
+STOPPED = "would not deliver the bridge bolus"
+# (withdrawn µL, added µL, concentration ng/mL, bridge ng, waive) against a pump of 20 mg/mL
+# at 1.1 mg/day (55 µL/day): 25 mg/mL needs 44 µL/day, below the IT-20's 48; 5 mg/mL is ÷4.
+ORDER_CASES = [
+    # The request's own consistency before the pump's state...
+    (True, (20_000, 20_000, 20 * MG, 100_000, True), NakCode.INVALID_ARGUMENT, BRIDGE_UNCHANGED),
+    (False, (20_000, 20_000, 20 * MG, 100_000, True), NakCode.INVALID_ARGUMENT, BRIDGE_UNCHANGED),
+    (True, (20_000, 20_000, 15 * MG, 100_000, True), NakCode.INVALID_ARGUMENT, BOTH),
+    (True, (20_000, 20_001, 15 * MG, 100_000, False), NakCode.OVERFILL, ""),
+    (True, (20_000, 20_000, 26 * MG, 100_000, False), NakCode.CONCENTRATION_OUT_OF_RANGE, ""),
+    # ...and a stopped pump before the hard limits and the confirmations.
+    (True, (20_000, 20_000, 15 * MG, 2 * MG, False), NakCode.PUMP_STOPPED, STOPPED),
+    (True, (20_000, 20_000, 25 * MG, 100_000, False), NakCode.PUMP_STOPPED, STOPPED),
+    (True, (5_000, 20_000, 5 * MG, 100_000, False), NakCode.PUMP_STOPPED, STOPPED),
+    (False, (20_000, 20_000, 15 * MG, 2 * MG, False), NakCode.BOLUS_TOO_LARGE, ""),
+    (False, (20_000, 20_000, 25 * MG, 100_000, False), NakCode.BELOW_MIN_FLOW, ""),
+    (False, (5_000, 20_000, 5 * MG, 100_000, False), NakCode.LARGE_CHANGE_UNCONFIRMED, ""),
+]
+
+
+@pytest.mark.parametrize(("stopped", "request_args", "code", "detail"), ORDER_CASES)
+def test_the_new_bridge_rules_sit_where_the_refill_order_says(
+    stopped: bool,
+    request_args: tuple[int, int, int, int, bool],
+    code: NakCode,
+    detail: str,
+) -> None:
+    """docs/simulator.md §3.9: a bridge bolus with an unchanged concentration, then one with
+    its waiver (both INVALID_ARGUMENT), BRIDGE_BOLUS_REQUIRED, then PUMP_STOPPED for a bridge
+    bolus a stopped pump would not deliver, before BOLUS_TOO_LARGE, BELOW_MIN_FLOW and the
+    confirmations; the same requests to a running pump meet the rules after it."""
+    pump, _ = make_pump(concentration_ng_per_ml=20 * MG, dose_ng_per_day=1_100_000)
+    if stopped:
+        ask(pump, StopRequest(request_id=next(_ids)))
+    residual, added, concentration, bridge_ng, waive = request_args
+    reply = ask(pump, refill(residual, added, concentration, bridge_ng, waive=waive))
+    assert isinstance(reply, Nak)
+    assert reply.code == code
+    assert detail in reply.detail
+
+
+def test_a_stopped_bridge_bolus_from_an_old_memory_loads_and_counts_nothing() -> None:
+    """Firmware before the stopped pump refused a bridge bolus kept one that delivered
+    nothing (ended the instant it started). Loaded from such a memory it is harmless: no
+    drug, no demand bolus, no share of the 24 h maximum; it goes when 24 h old."""
+    pump, _ = make_pump(dose_ng_per_day=19 * MG)
+    now = pump.now_ms()
+    old = Bolus(now, 1 * MG, HOUR_MS, 7, bridge=True, stopped_ms=now)
+    data = json.loads(json.dumps(pump.state.to_json()))
+    data["boluses"] = [old.__dict__]
+    pump.state = type(pump.state).from_json(data)
+    assert pump.state.boluses == [old]
+    assert not status(pump).bolus_active
+    assert pump.peak_24h_ng(19 * MG) == 19 * MG
+    assert nak(ask(pump, bolus(200_000, 600))) is None  # neither a lockout nor a count
+    at(pump, HOUR_MS)
+    continuous = Fraction(19 * MG * 1_000_000, 25 * MG * 24)
+    assert pump.state.reservoir_nl == 20_000_000 - continuous - 8_000  # the demand bolus only
+    at(pump, DAY_MS + 1)
+    assert old not in pump.state.boluses
 
 
 # --- the low-reservoir projection ---------------------------------------------------------
@@ -388,7 +519,7 @@ def test_a_pump_filled_below_the_threshold_alarms_at_once() -> None:
 
 
 def test_first_boot_refuses_a_dose_below_the_minimum_flow() -> None:
-    with pytest.raises(ValueError, match="minimum of 48000 nL/day"):
+    with pytest.raises(ValueError, match=r"minimum of 0\.048 mL/day"):
         make_pump(drug="ziconotide", concentration_ng_per_ml=100_000, dose_ng_per_day=1_200)
 
 

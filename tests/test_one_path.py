@@ -12,9 +12,28 @@ import pytest
 
 from pumpctl.client import PumpClient
 from pumpctl.clinical.record import ClinicalRecord
-from pumpctl.link.errors import OutcomeUncertain
-from pumpctl.programmer import Bolus, Programmer
-from pumpctl.protocol.messages import Command, EventCode
+from pumpctl.link.errors import OutcomeUncertain, Refused
+from pumpctl.programmer import (
+    Bolus,
+    ConfirmationRequired,
+    Confirmations,
+    Context,
+    Plan,
+    Programmer,
+    ProgrammerRefusal,
+    Refill,
+    Review,
+    SetRate,
+    Stop,
+)
+from pumpctl.protocol.messages import (
+    Command,
+    EventCode,
+    Nak,
+    NakCode,
+    PumpState,
+    SetRateRequest,
+)
 from pumpctl.testing.plugin import PumpUnderTest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "pumpctl"
@@ -122,3 +141,93 @@ def test_commands_left_pending_by_a_dead_programmer_are_settled_from_the_event_l
         assert record.verify_audit().intact
     finally:
         record.close()
+
+
+@pytest.mark.needs_simulator
+def test_a_session_refusal_of_an_executed_command_is_resolved_not_recorded_refused(
+    pump: PumpUnderTest, tmp_path: Path
+) -> None:
+    """The pump ran the stop, but what came back was a REPLAYED refusal (one late copy of the
+    frame, or a forgery on the line): the programmer asks the pump, and records the truth."""
+
+    async def go(client: PumpClient) -> tuple[bool, str]:
+        class ReplayedCopy:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(client, name)
+
+            async def send_once(self, request: Command) -> Any:
+                await client.send_once(request)
+                raise Refused(Nak(code=NakCode.REPLAYED, limit=0, detail="counter reused"))
+
+        record = ClinicalRecord.open(tmp_path / "clinical.db")
+        try:
+            programmer = Programmer(ReplayedCopy(), record, clinician="dr-line")  # type: ignore[arg-type]
+            result = await programmer.run(Stop(), Confirmations(withdrawal_risk=True))
+            (command,) = record.commands()
+            return result.resolved_after_lost_answer, command.outcome
+        finally:
+            record.close()
+
+    assert pump.client.run(go) == (True, "confirmed")
+    assert pump.client.status().state == PumpState.STOPPED
+
+
+@pytest.mark.needs_simulator
+def test_a_plan_built_by_hand_cannot_skip_the_checks_or_the_confirmations(
+    pump: PumpUnderTest, tmp_path: Path
+) -> None:
+    async def go(client: PumpClient) -> None:
+        record = ClinicalRecord.open(tmp_path / "clinical.db")
+        try:
+            programmer = Programmer(client, record)
+            seen = await programmer.interrogate()
+            ctx = Context(seen)
+            bare = Review("nothing to see")
+            with pytest.raises(ConfirmationRequired):
+                await programmer.execute(Plan(Stop(), ctx, bare))
+            unchanged_with_bridge = Refill(seen.status.reservoir_ul, 20_000, bridge_bolus_ng=1)
+            with pytest.raises(ProgrammerRefusal):
+                await programmer.execute(Plan(unchanged_with_bridge, ctx, bare))
+            assert record.commands() == []
+        finally:
+            record.close()
+
+    pump.client.run(go)
+    assert pump.client.status().state == PumpState.RUNNING
+
+
+@pytest.mark.needs_simulator
+def test_only_the_confirmations_the_review_asked_for_are_sent_and_recorded(
+    pump: PumpUnderTest, tmp_path: Path
+) -> None:
+    sent: list[Command] = []
+
+    async def go(client: PumpClient) -> dict[str, Any]:
+        class Recording:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(client, name)
+
+            async def send_once(self, request: Command) -> Any:
+                sent.append(request)
+                return await client.send_once(request)
+
+        record = ClinicalRecord.open(tmp_path / "clinical.db")
+        try:
+            programmer = Programmer(Recording(), record)  # type: ignore[arg-type]
+            everything = Confirmations(True, "always passed", True, True)
+            await programmer.run(SetRate(1_500_000), everything)
+            requested = [e for e in record.audit_entries() if e["action"] == "change-requested"]
+            return dict(requested[-1]["data"]["review"]["confirmations"])
+        finally:
+            record.close()
+
+    recorded = pump.client.run(go)
+    assert recorded == {
+        "large_change": False,
+        "discrepancy_reason": "",
+        "withdrawal_risk": False,
+        "full_dose_restart": False,
+    }
+    (request,) = sent
+    assert isinstance(request, SetRateRequest)
+    assert not request.confirm_large_change

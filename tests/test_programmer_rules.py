@@ -14,7 +14,10 @@ from pumpctl.client import PumpClient, SyncPumpClient
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.keystore import Keystore
 from pumpctl.programmer import (
+    AckAlarm,
+    Bolus,
     Confirmation,
+    ConfirmationRequired,
     Confirmations,
     NothingToSend,
     Plan,
@@ -27,7 +30,7 @@ from pumpctl.programmer import (
     TherapyCommand,
 )
 from pumpctl.programmer.commands import pump_date
-from pumpctl.protocol.messages import NakCode
+from pumpctl.protocol.messages import AlarmCode, NakCode
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import SimulatorProcess
 
@@ -131,7 +134,7 @@ def test_the_low_reservoir_date_before_is_the_pumps_own(pump: PumpUnderTest, db:
 
 
 def test_stopping_twice_sends_nothing_the_second_time(pump: PumpUnderTest, db: Path) -> None:
-    run(pump.client, db, Stop(), Confirmations())
+    run(pump.client, db, Stop(), Confirmations(withdrawal_risk=True))
     with pytest.raises(NothingToSend, match="already stopped"):
         plan(pump.client, db, Stop())
     run(pump.client, db, Resume(), Confirmations())
@@ -162,12 +165,14 @@ def ziconotide_pump() -> Iterator[SyncPumpClient]:
 def test_stopping_baclofen_names_its_boxed_warning(baclofen_pump: SyncPumpClient, db: Path) -> None:
     review = plan(baclofen_pump, db, Stop()).review
     assert any("Boxed warning" in w and "baclofen" in w for w in review.warnings)
+    assert review.required == {Confirmation.WITHDRAWAL_RISK}
     assert ["Drug delivered", "400 mcg/day", "none"] in review.as_json()["rows"]
 
 
 def test_stopping_ziconotide_names_no_withdrawal(ziconotide_pump: SyncPumpClient, db: Path) -> None:
     review = plan(ziconotide_pump, db, Stop()).review
     assert not any("withdrawal" in w.lower() for w in review.warnings)
+    assert review.required == frozenset()
     assert ["Drug delivered", "2.4 mcg/day", "none"] in review.as_json()["rows"]
 
 
@@ -177,3 +182,52 @@ def test_a_baclofen_decimal_slip_downwards_needs_confirming(
     review = plan(baclofen_pump, db, SetRate(40_000)).review  # 400 -> 40 mcg/day
     assert review.required == {Confirmation.LARGE_CHANGE}
     assert ["Dose", "400 mcg/day", "40 mcg/day"] in review.as_json()["rows"]
+
+
+def test_stopping_during_a_bolus_says_it_ends_the_bolus(pump: PumpUnderTest, db: Path) -> None:
+    assert not any("bolus is running" in w for w in plan(pump.client, db, Stop()).review.warnings)
+    run(pump.client, db, Bolus(100_000, 600), Confirmations())
+    review = plan(pump.client, db, Stop()).review
+    assert any("A bolus is running" in w for w in review.warnings)
+
+
+def test_a_bridge_bolus_to_a_stopped_pump_is_refused_before_sending(
+    pump: PumpUnderTest, db: Path
+) -> None:
+    run(pump.client, db, Stop(), Confirmations(withdrawal_risk=True))
+    residual = pump.client.status().reservoir_ul
+    with pytest.raises(ProgrammerRefusal, match="would not deliver the bridge bolus"):
+        plan(pump.client, db, Refill(residual, 20_000, 20 * MG, bridge_bolus_ng=100_000))
+    waived = plan(pump.client, db, Refill(residual, 20_000, 20 * MG, waive_bridge=True))
+    assert any("stays stopped after the refill" in w for w in waived.review.warnings)
+
+
+def test_acknowledging_a_volume_discrepancy_needs_what_was_found(
+    pump: PumpUnderTest, db: Path
+) -> None:
+    residual = pump.client.status().reservoir_ul
+    short = Refill(residual - 5_000, 20_000)
+    run(pump.client, db, short, Confirmations(discrepancy_reason="pocket fill ruled out by x-ray"))
+    review = plan(pump.client, db, AckAlarm(AlarmCode.VOLUME_DISCREPANCY)).review
+    assert review.required == {Confirmation.DISCREPANCY_REASON}
+    with pytest.raises(ConfirmationRequired):
+        run(pump.client, db, AckAlarm(AlarmCode.VOLUME_DISCREPANCY), Confirmations())
+    run(
+        pump.client,
+        db,
+        AckAlarm(AlarmCode.VOLUME_DISCREPANCY),
+        Confirmations(discrepancy_reason="x-ray: needle in the reservoir"),
+    )
+    assert AlarmCode.VOLUME_DISCREPANCY not in [a.code for a in pump.client.status().alarms]
+
+
+def test_a_ziconotide_refill_is_due_when_the_fill_expires_not_when_it_runs_low(
+    ziconotide_pump: SyncPumpClient, db: Path
+) -> None:
+    status = ziconotide_pump.status()
+    expiry_days = ziconotide_pump.read_limits().max_refill_interval_s // 86_400
+    review = plan(ziconotide_pump, db, Refill(status.reservoir_ul, 20_000)).review
+    (row,) = [r for r in review.rows if r.label == "Next refill"]
+    assert row.after == pump_date(status.pump_time_s + expiry_days * 86_400)
+    assert status.low_reservoir_projected_s > status.pump_time_s + expiry_days * 86_400
+    assert any(f"at most {expiry_days} days" in w for w in review.warnings)

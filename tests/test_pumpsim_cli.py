@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +211,8 @@ def test_ctl_advance_moves_time_and_delivers(start: Start, workdir: Path) -> Non
     result = ctl("--control", control, "advance", "3d")
     assert result.returncode == 0, result.stderr
     pump_time_s = (before["pump_time_ms"] + 259_200_000) // 1000
-    assert result.stdout.strip() == f"pump time {pump_time_s} s, reservoir 19832 µL"
+    when = datetime.fromtimestamp(pump_time_s, UTC)
+    assert result.stdout.strip() == f"pump time {when:%Y-%m-%d %H:%M:%S} UTC, reservoir 19.832 mL"
 
     after = ctl_state(control)
     assert after["pump_time_ms"] - before["pump_time_ms"] == 259_200_000

@@ -332,6 +332,7 @@ def pump_dose(pump: PumpUnderTest) -> int:
     return int(pump.client.status().dose_ng_per_day)
 
 
+@pytest.mark.needs_pty
 def test_db_in_a_missing_directory(pump: PumpUnderTest, tmp_path: Path) -> None:
     target = tmp_path / "missing" / "clinical.db"
     before = pump_dose(pump)
@@ -347,6 +348,7 @@ def test_db_in_a_missing_directory(pump: PumpUnderTest, tmp_path: Path) -> None:
     assert pump_dose(pump) == before
 
 
+@pytest.mark.needs_pty
 def test_db_path_is_a_directory(pump: PumpUnderTest, tmp_path: Path) -> None:
     target = tmp_path / "a-directory"
     target.mkdir()
@@ -357,6 +359,7 @@ def test_db_path_is_a_directory(pump: PumpUnderTest, tmp_path: Path) -> None:
     assert pump_dose(pump) == before
 
 
+@pytest.mark.needs_pty
 def test_db_is_not_a_database(pump: PumpUnderTest, tmp_path: Path) -> None:
     target = tmp_path / "clinical.db"
     target.write_bytes(b"these are someone's notes, not a clinical record\n" * 100)
@@ -410,6 +413,7 @@ def record_state(path: Path) -> tuple[int, list[tuple[int, str]], int]:
         )
 
 
+@pytest.mark.needs_pty
 def test_read_only_db_fails_before_the_pump_is_told_anything(
     pump: PumpUnderTest, tmp_path: Path
 ) -> None:

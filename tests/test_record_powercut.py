@@ -299,6 +299,7 @@ def test_a_gap_in_the_mirrored_event_log_makes_a_pending_change_uncertain(
 # --- SIGKILL at random moments -----------------------------------------------------------
 
 
+@pytest.mark.needs_process
 def test_sigkill_while_logging_and_programming_loses_nothing_committed(
     pump: PumpUnderTest, tmp_path: Path
 ) -> None:

@@ -120,10 +120,18 @@ def _rewrite(path: Path, key: str, edit: Callable[[dict[str, Any]], None]) -> No
     db.close()
 
 
+SCHEMA_2_FIELDS = (
+    "bridge_bolus_max_ng",
+    "withdrawal_risk",
+    "retitration_interval_s",
+    "max_refill_interval_s",
+)
+
+
 def _as_schema_1(library: dict[str, Any]) -> None:
     library["schema"] = 1
     for limits in library["drugs"].values():
-        for field in ("bridge_bolus_max_ng", "withdrawal_risk", "retitration_interval_s"):
+        for field in SCHEMA_2_FIELDS:
             del limits[field]
 
 
@@ -147,6 +155,35 @@ def test_a_memory_holding_a_schema_1_library_boots_with_the_shipped_values(
         7 * 86_400,
     )
     sim.close()
+
+
+def test_a_schema_1_library_gets_each_drugs_maximum_refill_interval() -> None:
+    """The shipped value for a drug the shipped library knows (ziconotide 40 days, baclofen
+    180), 180 days for any other drug."""
+    library = default_library().to_json()
+    library["drugs"]["trialdrug"] = dict(library["drugs"]["morphine"])
+    _as_schema_1(library)
+    assert all("max_refill_interval_s" not in d for d in library["drugs"].values())
+    loaded = DrugLibrary.from_json(library)
+    days = {name: d.max_refill_interval_s / 86_400 for name, d in loaded.drugs.items()}
+    assert days == {
+        "morphine": 180,
+        "hydromorphone": 180,
+        "ziconotide": 40,
+        "baclofen": 180,
+        "trialdrug": 180,
+    }
+    assert loaded.drugs == {**default_library().drugs, "trialdrug": loaded.drugs["trialdrug"]}
+
+
+def test_a_schema_2_library_lacking_a_field_is_refused() -> None:
+    """Only schema 1 is filled in: a schema-2 entry without a schema-2 field is refused, the
+    maximum refill interval like the others."""
+    for field in SCHEMA_2_FIELDS:
+        library = default_library().to_json()
+        del library["drugs"]["ziconotide"][field]
+        with pytest.raises(ValueError, match=field):
+            DrugLibrary.from_json(library)
 
 
 def test_a_library_of_a_newer_schema_is_refused() -> None:

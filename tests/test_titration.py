@@ -31,7 +31,7 @@ PUMPCTL = Path(sys.executable).parent / "pumpctl"
 DAY_MS = 86_400_000
 MG = 1_000_000
 
-pytestmark = pytest.mark.needs_simulator  # drives the pump's clock
+pytestmark = [pytest.mark.needs_simulator, pytest.mark.needs_pty]  # the clock; pumpctl on --port
 
 
 @dataclass

@@ -10,10 +10,13 @@ from typing import Any
 
 SCHEMA = 2
 WITHDRAWAL_RISKS = ("none", "opioid", "baclofen")
-# Schema 1 had no bridge maximum, withdrawal risk or re-titration interval. A drug the shipped
-# library does not know gets these when such a library is loaded: the strictest reading.
+# Schema 1 had no bridge maximum, withdrawal risk, re-titration interval or refill interval.
+# A drug the shipped library does not know gets these when such a library is loaded: the
+# strictest reading, but for the refill interval, which no source gives for an unknown drug
+# (180 days: the longest of the shipped drugs, baclofen's label; design default — verify).
 UNKNOWN_DRUG_WITHDRAWAL_RISK = "opioid"
 UNKNOWN_DRUG_RETITRATION_INTERVAL_S = 7 * 86_400
+UNKNOWN_DRUG_MAX_REFILL_INTERVAL_S = 180 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,10 @@ class DrugLimits:
     bridge_bolus_max_ng: int
     withdrawal_risk: str  # one of WITHDRAWAL_RISKS
     retitration_interval_s: int
+    # The longest a fill of this drug may stay in the pump (drug stability). The pump only
+    # reports it (READ_LIMITS); the programmer shows the next refill date as the earlier of
+    # the low-reservoir date and the fill's expiry.
+    max_refill_interval_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +101,10 @@ class DrugLibrary:
         for name, values in data["drugs"].items():
             if schema < 2:
                 values = {**_schema_2_fields(name, values), **values}
-            limits = DrugLimits(drug=name, **values)
+            try:
+                limits = DrugLimits(drug=name, **values)
+            except TypeError as error:  # a missing or unknown field, named by the dataclass
+                raise ValueError(f"drug library entry {name!r}: {error}") from None
             if limits.withdrawal_risk not in WITHDRAWAL_RISKS:
                 raise ValueError(
                     f"{name}: withdrawal_risk {limits.withdrawal_risk!r} is not one of "
@@ -115,11 +125,13 @@ def _schema_2_fields(drug: str, values: dict[str, Any]) -> dict[str, Any]:
             "bridge_bolus_max_ng": shipped["bridge_bolus_max_ng"],
             "withdrawal_risk": shipped["withdrawal_risk"],
             "retitration_interval_s": shipped["retitration_interval_s"],
+            "max_refill_interval_s": shipped["max_refill_interval_s"],
         }
     return {
         "bridge_bolus_max_ng": values.get("bolus_max_ng", 0),
         "withdrawal_risk": UNKNOWN_DRUG_WITHDRAWAL_RISK,
         "retitration_interval_s": UNKNOWN_DRUG_RETITRATION_INTERVAL_S,
+        "max_refill_interval_s": UNKNOWN_DRUG_MAX_REFILL_INTERVAL_S,
     }
 
 

@@ -194,15 +194,10 @@ class Pump:
         self._forget_old(at_ms)
 
     def _forget_old(self, at_ms: int) -> None:
-        """Drop boluses and doses no 24 h window reaching ``at_ms`` or later can contain, and
-        bridge boluses that delivered nothing (no rule counts them; NV memory is finite)."""
+        """Drop boluses and doses no 24 h window reaching ``at_ms`` or later can contain."""
         state = self.state
         horizon = at_ms - BOLUS_WINDOW_MS
-        state.boluses = [
-            b
-            for b in state.boluses
-            if b.end_ms > horizon and not (b.bridge and b.end_ms == b.start_ms)
-        ]
+        state.boluses = [b for b in state.boluses if b.end_ms > horizon]
         history = state.dose_history
         while len(history) > 1 and history[1][0] <= horizon:
             del history[0]
@@ -381,6 +376,7 @@ class Pump:
             bridge_bolus_max_ng=limits.bridge_bolus_max_ng,
             withdrawal_risk=WithdrawalRisk[limits.withdrawal_risk.upper()],
             retitration_interval_s=limits.retitration_interval_s,
+            max_refill_interval_s=limits.max_refill_interval_s,
         )
 
     # --- commands ------------------------------------------------------------------------
@@ -696,11 +692,22 @@ class Pump:
                 "a bridge bolus goes with a concentration change, and the concentration stays "
                 f"{self._concentration(current)}: send no bridge bolus",
             )
+        if request.bridge_bolus_ng and request.waive_bridge_bolus:
+            raise Refusal(NakCode.INVALID_ARGUMENT, "give a bridge bolus or waive it, not both")
         if changing and request.bridge_bolus_ng == 0 and not request.waive_bridge_bolus:
             raise Refusal(
                 NakCode.BRIDGE_BOLUS_REQUIRED,
                 "a concentration change needs a bridge bolus or an explicit waiver",
             )
+        if request.bridge_bolus_ng and not state.running:
+            # Were it taken, the old drug in the pump and catheter would go out at the new
+            # flow on resume, with no bridge: the clinician resumes first, or waives it.
+            why = StopReason(state.stop_reason).name.lower().replace("_", " ")
+            if state.motor_stall or state.reservoir_nl <= 0:  # RESUME would be refused
+                detail = "cannot resume now and would not deliver the bridge bolus: waive it"
+            else:
+                detail = "would not deliver the bridge bolus: resume it first, or waive it"
+            raise Refusal(NakCode.PUMP_STOPPED, f"the pump is stopped ({why}) and {detail}")
         if request.bridge_bolus_ng > limits.bridge_bolus_max_ng:
             raise Refusal(
                 NakCode.BOLUS_TOO_LARGE,
@@ -725,19 +732,16 @@ class Pump:
                 request.request_id,
                 bridge=True,
             )
-            if not state.running:
-                bridge.stopped_ms = state.anchor_ms  # a stopped pump delivers none of it
-            else:
-                # A bridge bolus is drug like any other: the 24 h maximum holds it too.
-                peak_ng = self.peak_24h_ng(state.dose_ng_per_day, bridge)
-                if peak_ng > limits.max_dose_ng_per_day:
-                    raise Refusal(
-                        NakCode.DAILY_LIMIT,
-                        f"the bridge bolus of {self._dose(request.bridge_bolus_ng, False)} would "
-                        f"put {self._dose(math.ceil(peak_ng), False)} in one 24 h window, above "
-                        f"the maximum daily dose {self._dose(limits.max_dose_ng_per_day)}",
-                        limits.max_dose_ng_per_day,
-                    )
+            # A bridge bolus is drug like any other: the 24 h maximum holds it too.
+            peak_ng = self.peak_24h_ng(state.dose_ng_per_day, bridge)
+            if peak_ng > limits.max_dose_ng_per_day:
+                raise Refusal(
+                    NakCode.DAILY_LIMIT,
+                    f"the bridge bolus of {self._dose(request.bridge_bolus_ng, False)} would "
+                    f"put {self._dose(math.ceil(peak_ng), False)} in one 24 h window, above "
+                    f"the maximum daily dose {self._dose(limits.max_dose_ng_per_day)}",
+                    limits.max_dose_ng_per_day,
+                )
         factor = LARGE_CONCENTRATION_CHANGE_FACTOR
         large = concentration >= current * factor or concentration * factor <= current
         if large and not request.confirm_large_change:
@@ -794,14 +798,6 @@ class Pump:
                 BRIDGE_BOLUS_DURATION_MS // 1000,
                 f"bridge bolus {self._dose(request.bridge_bolus_ng, False)}",
             )
-            if bridge.stopped_ms is not None:
-                self._log(
-                    EventCode.BOLUS_FINISHED,
-                    request.request_id,
-                    0,
-                    0,
-                    "bridge bolus not delivered: the pump is stopped",
-                )
         elif changing:
             self._log(EventCode.REFILLED, request.request_id, 0, 0, "bridge bolus waived")
         self._reconcile(state.anchor_ms)

@@ -1,8 +1,10 @@
 """``pumpctl``: the programmer from a shell. One line of reason on every failure.
 
-Exit status: 0 done; 1 refused (by the pump or the programmer); 2 bad input;
-3 no pump (port or link); 4 outcome uncertain (read the pump back before anything else);
-5 the clinical record cannot be opened or written.
+Exit status: 0 done (or nothing to do); 1 refused (by the pump, the programmer or the guard;
+a missing confirmation names its flag); 2 bad input; 3 no pump, or not sent (the pump shows it
+never received the command); 4 outcome uncertain (read the pump back before anything else);
+5 the clinical record cannot be opened or written; 6 not authorised; 7 the pump acknowledged
+but reads back something else (interrogate it).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from pumpctl.programmer import (
     SetRate,
     Stop,
     TherapyCommand,
+    VerificationFailed,
 )
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
@@ -73,6 +76,7 @@ from pumpctl.units import (
 )
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD, EXIT_AUTH = 1, 2, 3, 4, 5, 6
+EXIT_VERIFY_FAILED = 7
 OFFLINE_COMMANDS = {"audit", "pair"}
 CLI_HINTS = {NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-bridge)"}
 THERAPY_COMMANDS = {"set-rate", "bolus", "stop", "resume", "catheter-check", "refill", "ack"}
@@ -198,8 +202,18 @@ def _parser() -> argparse.ArgumentParser:
     bolus = sub.add_parser("bolus", help="give a bolus (in the drug's unit)")
     bolus.add_argument("dose", help="bolus dose, e.g. 0.1 (mg for morphine)")
     bolus.add_argument("--duration", default="600", help="seconds to deliver over (600)")
-    sub.add_parser("stop", help="stop delivery")
-    sub.add_parser("resume", help="resume delivery")
+    stop = sub.add_parser("stop", help="stop delivery (reviewed: the drug's withdrawal risk)")
+    stop.add_argument(
+        "--confirm-withdrawal-risk",
+        action="store_true",
+        help="confirm stopping a drug whose abrupt stop causes withdrawal",
+    )
+    resume = sub.add_parser("resume", help="resume delivery at the programmed dose")
+    resume.add_argument(
+        "--confirm-full-dose",
+        action="store_true",
+        help="confirm the full dose after a stop longer than the re-titration interval",
+    )
     sub.add_parser("catheter-check", help="run a catheter check")
     refill = sub.add_parser(
         "refill", help="refill (without --withdrawn: show the residual the pump expects)"
@@ -228,6 +242,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("alarms", help="active alarms")
     ack = sub.add_parser("ack", help="acknowledge an alarm")
     ack.add_argument("alarm", help="alarm name, e.g. LOW_RESERVOIR")
+    ack.add_argument(
+        "--discrepancy-reason",
+        default="",
+        help="what was found, to acknowledge a VOLUME_DISCREPANCY (audited)",
+    )
     events = sub.add_parser("events", help="the pump's event log")
     events.add_argument("--from", dest="first", type=int, default=0, help="first event index")
     return parser
@@ -262,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(error, EXIT_REFUSED)
     except NotApplied as error:
         return _fail(error, EXIT_NO_PUMP)
+    except VerificationFailed as error:
+        return _fail(f"verification failed: {error}; interrogate the pump", EXIT_VERIFY_FAILED)
     except OutcomeUncertain as error:
         return _fail(error, EXIT_UNCERTAIN)
     except (LinkError, NoResponse) as error:
@@ -499,12 +520,7 @@ async def _therapy(
     review = plan.review
     if not args.json and (review.rows or review.warnings):
         print("\n".join(review.lines()), flush=True)
-    try:
-        result = await programmer.execute(plan, confirmations)
-    except ConfirmationRequired:
-        if args.json:
-            print(json.dumps({"outcome": "not-sent", "review": review.as_json()}))
-        raise
+    result = await programmer.execute(plan, confirmations)
     data: dict[str, Any] = {
         "outcome": result.outcome.value,
         "verified": True,
@@ -641,8 +657,18 @@ def _audit_action(entry: dict[str, Any]) -> str:
     if "kind" in data:
         action += f" {data['kind']}"
     detail = data.get("detail") or data.get("reason") or ""
-    if not detail and "review" in data:
-        detail = data["review"].get("title", "")
+    review = data.get("review")
+    if not detail and isinstance(review, dict):
+        changed = [f"{r[0]} {r[1]} -> {r[2]}" for r in review.get("rows", []) if r[1] != r[2]]
+        detail = "; ".join([review.get("title", ""), *changed])
+        given = review.get("confirmations", {})
+        confirmed = [k.replace("_", " ") for k, v in given.items() if v is True]
+        if confirmed:
+            detail += f"; confirmed: {', '.join(confirmed)}"
+        if given.get("discrepancy_reason"):
+            detail += f"; discrepancy reason: {given['discrepancy_reason']}"
+    if data.get("override_reason"):
+        detail += f"; OVERRIDE {data['override_reason']}: {data.get('override_note')}"
     return f"{action}: {detail}" if detail else action
 
 
@@ -678,11 +704,13 @@ async def _bolus(programmer: Programmer, args: argparse.Namespace) -> Output:
 
 
 async def _stop(programmer: Programmer, args: argparse.Namespace) -> Output:
-    return await _therapy(programmer, args, Stop())
+    confirmations = Confirmations(withdrawal_risk=args.confirm_withdrawal_risk)
+    return await _therapy(programmer, args, Stop(), confirmations)
 
 
 async def _resume(programmer: Programmer, args: argparse.Namespace) -> Output:
-    return await _therapy(programmer, args, Resume())
+    confirmations = Confirmations(full_dose_restart=args.confirm_full_dose)
+    return await _therapy(programmer, args, Resume(), confirmations)
 
 
 async def _catheter_check(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -752,7 +780,8 @@ async def _ack(programmer: Programmer, args: argparse.Namespace) -> Output:
     name = args.alarm.strip().upper().replace("-", "_")
     if name not in AlarmCode.__members__:
         raise UsageError(f"alarm {args.alarm!r} is unknown ({', '.join(AlarmCode.__members__)})")
-    return await _therapy(programmer, args, AckAlarm(AlarmCode[name]))
+    confirmations = Confirmations(discrepancy_reason=args.discrepancy_reason)
+    return await _therapy(programmer, args, AckAlarm(AlarmCode[name]), confirmations)
 
 
 async def _events(programmer: Programmer, args: argparse.Namespace) -> Output:

@@ -23,8 +23,9 @@ from pumpctl.link.errors import (
     PumpError,
     Refused,
 )
+from pumpctl.link.memory import open_link
 from pumpctl.link.transactions import DEADLINE_S, RETRIES, Trace, TransactionManager
-from pumpctl.link.transport import DEFAULT_BAUD, SerialLink
+from pumpctl.link.transport import DEFAULT_BAUD
 from pumpctl.protocol.messages import (
     AckAlarmRequest,
     AckAlarmResponse,
@@ -87,7 +88,8 @@ class ResolvedOutcome:
 
 
 # LimitsResponse fields WRITE_LIMITS cannot change: the pump model's own properties, and the
-# drug library's display unit, bridge bolus maximum, withdrawal risk and re-titration interval.
+# drug library's display unit, bridge bolus maximum, withdrawal risk, re-titration interval
+# and maximum refill interval.
 LIMITS_NOT_WRITABLE = frozenset(
     {
         "min_flow_nl_per_day",
@@ -97,6 +99,7 @@ LIMITS_NOT_WRITABLE = frozenset(
         "bridge_bolus_max_ng",
         "withdrawal_risk",
         "retitration_interval_s",
+        "max_refill_interval_s",
     }
 )
 
@@ -126,9 +129,11 @@ class PumpClient:
         keys: KeySource | None = None,
         role: Role = Role.CLINICIAN,
     ) -> PumpClient:
-        """Open the port and, given ``keys``, an authenticated session in ``role``."""
+        """Open the port and, given ``keys``, an authenticated session in ``role``.
+        ``url`` is a pyserial port or URL, or ``sim://NAME`` for a simulator in this
+        process (``pumpctl.link.memory``)."""
         transactions = TransactionManager(deadline_s, retries, trace)
-        transactions.link = await SerialLink.open(url, transactions.on_frame, baud=baud)
+        transactions.link = await open_link(url, transactions.on_frame, baud=baud)
         client = cls(transactions)
         if keys is not None:
             try:

@@ -40,6 +40,7 @@ def test_fault_rates_are_roughly_what_was_asked() -> None:
         assert 700 < count < 1300
 
 
+@pytest.mark.needs_pty
 def test_a_clean_line_is_transparent(pump: PumpUnderTest) -> None:
     expected = pump.client.status()
     pump.client.close()
@@ -52,6 +53,7 @@ def test_a_clean_line_is_transparent(pump: PumpUnderTest) -> None:
     pump.reconnect()
 
 
+@pytest.mark.needs_pty
 def test_the_programmer_gets_true_answers_through_a_hostile_line(pump: PumpUnderTest) -> None:
     expected = pump.client.status()
     pump.client.close()

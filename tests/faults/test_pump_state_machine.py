@@ -277,9 +277,11 @@ class PumpMachine(RuleBasedStateMachine):
         residual=st.sampled_from(["expected", "tolerance", "beyond", "any"]),
         amount=st.integers(0, 1 << 20),
         bridge=st.sampled_from([0, 0, 1, 10_000, 100_000, 1_000_000, "max", "over_max"]),
-        waive=st.booleans(),
+        waiver=st.sampled_from(["without_a_bridge", "without_a_bridge", "never", "always"]),
         acknowledge=st.booleans(),
         confirm=st.booleans(),
+        stopped_first=st.sampled_from([False, False, False, True]),
+        if_stopped=st.sampled_from(["give_up", "resume", "waive"]),
     )
     def refill(
         self,
@@ -288,10 +290,16 @@ class PumpMachine(RuleBasedStateMachine):
         residual: str,
         amount: int,
         bridge: int | str,
-        waive: bool,
+        waiver: str,
         acknowledge: bool,
         confirm: bool,
+        stopped_first: bool,
+        if_stopped: str,
     ) -> None:
+        """Any refill; now and then of a pump the clinician has just stopped, and with a
+        bridge bolus and its waiver both."""
+        if stopped_first:
+            self.stop()
         limits, model, ref = self.pump.limits, self.pump.model, self.ref
         capacity, low_ul = model.reservoir_capacity_ul, model.low_reservoir_ul
         added = {
@@ -316,6 +324,7 @@ class PumpMachine(RuleBasedStateMachine):
         bridge_max = limits.bridge_bolus_max_ng
         bridge_ng = {"max": bridge_max, "over_max": bridge_max + 1}.get(str(bridge), bridge)
         assert isinstance(bridge_ng, int)
+        waive = {"without_a_bridge": bridge_ng == 0, "never": False, "always": True}[waiver]
         expected_ul = math.floor(ref.reservoir_nl / 1000)
         sign = 1 if amount % 2 else -1
         withdrawn = {
@@ -325,6 +334,93 @@ class PumpMachine(RuleBasedStateMachine):
             "any": amount % (capacity + 1),
         }[residual]
         withdrawn = max(0, withdrawn)
+        self._refill_as_a_clinician(
+            if_stopped, withdrawn, added, new_concentration, bridge_ng, waive, acknowledge, confirm
+        )
+
+    @rule(
+        change=st.sampled_from(["up", "down", "double", "half"]),
+        bridge=st.sampled_from([1, 10_000, 100_000, "max", "max", "over_max", "half_a_day"]),
+        waive=st.sampled_from([False, False, False, True]),
+        first=st.sampled_from(["nothing", "stop", "resume"]),
+        if_stopped=st.sampled_from(["give_up", "resume", "waive"]),
+    )
+    def refill_with_a_bridge_bolus(
+        self, change: str, bridge: int | str, waive: bool, first: str, if_stopped: str
+    ) -> None:
+        """A refill the clinician got right but for the bridge bolus: full, the residual as
+        expected, another concentration within the drug's range and confirmed. What decides
+        is the bridge bolus: on a stopped pump, with a waiver too, above its maximum, or
+        more than the 24 h maximum has room for."""
+        if first == "stop":
+            self.stop()
+        elif first == "resume":
+            self.resume()
+        limits, ref = self.pump.limits, self.ref
+        low, high = limits.min_concentration_ng_per_ml, limits.max_concentration_ng_per_ml
+        current = ref.concentration_ng_per_ml
+        wanted = {
+            "up": current * 3 // 2,
+            "down": current * 2 // 3,
+            "double": current * 2,
+            "half": current // 2,
+        }[change]
+        concentration = min(high, max(low, wanted))
+        if concentration == current:  # at an end of the range: go the other way
+            concentration = min(high, max(low, current * 2 // 3 if change in ("up", "double")
+                                          else current * 3 // 2))  # fmt: skip
+        bridge_ng = {
+            "max": limits.bridge_bolus_max_ng,
+            "over_max": limits.bridge_bolus_max_ng + 1,
+            "half_a_day": ref.dose_ng_per_day // 2,
+        }.get(str(bridge), bridge)
+        assert isinstance(bridge_ng, int)
+        self._refill_as_a_clinician(
+            if_stopped,
+            math.floor(ref.reservoir_nl / 1000),
+            self.pump.model.reservoir_capacity_ul,
+            concentration,
+            bridge_ng,
+            waive,
+            False,
+            True,
+        )
+
+    def _refill_as_a_clinician(
+        self,
+        if_stopped: str,
+        withdrawn: int,
+        added: int,
+        concentration: int,
+        bridge_ng: int,
+        waive: bool,
+        acknowledge: bool,
+        confirm: bool,
+    ) -> None:
+        """Send a refill; refused because a stopped pump would not deliver its bridge bolus,
+        give up, or resume the pump and send it again, or send it again with a waiver."""
+        flags = (acknowledge, confirm)
+        refused = self._refill(withdrawn, added, concentration, bridge_ng, waive, *flags)
+        if refused == NakCode.PUMP_STOPPED and if_stopped != "give_up":
+            self._check_all()  # the refusal changed nothing
+            if if_stopped == "resume":
+                self.resume()  # refused too while the motor stalls or the reservoir is empty
+            else:
+                bridge_ng, waive = 0, True
+            self._refill(withdrawn, added, concentration, bridge_ng, waive, *flags)
+
+    def _refill(
+        self,
+        withdrawn: int,
+        added: int,
+        new_concentration: int,
+        bridge_ng: int,
+        waive: bool,
+        acknowledge: bool,
+        confirm: bool,
+    ) -> NakCode | None:
+        ref, model = self.ref, self.pump.model
+        expected_ul = math.floor(ref.reservoir_nl / 1000)
         request_id = self.request_id()
         alerting = abs(withdrawn - expected_ul) > model.refill_tolerance_ul
         expected = ref.refill(
@@ -361,6 +457,7 @@ class PumpMachine(RuleBasedStateMachine):
             assert reply.expected_residual_ul == expected_ul
             assert reply.discrepancy_alert == alerting
             assert reply.reservoir_ul == added
+        return expected
 
     @rule()
     def catheter_check(self) -> None:

@@ -61,7 +61,8 @@ def test_a_bridge_bolus_cannot_push_a_day_over_the_maximum() -> None:
     assert pump.state.concentration_ng_per_ml == 50_000  # the refill did not happen
     assert pump.state.reservoir_nl == 20_000_000
     assert not pump.state.boluses
-    # A bridge bolus that fits is accepted; one on a stopped pump delivers nothing, so fits.
+    # A bridge bolus that fits is accepted. A stopped pump would deliver none of one: it is
+    # refused for that (PUMP_STOPPED), not for the daily maximum, and a waiver goes ahead.
     pump.handle(SetRateRequest(request_id=3, dose_ng_per_day=900_000,
                                believed_dose_ng_per_day=1_000_000))  # fmt: skip
     pump.advance(DAY_MS)  # 900 mcg/day at 50 mcg/mL: 18 mL of the 20
@@ -69,8 +70,15 @@ def test_a_bridge_bolus_cannot_push_a_day_over_the_maximum() -> None:
     assert isinstance(fits, RefillResponse)
     pump.handle(StopRequest(request_id=4))
     stopped = pump.handle(refill(20_000, 20_000, 50_000, bridge_ng=100_000, confirm=True))
-    assert isinstance(stopped, RefillResponse)
-    assert not [e for e in log.events if e.code == EventCode.REFUSED][1:]
+    assert isinstance(stopped, Nak)
+    assert stopped.code == NakCode.PUMP_STOPPED
+    assert pump.state.concentration_ng_per_ml == 2_000_000
+    waived = pump.handle(refill(20_000, 20_000, 50_000, confirm=True, waive=True))
+    assert isinstance(waived, RefillResponse)
+    assert [e.value_a for e in log.events if e.code == EventCode.REFUSED] == [
+        NakCode.DAILY_LIMIT,
+        NakCode.PUMP_STOPPED,
+    ]
 
 
 def test_a_flood_of_rate_changes_keeps_the_nv_state_bounded() -> None:
@@ -82,7 +90,7 @@ def test_a_flood_of_rate_changes_keeps_the_nv_state_bounded() -> None:
     command). Root fix: a change in the same millisecond replaces the dose it supersedes
     (which held no drug), and at most DOSE_HISTORY_MAX doses are kept, the oldest two merging
     into the larger (the rule can only get stricter). A bridge bolus that delivered nothing
-    is not kept."""
+    (given to a stopped pump) was not kept either; the pump now refuses such a bolus."""
     pump, _ = _implanted("morphine", 25_000_000, 20_000_000, volume_ul=20_000, model="IT-20")
     dose = 20_000_000
     for _ in range(1000):  # the same millisecond
@@ -104,12 +112,18 @@ def test_a_flood_of_rate_changes_keeps_the_nv_state_bounded() -> None:
     # Merging only ever overestimates what the last 24 h held.
     assert pump.peak_24h_ng(dose) >= exact.peak_24h_ng(dose)
     assert pump.peak_24h_ng(dose) <= 20_000_000
-    # Bridge boluses given to a stopped pump, again and again, leave nothing behind.
+    # Bridge boluses given to a stopped pump, again and again, leave nothing behind: each is
+    # refused, and each refill with a waiver instead keeps no bolus.
     pump.handle(StopRequest(request_id=next(_ids)))
     for i in range(50):
         concentration = 10_000_000 + i % 2
+        bridged = pump.handle(
+            refill(19_999, 20_000, concentration, bridge_ng=100_000, confirm=True)
+        )
+        assert isinstance(bridged, Nak)
+        assert bridged.code == NakCode.PUMP_STOPPED
         assert isinstance(
-            pump.handle(refill(19_999, 20_000, concentration, bridge_ng=100_000, confirm=True)),
+            pump.handle(refill(19_999, 20_000, concentration, confirm=True, waive=True)),
             RefillResponse,
         )
     assert not pump.state.boluses

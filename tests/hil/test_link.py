@@ -100,6 +100,7 @@ def test_retransmission_after_a_pump_restart_is_still_executed_once(
     assert len([e for e in events if e.code == EventCode.BOOT]) == 3
 
 
+@pytest.mark.needs_pty
 def test_garbage_on_the_line_is_survived(pump: PumpUnderTest) -> None:
     rng = __import__("random").Random(1234)
     with serial.serial_for_url(pump.port, timeout=0.3) as raw:
@@ -120,6 +121,7 @@ def test_garbage_on_the_line_is_survived(pump: PumpUnderTest) -> None:
     ],
     ids=["unknown-type", "truncated-set-rate", "status-with-payload"],
 )
+@pytest.mark.needs_pty
 def test_malformed_requests_get_a_defined_nak(
     pump: PumpUnderTest, frame: Frame, expected: NakCode
 ) -> None:
@@ -139,6 +141,7 @@ def test_malformed_requests_get_a_defined_nak(
     assert pump.client.status().dose_ng_per_day > 0
 
 
+@pytest.mark.needs_pty
 def test_a_corrupted_request_is_ignored_not_answered(pump: PumpUnderTest) -> None:
     pump.client.close()
     with RawLine(pump.port) as line:
@@ -167,6 +170,7 @@ def test_concurrent_callers_are_serialised_by_the_library(pump: PumpUnderTest) -
 
 
 @pytest.mark.needs_simulator
+@pytest.mark.needs_process
 def test_a_silent_pump_makes_a_read_fail_cleanly(pump: PumpUnderTest) -> None:
     assert pump.sim is not None
     assert pump.sim.process is not None
@@ -178,6 +182,7 @@ def test_a_silent_pump_makes_a_read_fail_cleanly(pump: PumpUnderTest) -> None:
 
 
 @pytest.mark.needs_simulator
+@pytest.mark.needs_process
 def test_an_unanswered_command_is_uncertain_then_resolved_by_reading_back(
     pump: PumpUnderTest,
 ) -> None:

@@ -190,6 +190,7 @@ class Session:
 
 
 @pytest.mark.needs_simulator
+@pytest.mark.needs_process
 def test_power_cuts_at_random_instants_lose_nothing(make_pump: MakePump) -> None:
     # A ring with room for every event of the run (~50 a cut), so "no event lost" is exact:
     # with the default 4 096 a run of more than ~80 cuts wraps it.

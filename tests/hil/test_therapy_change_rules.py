@@ -1,9 +1,10 @@
 """The pump's own safety on every therapy change, through the serial port, whatever the
 programmer sends: a refill's residual discrepancy must be acknowledged, a concentration ×2 or
-÷2 and a dose cut to a tenth must be confirmed, a bridge bolus is bounded and goes only with
-a concentration change, a stopped pump says so until it resumes, READ_LIMITS carries what a
-programmer needs to plan a change, and every text the pump gives a person is in the drug's
-unit and mL. Boundaries are met exactly on both sides.
+÷2 and a dose cut to a tenth must be confirmed, a bridge bolus is bounded, goes only with a
+concentration change and to a running pump, and is given or waived, not both; a stopped pump
+says so until it resumes, READ_LIMITS carries what a programmer needs to plan a change, and
+every text the pump gives a person is in the drug's unit and mL. Boundaries are met exactly
+on both sides.
 
 The plugin's pump is morphine 25 mg/mL at 1.4 mg/day in an IT-20 (20 mL, refill tolerance
 1 mL), frozen clock: without an advance the reservoir stays at 20 mL.
@@ -239,6 +240,83 @@ def test_a_bridge_bolus_with_an_unchanged_concentration_is_refused(pump: PumpUnd
     assert not events(pump.client, EventCode.REFILLED)
 
 
+@pytest.mark.needs_simulator
+def test_a_stopped_pump_refuses_a_bridge_bolus_and_changes_nothing(pump: PumpUnderTest) -> None:
+    """A stopped pump would not deliver the bridge bolus, and on resume the old drug in the
+    pump and catheter would go out at the new flow with no bridge: refused, not logged as
+    "not delivered". Resumed first, the same refill goes ahead with its bridge bolus."""
+    client = pump.client
+    client.stop()
+    before = snapshot(client)
+    refusal = refused(
+        lambda: client.refill(FULL_UL, FULL_UL, 20 * MG, bridge_bolus_ng=100_000),
+        NakCode.PUMP_STOPPED,
+    )
+    assert refusal.nak.limit == 0
+    assert refusal.nak.detail == (
+        "the pump is stopped (clinician) and would not deliver the bridge bolus: resume it "
+        "first, or waive it"
+    )
+    readable(refusal.nak.detail)
+    assert snapshot(client) == before
+    assert client.identify().concentration_ng_per_ml == MORPHINE
+    assert client.status().reservoir_ul == FULL_UL
+    assert not events(client, EventCode.REFILLED)
+    assert not events(client, EventCode.BOLUS_STARTED)
+    assert [e.value_a for e in events(client, EventCode.REFUSED)] == [NakCode.PUMP_STOPPED]
+
+    client.resume()
+    reply = client.refill(FULL_UL, FULL_UL, 20 * MG, bridge_bolus_ng=100_000)
+    assert reply.concentration_ng_per_ml == 20 * MG
+    assert client.status().bolus_active
+    started = events(client, EventCode.BOLUS_STARTED)
+    assert [(e.request_id, e.value_a) for e in started] == [(reply.request_id, 100_000)]
+
+
+@pytest.mark.needs_simulator
+def test_a_stopped_pump_takes_the_same_refill_with_the_bridge_bolus_waived(
+    pump: PumpUnderTest,
+) -> None:
+    client = pump.client
+    client.stop()
+    refused(
+        lambda: client.refill(FULL_UL, FULL_UL, 20 * MG, bridge_bolus_ng=100_000),
+        NakCode.PUMP_STOPPED,
+    )
+    reply = client.refill(FULL_UL, FULL_UL, 20 * MG, waive_bridge_bolus=True)
+    assert reply.concentration_ng_per_ml == 20 * MG
+    assert client.identify().concentration_ng_per_ml == 20 * MG
+    status = client.status()
+    assert status.state == PumpState.STOPPED  # the clinician still resumes it
+    assert not status.bolus_active
+    logged = [e.detail for e in events(client) if e.request_id == reply.request_id]
+    assert logged[-1] == "bridge bolus waived"
+    assert not events(client, EventCode.BOLUS_STARTED)
+
+
+@pytest.mark.needs_simulator
+@pytest.mark.parametrize("stopped", [False, True], ids=["running", "stopped"])
+def test_a_bridge_bolus_and_its_waiver_together_are_refused(
+    pump: PumpUnderTest, stopped: bool
+) -> None:
+    """Give it or waive it: both is a request that contradicts itself, refused before the
+    pump's own state is looked at."""
+    client = pump.client
+    if stopped:
+        client.stop()
+    before = snapshot(client)
+    refusal = refused(
+        lambda: client.refill(
+            FULL_UL, FULL_UL, 20 * MG, bridge_bolus_ng=100_000, waive_bridge_bolus=True
+        ),
+        NakCode.INVALID_ARGUMENT,
+    )
+    assert refusal.nak.detail == "give a bridge bolus or waive it, not both"
+    assert snapshot(client) == before
+    assert not events(client, EventCode.BOLUS_STARTED)
+    assert not events(client, EventCode.REFILLED)
+
+
 # --- the refill's checks, in their documented order ----------------------------------------
 
 
@@ -423,6 +501,20 @@ def test_the_limits_carry_the_drugs_unit_withdrawal_risk_and_bridge_maximum(
     assert limits.bridge_bolus_max_ng == bridge_max_ng == shipped.bridge_bolus_max_ng
     assert limits.retitration_interval_s == shipped.retitration_interval_s == 7 * 86_400
     assert limits.refill_tolerance_ul == 1000  # IT-20
+
+
+@pytest.mark.parametrize(
+    ("drug", "days"),
+    [("ziconotide", 40), ("baclofen", 180), ("morphine", 180), ("hydromorphone", 180)],
+)
+def test_the_limits_carry_the_drugs_maximum_refill_interval(
+    make_pump: MakePump, drug: str, days: int
+) -> None:
+    """How long a fill may stay in the pump, for the programmer's next refill date: ziconotide
+    40 days (its diluted limit), baclofen 180 (label); the opioids' 180 a design default."""
+    limits = make_pump("--drug", drug).client.read_limits()
+    shipped = default_library().limits_for(drug)
+    assert limits.max_refill_interval_s == shipped.max_refill_interval_s == days * 86_400
 
 
 def test_the_limits_carry_the_models_refill_tolerance(make_pump: MakePump) -> None:

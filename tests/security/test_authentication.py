@@ -48,6 +48,7 @@ def paired(pump: PumpUnderTest, role: str) -> Keystore:
     return Keystore(path)
 
 
+@pytest.mark.needs_pty
 def test_without_a_session_only_identify_is_answered(pump: PumpUnderTest) -> None:
     pump.client.close()
     with RawLine(pump.port) as line:
@@ -58,6 +59,7 @@ def test_without_a_session_only_identify_is_answered(pump: PumpUnderTest) -> Non
     pump.reconnect()
 
 
+@pytest.mark.needs_pty
 def test_a_captured_set_rate_replayed_later_is_refused(pump: PumpUnderTest) -> None:
     pump.client.close()
     with RawLine(pump.port) as line:
@@ -90,6 +92,7 @@ def _recrc(body: bytes) -> bytes:
     return content + CRC.pack(zlib.crc32(content))
 
 
+@pytest.mark.needs_pty
 def test_any_single_flipped_bit_is_refused(pump: PumpUnderTest) -> None:
     pump.client.close()
     with RawLine(pump.port, timeout_s=0.15) as line:
@@ -111,6 +114,7 @@ def test_any_single_flipped_bit_is_refused(pump: PumpUnderTest) -> None:
     pump.reconnect()
 
 
+@pytest.mark.needs_pty
 def test_a_wrong_key_cannot_open_a_session(pump: PumpUnderTest) -> None:
     with pytest.raises(AuthenticationError, match="could not prove"):
         SyncPumpClient(pump.port, keys=WRONG)
@@ -121,6 +125,7 @@ def test_a_wrong_key_cannot_open_a_session(pump: PumpUnderTest) -> None:
     pump.reconnect()
 
 
+@pytest.mark.needs_pty
 def test_repeated_failures_lock_the_pump_out(pump: PumpUnderTest) -> None:
     assert pump.sim is not None
     pump.client.close()
@@ -183,6 +188,7 @@ def test_only_the_service_role_changes_the_drug_library(pump: PumpUnderTest) -> 
     assert pump.client.read_limits().max_dose_ng_per_day == 15_000_000
 
 
+@pytest.mark.needs_pty
 def test_an_idle_session_expires_and_the_client_opens_a_new_one(pump: PumpUnderTest) -> None:
     assert pump.sim is not None
     pump.client.close()
@@ -197,6 +203,7 @@ def test_an_idle_session_expires_and_the_client_opens_a_new_one(pump: PumpUnderT
     assert pump.client.status().dose_ng_per_day > 0  # reopened, not failed
 
 
+@pytest.mark.needs_pty
 def test_no_key_appears_in_logs_events_or_errors(pump: PumpUnderTest, tmp_path: Path) -> None:
     assert pump.sim is not None
     key = pump.keys.key_for("SIM000001", Role.CLINICIAN)
@@ -234,6 +241,7 @@ def test_no_key_appears_in_logs_events_or_errors(pump: PumpUnderTest, tmp_path: 
             assert secret not in text
 
 
+@pytest.mark.needs_pty
 def test_cli_refusals_are_one_line_with_their_own_exit_status(
     pump: PumpUnderTest, tmp_path: Path
 ) -> None:

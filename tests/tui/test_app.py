@@ -239,7 +239,7 @@ async def test_typed_ahead_keys_are_not_lost(app: PumpApp) -> None:
         await burst(pilot, "1", "5", "enter", "1", "8", "enter")  # not read as 1518
         review = await on_screen(pilot, ReviewDialog)
         rows = {row.label: row.after for row in review.review.rows}
-        assert rows["Residual withdrawn"] == "15 mL"
+        assert rows["Withdrawn"].startswith("15 mL (")
         assert rows["Reservoir"] == "18 mL"
         await answer(pilot, "n")
 
@@ -426,6 +426,7 @@ async def test_bolus_then_stop_and_resume_each_reviewed_first(app: PumpApp) -> N
         review = await on_screen(pilot, ReviewDialog)
         assert "Stop delivery of morphine" in review.review.title
         assert "withdrawal" in dialog_text(review)
+        await pilot.click("#confirm-withdrawal-risk")
         await answer(pilot, "y")
         assert app.seen.status.state != PumpState.RUNNING
         assert "stopped" in text_of(app, "#therapy")

@@ -105,6 +105,11 @@ async def test_y_stops_the_pump_and_quitting_then_asks_first(app: PumpApp) -> No
         shown = dialog_text(dialog)
         assert "running → STOPPED" in shown
         assert "Stopping an intrathecal opioid abruptly causes withdrawal" in shown
+        await pilot.press("y")  # not sent: the withdrawal risk is not confirmed yet
+        await pilot.pause()
+        assert state(app) == PumpState.RUNNING
+        assert "withdrawal-risk box" in dialog_text(dialog)
+        await pilot.click("#confirm-withdrawal-risk")
         await pilot.press("y")
         await idle(pilot)
         assert state(app) == PumpState.STOPPED
@@ -142,12 +147,26 @@ async def test_quit_with_the_pump_running_does_not_ask(app: PumpApp) -> None:
 
 
 @run_async
+async def test_quit_with_the_link_down_asks_as_the_pump_state_is_unknown(app: PumpApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        app._link_lost("no answer from the pump")
+        await pilot.press("q")
+        ask = await on_screen(pilot, Ask)
+        assert "whether the pump is delivering is not known" in dialog_text(ask)
+        await pilot.press("enter")  # the focus is on Cancel
+        await pilot.pause()
+        assert app.is_running
+
+
+@run_async
 async def test_resume_shows_the_dose_how_long_it_was_off_and_the_retitration_warning(
     app: PumpApp,
 ) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
         await review(pilot, "s")
+        await pilot.click("#confirm-withdrawal-risk")
         await pilot.press("y")
         await idle(pilot)
         await pilot.press("t")
@@ -165,6 +184,7 @@ async def test_resume_shows_the_dose_how_long_it_was_off_and_the_retitration_war
         assert "8 d" in shown
         assert "re-titration interval of 7 d:" in shown
         assert dialog.query_one("#cancel", Button).has_focus
+        await pilot.click("#confirm-full-dose-restart")
         await pilot.press("y")
         await idle(pilot)
         assert state(app) == PumpState.RUNNING
@@ -182,9 +202,9 @@ async def test_set_rate_to_the_same_dose_sends_nothing_and_says_so(app: PumpApp)
         assert message in notes(app)
         assert message in text_of(app, "#statusline")
         assert EventCode.RATE_CHANGED not in await pump_events(app)
-        refused = audit(app, "programmer-refused", "set-rate")
-        assert refused
-        assert refused[-1]["actor"] == "dr-test"
+        noted = audit(app, "nothing-sent", "set-rate")
+        assert noted
+        assert noted[-1]["actor"] == "dr-test"
 
 
 @run_async
@@ -209,9 +229,9 @@ async def test_a_large_decrease_needs_the_confirmation_before_y_sends(tmp_path: 
             dialog.query_one("#error", Static)
         )
         assert dose(app) == 5_000_000
-        await pilot.click("#confirm-large")
+        await pilot.click("#confirm-large-change")
         await pilot.pause()
-        assert dialog.query_one("#confirm-large", Checkbox).value
+        assert dialog.query_one("#confirm-large-change", Checkbox).value
         assert not send.disabled
         await pilot.press("y")
         await idle(pilot)
@@ -250,7 +270,8 @@ async def test_a_whole_refill_with_a_new_concentration_and_a_discrepancy(app: Pu
         assert "possible pocket fill" in shown
         assert "25 mg/mL → 10 mg/mL" in shown
         assert "0.056 mL/day → 0.14 mL/day" in shown
-        assert "20 mL expected → 10 mL" in shown
+        assert "20 mL   20 mL" in shown
+        assert "10 mL (-10 mL)" in shown
         assert dialog.review.required == {
             Confirmation.DISCREPANCY_REASON,
             Confirmation.LARGE_CHANGE,
@@ -260,7 +281,7 @@ async def test_a_whole_refill_with_a_new_concentration_and_a_discrepancy(app: Pu
         await pilot.pause()
         assert app.screen is dialog
         assert "Not sent: needs a discrepancy reason" in plain(dialog.query_one("#error", Static))
-        await pilot.click("#confirm-large")
+        await pilot.click("#confirm-large-change")
         await pilot.press("y")  # still no reason
         await pilot.pause()
         assert app.screen is dialog
@@ -289,6 +310,8 @@ async def test_a_whole_refill_with_a_new_concentration_and_a_discrepancy(app: Pu
         assert given == {
             "large_change": True,
             "discrepancy_reason": "yes: needle re-sited, aspirated clear",
+            "withdrawal_risk": False,
+            "full_dose_restart": False,
         }
 
 
@@ -321,6 +344,7 @@ async def test_a_refill_leaving_the_pump_stopped_offers_resume(app: PumpApp) -> 
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
         await review(pilot, "s")
+        await pilot.click("#confirm-withdrawal-risk")
         await pilot.press("y")
         await idle(pilot)
         assert state(app) == PumpState.STOPPED
@@ -360,6 +384,7 @@ async def test_bolus_stop_ack_resume_and_catheter_check_are_in_the_audit_trail(
         await pilot.press("y")
         await idle(pilot)
         await review(pilot, "s")
+        await pilot.click("#confirm-withdrawal-risk")
         await pilot.press("y")
         await idle(pilot)
         await pilot.press("a")  # the PUMP_STOPPED alarm: no review, it changes no therapy
@@ -404,6 +429,7 @@ async def test_an_uncertain_outcome_is_shown_asks_before_quitting_and_settles(
         monkeypatch.setattr(client, "send_once", answer_lost)
         monkeypatch.setattr(client, "resolve", no_outcome)
         await review(pilot, "s")
+        await pilot.click("#confirm-withdrawal-risk")
         await pilot.press("y")
         await idle(pilot)
         assert app.uncertain is not None

@@ -456,6 +456,15 @@ class ClinicalRecord:
         ).fetchone()
         return None if row is None else _event(row)
 
+    def last_refill_s(self, serial: str) -> int | None:
+        """When the pump was last refilled, from its mirrored log (a waiver's note aside)."""
+        row = self._db.execute(
+            "SELECT MAX(time_s) FROM pump_events WHERE pump_serial = ? AND code = ? "
+            "AND NOT (value_a = 0 AND value_b = 0)",
+            (serial, int(EventCode.REFILLED)),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
     # --- what the record knows of each pump ----------------------------------------------
 
     def remember_pump(self, serial: str, drug: str, display_unit: str) -> None:

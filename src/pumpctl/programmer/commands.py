@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import ClassVar
 
 from pumpctl.limits import check_rate_change, is_large_concentration_change, is_large_rate_change
@@ -23,6 +24,7 @@ from pumpctl.protocol.messages import (
     BolusRequest,
     CatheterCheckRequest,
     EventCode,
+    EventRecord,
     NakCode,
     RefillRequest,
     ResumeRequest,
@@ -79,8 +81,9 @@ class TherapyCommand:
     ) -> messages.Command:
         raise NotImplementedError
 
-    def verify(self, ctx: Context, after: Interrogation) -> str | None:
-        """What the read-back shows wrong, or None."""
+    def verify(self, ctx: Context, after: Interrogation, event: EventRecord) -> str | None:
+        """What the read-back (``after``, and the pump's ``event`` for this request) shows
+        wrong, or None."""
         return None
 
     def done(self, ctx: Context, after: Interrogation) -> str:
@@ -96,7 +99,7 @@ def _low_date_rows(seen: Interrogation, dose_after: int, *, running_after: bool)
         limits,
         seen.identity.concentration_ng_per_ml,
         dose_after,
-        running=running_after,
+        running=running_after and not seen.alarm_active(AlarmCode.OCCLUSION),
     )
     before = status.low_reservoir_projected_s or None
     shown = pump_date(after)
@@ -181,7 +184,7 @@ class SetRate(TherapyCommand):
             confirm_large_change=confirmations.large_change,
         )
 
-    def verify(self, ctx: Context, after: Interrogation) -> str | None:
+    def verify(self, ctx: Context, after: Interrogation, event: EventRecord) -> str | None:
         if after.status.dose_ng_per_day == self.dose_ng_per_day:
             return None
         unit = ctx.seen.unit
@@ -268,17 +271,20 @@ class Stop(TherapyCommand):
             _low_date_rows(seen, seen.status.dose_ng_per_day, running_after=False),
         )
         warnings = [f"{seen.limits.drug}: nothing is delivered until the pump is resumed"]
+        if seen.status.bolus_active:
+            warnings.append("A bolus is running (a bridge bolus after a refill?): stopping ends it")
         risk = WITHDRAWAL_WARNING.get(WithdrawalRisk(seen.limits.withdrawal_risk))
+        required = frozenset({Confirmation.WITHDRAWAL_RISK}) if risk else frozenset()
         if risk:
             warnings.append(risk)
-        return Review(f"Stop delivery of {seen.limits.drug}", rows, tuple(warnings))
+        return Review(f"Stop delivery of {seen.limits.drug}", rows, tuple(warnings), required)
 
     def request(
         self, request_id: int, ctx: Context, confirmations: Confirmations
     ) -> messages.Command:
         return StopRequest(request_id=request_id)
 
-    def verify(self, ctx: Context, after: Interrogation) -> str | None:
+    def verify(self, ctx: Context, after: Interrogation, event: EventRecord) -> str | None:
         return None if not after.running else "the pump acknowledged the stop but reads running"
 
     def done(self, ctx: Context, after: Interrogation) -> str:
@@ -321,23 +327,30 @@ class Resume(TherapyCommand):
             _low_date_rows(seen, seen.status.dose_ng_per_day, running_after=True),
         )
         warnings = []
+        required: frozenset[Confirmation] = frozenset()
         interval = seen.limits.retitration_interval_s
         if off is not None and interval and off > interval:
+            required = frozenset({Confirmation.FULL_DOSE_RESTART})
+            why = (
+                "tolerance may be lost"
+                if seen.limits.withdrawal_risk == WithdrawalRisk.OPIOID
+                else "the dose was set for a patient on continuous therapy"
+            )
             warnings.append(
                 f"Delivery was off for {duration_text(off)}, longer than the drug library's "
-                f"re-titration interval of {duration_text(interval)}: tolerance may be lost; "
-                f"consider restarting below {dose} and titrating again"
+                f"re-titration interval of {duration_text(interval)}: {why}; consider a lower "
+                f"dose first (set-rate while stopped) and titrating again"
             )
         elif off is None:
             warnings.append("How long delivery was off is unknown: check the event log")
-        return Review(f"Resume delivery at {dose}", rows, tuple(warnings))
+        return Review(f"Resume delivery at {dose}", rows, tuple(warnings), required)
 
     def request(
         self, request_id: int, ctx: Context, confirmations: Confirmations
     ) -> messages.Command:
         return ResumeRequest(request_id=request_id)
 
-    def verify(self, ctx: Context, after: Interrogation) -> str | None:
+    def verify(self, ctx: Context, after: Interrogation, event: EventRecord) -> str | None:
         return None if after.running else "the pump acknowledged the resume but reads stopped"
 
     def done(self, ctx: Context, after: Interrogation) -> str:
@@ -371,9 +384,17 @@ class AckAlarm(TherapyCommand):
 
     def review(self, ctx: Context) -> Review:
         warnings: tuple[str, ...] = ()
+        required: frozenset[Confirmation] = frozenset()
         if self.code == AlarmCode.PUMP_STOPPED:
             warnings = ("Acknowledging does not resume delivery: the alarm stays until resumed",)
-        return Review(f"Acknowledge {self.code.name}", (), warnings, changes_therapy=False)
+        elif self.code == AlarmCode.VOLUME_DISCREPANCY:
+            required = frozenset({Confirmation.DISCREPANCY_REASON})
+            warnings = (
+                "The last refill's residual differed from what the pump expected: acknowledging "
+                "clears the alarm; say what was found (pocket fill ruled out? the patient "
+                "watched for overdose or withdrawal?)",
+            )
+        return Review(f"Acknowledge {self.code.name}", (), warnings, required, False)
 
     def request(
         self, request_id: int, ctx: Context, confirmations: Confirmations
@@ -430,6 +451,12 @@ class Refill(TherapyCommand):
                 f"{format_concentration(old, unit)} -> {format_concentration(new, unit)} needs a "
                 "bridge bolus or an explicit waiver of it",
             )
+        if self.bridge_bolus_ng and not seen.running:
+            raise ProgrammerRefusal(
+                NakCode.PUMP_STOPPED,
+                "the pump is stopped and would not deliver the bridge bolus: resume it first, "
+                "or waive the bridge bolus",
+            )
         if self.bridge_bolus_ng > limits.bridge_bolus_max_ng:
             raise ProgrammerRefusal(
                 NakCode.BOLUS_TOO_LARGE,
@@ -461,13 +488,16 @@ class Refill(TherapyCommand):
         old, new = seen.identity.concentration_ng_per_ml, self.new_concentration(seen)
         dose = status.dose_ng_per_day
         new_low = projected_low_reservoir_s(
-            status.pump_time_s, self.added_ul, limits, new, dose, running=True
+            status.pump_time_s, self.added_ul, limits, new, dose, running=seen.running
         )
+        difference = self.discrepancy_ul(seen)
+        sign = "+" if difference > 0 else ("-" if difference < 0 else "")
         rows = (
+            ReviewRow("Expected residual", *[format_volume(status.reservoir_ul)] * 2),
             ReviewRow(
-                "Residual withdrawn",
-                f"{format_volume(status.reservoir_ul)} expected",
-                format_volume(self.withdrawn_ul),
+                "Withdrawn",
+                NONE,
+                f"{format_volume(self.withdrawn_ul)} ({sign}{format_volume(abs(difference))})",
             ),
             ReviewRow(
                 "Concentration", format_concentration(old, unit), format_concentration(new, unit)
@@ -482,9 +512,9 @@ class Refill(TherapyCommand):
                 "Reservoir", format_volume(status.reservoir_ul), format_volume(self.added_ul)
             ),
             ReviewRow(
-                "Next refill (low-reservoir date)",
-                pump_date(status.low_reservoir_projected_s),
-                pump_date(new_low),
+                "Next refill",
+                pump_date(ctx.refill_due_s(ctx.last_refill_s, status.low_reservoir_projected_s)),
+                pump_date(ctx.refill_due_s(status.pump_time_s, new_low)),
             ),
             ReviewRow(
                 "Bridge bolus",
@@ -514,14 +544,25 @@ class Refill(TherapyCommand):
                 )
         if new != old and is_large_concentration_change(old, new):
             required.add(Confirmation.LARGE_CHANGE)
+            factor = (Decimal(old) / Decimal(new)).normalize()
             warnings.append(
                 f"The concentration changes {format_concentration(old, unit)} -> "
-                f"{format_concentration(new, unit)}: check the vial against the prescription "
-                "(a wrong concentration multiplies the drug delivered)"
+                f"{format_concentration(new, unit)}: at the same dose the pump pumps {factor:f}x "
+                "the volume; check the vial against the prescription"
+            )
+        due = ctx.refill_due_s(status.pump_time_s, new_low)
+        if due is not None and due != new_low:
+            days = limits.max_refill_interval_s // 86_400
+            warnings.append(
+                f"Next refill by {pump_date(due)}: {limits.drug} may stay in the pump at most "
+                f"{days} days (drug library), before the reservoir runs low"
             )
         if not seen.running:
             warnings.append("The pump is stopped and stays stopped after the refill: resume it")
-        warnings.append("Remind the patient of the signs of overdose, underdose and withdrawal")
+        signs = "overdose and underdose"
+        if limits.withdrawal_risk != WithdrawalRisk.NONE:
+            signs = "overdose, underdose and withdrawal"
+        warnings.append(f"Remind the patient of the signs of {signs}")
         return Review(f"Refill {limits.drug}", rows, tuple(warnings), frozenset(required))
 
     def request(
@@ -538,7 +579,12 @@ class Refill(TherapyCommand):
             confirm_large_change=confirmations.large_change,
         )
 
-    def verify(self, ctx: Context, after: Interrogation) -> str | None:
+    def verify(self, ctx: Context, after: Interrogation, event: EventRecord) -> str | None:
+        if (event.value_a, event.value_b) != (self.withdrawn_ul, self.added_ul):
+            return (
+                f"the pump logged a refill of {format_volume(event.value_b)} "
+                f"(withdrawn {format_volume(event.value_a)}), not {format_volume(self.added_ul)}"
+            )
         expected = self.new_concentration(ctx.seen)
         if after.identity.concentration_ng_per_ml != expected:
             unit = ctx.seen.unit

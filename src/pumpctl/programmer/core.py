@@ -28,7 +28,14 @@ from pumpctl.programmer.errors import (
 )
 from pumpctl.programmer.interrogation import Context, Interrogation, Override
 from pumpctl.programmer.review import Confirmations, Review
-from pumpctl.protocol.messages import Command, EventCode, Message, Nak, StatusResponse
+from pumpctl.protocol.messages import (
+    Command,
+    EventCode,
+    Message,
+    Nak,
+    NakCode,
+    StatusResponse,
+)
 from pumpctl.units import format_amount
 
 
@@ -41,6 +48,17 @@ class Outcome(Enum):
     UNCERTAIN = "uncertain"
     VERIFY_FAILED = "verify-failed"
 
+
+# Refusals of the session, not of the command: the command itself may have run.
+SESSION_REFUSALS = frozenset(
+    {
+        NakCode.AUTH_REQUIRED,
+        NakCode.AUTH_FAILED,
+        NakCode.REPLAYED,
+        NakCode.SESSION_EXPIRED,
+        NakCode.LOCKED_OUT,
+    }
+)
 
 # Records a command's outcome in the table it was begun in.
 _Finish = Callable[["Outcome", str], None]
@@ -261,23 +279,33 @@ class Programmer:
         seen = seen or await self.interrogate()
         await self.sync_record(seen)
         alarms = (await self.client.read_alarms()).alarms if command.NEEDS_ALARMS else []
-        ctx = Context(seen, tuple(alarms))
-        decision = None
+        ctx = Context(seen, tuple(alarms), self.record.last_refill_s(seen.serial))
         try:
-            if isinstance(command, SetRate):
-                decision = self._guard_rate(ctx, command)
-            command.check(ctx)
-        except (ProgrammerRefusal, NothingToSend) as error:
-            self._note(ctx, command, "programmer-refused", reason=str(error))
+            return self._evaluate(command, ctx, note=True)
+        except NothingToSend as nothing:
+            self._note(ctx, command, "nothing-sent", reason=str(nothing))
             raise
+        except ProgrammerRefusal as refusal:
+            self._note(
+                ctx, command, "programmer-refused", rule=refusal.rule.name, reason=str(refusal)
+            )
+            raise
+
+    def _evaluate(self, command: TherapyCommand, ctx: Context, *, note: bool) -> Plan:
+        """The guard, the command's checks and its review: no I/O, so ``execute`` runs them
+        again on what the plan saw and never trusts a plan it did not make."""
+        decision = (
+            self._guard_rate(ctx, command, note=note) if isinstance(command, SetRate) else None
+        )
+        command.check(ctx)
         return Plan(command, ctx, command.review(ctx), decision)
 
-    def _guard_rate(self, ctx: Context, command: SetRate) -> GuardDecision | None:
+    def _guard_rate(self, ctx: Context, command: SetRate, *, note: bool) -> GuardDecision | None:
         seen = ctx.seen
         if command.dose_ng_per_day <= seen.status.dose_ng_per_day:
             return None
         decision = self.guard(seen, command.dose_ng_per_day)
-        if not decision.allowed:
+        if not decision.allowed and note:
             self.record.note(
                 seen.serial,
                 self.clinician,
@@ -288,8 +316,8 @@ class Programmer:
                 reason=decision.reason,
                 overridden=command.override is not None,
             )
-            if command.override is None:
-                raise GuardBlocked(decision)
+        if not decision.allowed and command.override is None:
+            raise GuardBlocked(decision)
         return decision
 
     def _note(self, ctx: Context, command: TherapyCommand, action: str, **data: object) -> None:
@@ -310,23 +338,25 @@ class Programmer:
         sent), ``Refused``, ``NotApplied``, ``OutcomeUncertain`` or ``VerificationFailed``,
         each recorded with the clinician's name.
         """
-        confirmations = confirmations or Confirmations()
-        command, ctx = plan.command, plan.ctx
-        missing = plan.review.missing(confirmations)
+        plan = self._evaluate(plan.command, plan.ctx, note=False)
+        command, ctx, shown = plan.command, plan.ctx, plan.review
+        given = confirmations or Confirmations()
+        missing = shown.missing(given)
         if missing:
-            why = next(iter(plan.review.warnings), plan.review.title)
+            why = next(iter(shown.warnings), shown.title)
             self._note(
                 ctx,
                 command,
                 "programmer-refused",
-                reason="confirmation required",
+                reason=f"not sent: needs {' and '.join(sorted(c.label for c in missing))}",
                 missing=sorted(c.value for c in missing),
-                review=plan.review.as_json(),
+                review=shown.as_json(),
             )
             raise ConfirmationRequired(missing, why)
+        confirmations = given.only(shown.required)
         request_id = new_request_id()
         request = command.request(request_id, ctx, confirmations)
-        review = {**plan.review.as_json(), "confirmations": confirmations.as_json()}
+        review = {**shown.as_json(), "confirmations": confirmations.as_json()}
         key, finish = self._begin(plan, request_id, review)
         self._in_flight.add(key)
         try:
@@ -368,10 +398,15 @@ class Programmer:
         command, ctx = plan.command, plan.ctx
         reply: Message | None = None
         try:
-            reply = await self.client.send_once(request)
-        except Refused as refused:
-            finish(Outcome.REFUSED, str(refused))
-            raise
+            try:
+                reply = await self.client.send_once(request)
+            except Refused as refused:
+                if refused.code not in SESSION_REFUSALS:
+                    finish(Outcome.REFUSED, str(refused))
+                    raise
+                # A session-level refusal may answer one copy of a frame whose earlier copy
+                # ran, and an unsealed one may be forged: only the pump's record can say.
+                raise OutcomeUncertain(str(refused), request.request_id) from None
         except OutcomeUncertain as uncertain:
             try:
                 outcome = await self.client.resolve(uncertain.request_id)
@@ -394,9 +429,10 @@ class Programmer:
             finish(Outcome.UNCERTAIN, detail)
             raise OutcomeUncertain(detail, request.request_id) from None
         event = self.record.any_event_for_request(ctx.seen.serial, request.request_id)
-        problem = command.verify(ctx, after)
-        if problem is None and (event is None or event.code not in command.EVENT_CODES):
-            problem = f"the pump's event log shows no {command.KIND} under this request"
+        if event is None or event.code not in command.EVENT_CODES:
+            problem: str | None = f"the pump's event log shows no {command.KIND} under this request"
+        else:
+            problem = command.verify(ctx, after, event)
         if problem is not None:
             finish(Outcome.VERIFY_FAILED, problem)
             raise VerificationFailed(problem)

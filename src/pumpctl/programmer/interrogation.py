@@ -45,9 +45,18 @@ class Context:
 
     seen: Interrogation
     alarms: tuple[AlarmRecord, ...] = ()
+    last_refill_s: int | None = None  # the last refill in the record's mirror of the pump's log
 
     def raised_at_s(self, code: AlarmCode) -> int | None:
         return next((a.raised_at_s for a in self.alarms if a.code == code), None)
+
+    def refill_due_s(self, filled_at_s: int | None, low_reservoir_s: int | None) -> int | None:
+        """The next refill: the low-reservoir date, or sooner the day the fill expires (the
+        drug library's longest stay of this drug in the pump)."""
+        interval = self.seen.limits.max_refill_interval_s
+        expiry = None if filled_at_s is None or not interval else filled_at_s + interval
+        dates = [d for d in (low_reservoir_s, expiry) if d]
+        return min(dates) if dates else None
 
 
 @dataclass(frozen=True)

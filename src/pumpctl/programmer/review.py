@@ -16,7 +16,9 @@ class Confirmation(Enum):
     """An explicit confirmation a command can need before it is sent."""
 
     LARGE_CHANGE = "large-change"  # a dose ×10 up or below half, a concentration ×2 either way
-    DISCREPANCY_REASON = "discrepancy-reason"  # a refill's residual outside the tolerance
+    DISCREPANCY_REASON = "discrepancy-reason"  # a residual outside the refill tolerance
+    WITHDRAWAL_RISK = "withdrawal-risk"  # stopping a drug whose abrupt stop causes withdrawal
+    FULL_DOSE_RESTART = "full-dose-restart"  # resuming at the full dose after a long stop
 
     @property
     def label(self) -> str:
@@ -24,6 +26,18 @@ class Confirmation(Enum):
         return {
             Confirmation.LARGE_CHANGE: "an explicit confirmation of the large change",
             Confirmation.DISCREPANCY_REASON: "a reason for going ahead despite the discrepancy",
+            Confirmation.WITHDRAWAL_RISK: "an explicit confirmation of the withdrawal risk",
+            Confirmation.FULL_DOSE_RESTART: "an explicit confirmation of the full-dose restart",
+        }[self]
+
+    @property
+    def checkbox(self) -> str:
+        """What a ticked box says (the confirmations given by a tick, not by text)."""
+        return {
+            Confirmation.LARGE_CHANGE: "I confirm this large change (not a slipped decimal point)",
+            Confirmation.DISCREPANCY_REASON: "",
+            Confirmation.WITHDRAWAL_RISK: "I understand the withdrawal risk of stopping",
+            Confirmation.FULL_DOSE_RESTART: "Restart at the full dose after this long stop",
         }[self]
 
     @property
@@ -32,7 +46,12 @@ class Confirmation(Enum):
         return {
             Confirmation.LARGE_CHANGE: "--confirm-large-change",
             Confirmation.DISCREPANCY_REASON: "--discrepancy-reason TEXT",
+            Confirmation.WITHDRAWAL_RISK: "--confirm-withdrawal-risk",
+            Confirmation.FULL_DOSE_RESTART: "--confirm-full-dose",
         }[self]
+
+
+TICKED = (Confirmation.LARGE_CHANGE, Confirmation.WITHDRAWAL_RISK, Confirmation.FULL_DOSE_RESTART)
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,17 @@ class Confirmations:
 
     large_change: bool = False
     discrepancy_reason: str = ""
+    withdrawal_risk: bool = False
+    full_dose_restart: bool = False
+
+    @classmethod
+    def of(cls, ticked: frozenset[Confirmation], discrepancy_reason: str = "") -> Confirmations:
+        return cls(
+            large_change=Confirmation.LARGE_CHANGE in ticked,
+            discrepancy_reason=discrepancy_reason,
+            withdrawal_risk=Confirmation.WITHDRAWAL_RISK in ticked,
+            full_dose_restart=Confirmation.FULL_DOSE_RESTART in ticked,
+        )
 
     def given(self) -> frozenset[Confirmation]:
         given = set()
@@ -48,10 +78,26 @@ class Confirmations:
             given.add(Confirmation.LARGE_CHANGE)
         if self.discrepancy_reason.strip():
             given.add(Confirmation.DISCREPANCY_REASON)
+        if self.withdrawal_risk:
+            given.add(Confirmation.WITHDRAWAL_RISK)
+        if self.full_dose_restart:
+            given.add(Confirmation.FULL_DOSE_RESTART)
         return frozenset(given)
 
+    def only(self, needed: frozenset[Confirmation]) -> Confirmations:
+        """These confirmations less any the review did not ask for: what reaches the pump
+        and the record says what was reviewed, not what a script always passes."""
+        kept = self.given() & needed
+        reason = self.discrepancy_reason if Confirmation.DISCREPANCY_REASON in kept else ""
+        return Confirmations.of(kept, reason)
+
     def as_json(self) -> dict[str, Any]:
-        return {"large_change": self.large_change, "discrepancy_reason": self.discrepancy_reason}
+        return {
+            "large_change": self.large_change,
+            "discrepancy_reason": self.discrepancy_reason,
+            "withdrawal_risk": self.withdrawal_risk,
+            "full_dose_restart": self.full_dose_restart,
+        }
 
 
 @dataclass(frozen=True)

@@ -377,6 +377,7 @@ class LimitsResponse(Response):
     bridge_bolus_max_ng: U32
     withdrawal_risk: Annotated[WithdrawalRisk, Fixed("B")]
     retitration_interval_s: U32
+    max_refill_interval_s: U32  # the longest a fill may stay in the pump (drug stability)
 
 
 class SessionOpenRequest(Message):

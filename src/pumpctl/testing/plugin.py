@@ -1,21 +1,49 @@
 """pytest plugin (entry point ``pytest11``): the ``pump`` fixture and its options.
 
-By default each test gets a fresh simulator in its own process on a pty. With
-``--pump-port PORT`` (or ``$PUMPCTL_HIL_PORT``) the same tests run against real hardware;
-tests marked ``needs_simulator`` (they drive time, faults or restarts) skip there.
+By default each test gets a fresh simulator in this process, on the memory link
+(``sim://NAME``): the real simulator, sessions and codec, and the same COBS byte stream both
+ways; only the OS pty is left out. With ``--pump-port PORT`` (or ``$PUMPCTL_HIL_PORT``) the
+same tests run against real hardware.
+
+Markers say what a test needs beyond a pump to talk to:
+
+- ``needs_simulator``: drives the simulator's controls (time, faults, restarts); skipped on
+  real hardware.
+- ``needs_pty``: opens the port by path outside this process's link (raw bytes through
+  pyserial, a ``pumpctl`` subprocess, a faulty line in between): the simulator is served on
+  a pty, in its own process. Real hardware has a port: such tests run there.
+- ``needs_process``: kills or freezes the simulator's process, or needs ``pumpsim`` itself:
+  the simulator runs in its own process on a pty; skipped on real hardware.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Generic
 
 import pytest
+from typing_extensions import TypeVar
 
 from pumpctl.client import SyncPumpClient
 from pumpctl.connection import ConnectOptions, open_target
 from pumpctl.keystore import Keystore
-from pumpctl.testing.targets import SimulatorProcess, hardware_port_from
+from pumpctl.testing.targets import (
+    InProcessSimulator,
+    SimulatedPump,
+    SimulatorProcess,
+    hardware_port_from,
+)
+
+MARKERS = {
+    "needs_simulator": "drives the simulator's control port; skipped on real hardware",
+    "needs_pty": "talks to the port outside this process's link (raw bytes, a subprocess, "
+    "a faulty line): the simulator is served on a pty in its own process",
+    "needs_process": "kills or freezes the simulator's process or runs pumpsim: the "
+    "simulator runs in its own process; skipped on real hardware",
+}
+HARDWARE_SKIP = "needs the simulator's control port; running against real hardware"
+PROCESS_SKIP = "needs the simulator's process; running against real hardware"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,19 +63,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "needs_simulator: drives the simulator's control port; skipped on real hardware",
-    )
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def needs_own_process(node: pytest.Item) -> bool:
+    """Whether the test needs the simulator on a pty in its own process."""
+    return any(node.get_closest_marker(name) for name in ("needs_pty", "needs_process"))
+
+
+def simulator_for(
+    node: pytest.Item, extra_args: tuple[str, ...] = (), serial_number: str = "SIM000001"
+) -> SimulatedPump:
+    """A started simulator for ``node``: in this process, unless the test is marked as
+    needing a pty or a process. ``extra_args`` are pumpsim options."""
+    kind = SimulatorProcess if needs_own_process(node) else InProcessSimulator
+    return kind(extra_args, serial_number).start()
+
+
+Sim = TypeVar("Sim", bound=SimulatedPump, default=SimulatedPump)
 
 
 @dataclass
-class PumpUnderTest:
-    """One test's pump: a connected client, and the simulator's controls when it is one."""
+class PumpUnderTest(Generic[Sim]):
+    """One test's pump: a connected client, and the simulator's controls when it is one
+    (which kind follows the test's markers; ``PumpUnderTest[SimulatorProcess]`` says so)."""
 
     port: str
     client: SyncPumpClient
-    sim: SimulatorProcess | None
+    sim: Sim | None
     keys: Keystore
 
     def reconnect(self) -> SyncPumpClient:
@@ -60,15 +104,17 @@ class PumpUnderTest:
 
 
 @pytest.fixture
-def pump_target(request: pytest.FixtureRequest) -> Iterator[SimulatorProcess | str]:
-    """The simulator process (started fresh for this test), or the hardware port."""
+def pump_target(request: pytest.FixtureRequest) -> Iterator[SimulatedPump | str]:
+    """The simulator (started fresh for this test), or the hardware port."""
     port = hardware_port_from(request.config.getoption("--pump-port"))
     if port is not None:
         if request.node.get_closest_marker("needs_simulator"):
-            pytest.skip("needs the simulator's control port; running against real hardware")
+            pytest.skip(HARDWARE_SKIP)
+        if request.node.get_closest_marker("needs_process"):
+            pytest.skip(PROCESS_SKIP)
         yield port
         return
-    sim = SimulatorProcess().start()
+    sim = simulator_for(request.node)
     try:
         yield sim
     finally:
@@ -77,10 +123,10 @@ def pump_target(request: pytest.FixtureRequest) -> Iterator[SimulatorProcess | s
 
 @pytest.fixture
 def pump(
-    pump_target: SimulatorProcess | str, request: pytest.FixtureRequest
+    pump_target: SimulatedPump | str, request: pytest.FixtureRequest
 ) -> Iterator[PumpUnderTest]:
     """A client in an authenticated clinician session with the pump under test."""
-    sim = pump_target if isinstance(pump_target, SimulatorProcess) else None
+    sim = None if isinstance(pump_target, str) else pump_target
     options = ConnectOptions(
         port=sim.port if sim is not None else str(pump_target),
         keystore=sim.keystore_path
@@ -99,8 +145,8 @@ def pump(
 
 
 @pytest.fixture
-def simulator(pump: PumpUnderTest) -> SimulatorProcess:
+def simulator(pump: PumpUnderTest) -> SimulatedPump:
     """The simulator's controls; skips the test on real hardware."""
     if pump.sim is None:
-        pytest.skip("needs the simulator's control port; running against real hardware")
+        pytest.skip(HARDWARE_SKIP)
     return pump.sim

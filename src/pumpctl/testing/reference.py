@@ -354,21 +354,24 @@ class ReferencePump:
         old = self.concentration_ng_per_ml
         changing = concentration != old
         if bridge_ng and not changing:
-            return NakCode.INVALID_ARGUMENT
+            return NakCode.INVALID_ARGUMENT  # a bridge bolus goes with a change
+        if bridge_ng and waive:
+            return NakCode.INVALID_ARGUMENT  # give it or waive it, not both
         if changing and not bridge_ng and not waive:
             return NakCode.BRIDGE_BOLUS_REQUIRED
+        if bridge_ng and not self.running:
+            return NakCode.PUMP_STOPPED  # it would not be delivered: resume first, or waive
         if bridge_ng > limits.bridge_bolus_max_ng:
             return NakCode.BOLUS_TOO_LARGE
         if self._flow_too_low(self.dose_ng_per_day, concentration):
             return NakCode.BELOW_MIN_FLOW
         now = self.now_ms
         bridge = None
-        if changing and bridge_ng:
-            end = now + BRIDGE_BOLUS_MS if self.running else now
-            bridge = ReferenceBolus(request_id, now, bridge_ng, BRIDGE_BOLUS_MS, True, end)
-            if self.running and self.peak_24h_ng(self.dose_ng_per_day, bridge) > (
-                limits.max_dose_ng_per_day
-            ):
+        if bridge_ng:
+            bridge = ReferenceBolus(
+                request_id, now, bridge_ng, BRIDGE_BOLUS_MS, True, now + BRIDGE_BOLUS_MS
+            )
+            if self.peak_24h_ng(self.dose_ng_per_day, bridge) > limits.max_dose_ng_per_day:
                 return NakCode.DAILY_LIMIT
         ratio = Fraction(concentration, old)
         large = ratio >= CONCENTRATION_FACTOR or ratio <= Fraction(1, CONCENTRATION_FACTOR)
@@ -443,17 +446,12 @@ def disagreements(pump: Pump, ref: ReferencePump) -> list[str]:
     differ("alarm severities", severities, {c: ref.severity(c) for c in ref.active_alarms()})
     acknowledged = {code for code, alarm in state.alarms.items() if alarm.acknowledged}
     differ("acknowledged alarms", acknowledged, ref.acknowledged)
-    # The pump may forget a bolus once no 24 h window reaching now can hold it, not sooner;
-    # a bridge bolus that delivered nothing (given to a stopped pump) at once.
+    # The pump may forget a bolus once no 24 h window reaching now can hold it, not sooner.
     live = [
         (b.request_id, b.start_ms, b.dose_ng, b.end_ms, b.bridge)
         for b in ref.boluses
-        if b.end_ms > ref.now_ms - DAY_MS and not (b.bridge and b.end_ms == b.start_ms)
+        if b.end_ms > ref.now_ms - DAY_MS
     ]
-    kept = [
-        (b.request_id, b.start_ms, b.dose_ng, b.end_ms, b.bridge)
-        for b in state.boluses
-        if not (b.bridge and b.end_ms == b.start_ms)
-    ]
+    kept = [(b.request_id, b.start_ms, b.dose_ng, b.end_ms, b.bridge) for b in state.boluses]
     differ("boluses (id, start, ng, end, bridge)", kept, live)
     return found

@@ -5,7 +5,8 @@ A seeded patient and clinician use the pump as they would: demand boluses (some 
 soon), visits that titrate up and down, check the catheter, acknowledge alarms and refill
 when the reservoir runs low (sometimes late, sometimes at another concentration, sometimes
 with a residual that does not match — sending the refill again, acknowledged, confirmed or
-with a smaller bridge bolus, when the pump asks), stops and resumes, and faults that come and go
+with a smaller bridge bolus, when the pump asks, and resuming a stopped pump first or waiving
+the bridge bolus when it will not take one), stops and resumes, and faults that come and go
 (occlusion, motor stall, leak, a failing battery). Every command goes to the simulator's pump
 and is committed to its NV memory as the firmware does; a reference model of the rules
 (``pumpctl.testing.reference``) runs beside it.
@@ -383,8 +384,9 @@ class Soak:
         # The clinician sends what was planned; when the pump asks for a confirmation (a
         # residual beyond the tolerance, a concentration ×2 or ÷2), refuses a bridge bolus
         # above the maximum or one without a concentration change, the clinician confirms,
-        # gives the maximum or none, and sends it again.
-        for _ in range(4):
+        # gives the maximum or none, and sends it again. A stopped pump will not take a
+        # bridge bolus: the clinician resumes it first when it can, or waives the bolus.
+        for _ in range(5):
             request_id = self._request_id()
             expected = ref.refill(
                 request_id,
@@ -415,6 +417,13 @@ class Soak:
                 bridge = limits.bridge_bolus_max_ng
             elif expected == NakCode.INVALID_ARGUMENT and not changing:
                 bridge = 0  # the concentration stays: no bridge bolus
+            elif expected == NakCode.PUMP_STOPPED:
+                # The refusal says whether the pump can resume (no stall, not empty).
+                can_resume = not ref.motor_stall and ref.reservoir_nl > 0
+                if can_resume and rng.random() < 0.5:
+                    self._resume()
+                else:
+                    bridge, waive = 0, True
             else:
                 break
         if expected is None:

@@ -266,6 +266,11 @@ class PumpApp(App[None]):
         seen = self.seen
         if seen is not None and not seen.running:
             warnings.append(f"The pump is STOPPED: {seen.identity.drug} is not being delivered.")
+        elif seen is not None and not self.link_ok:
+            warnings.append(
+                "The link is down: whether the pump is delivering is not known "
+                "(the last read showed it running)."
+            )
         if self.sending is not None:
             warnings.append(
                 f"A {self.sending} command is being sent: quitting now leaves its outcome unknown."

@@ -18,6 +18,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Verdict
 from pumpctl.clinical.scores import ScoreError, parse_vas
 from pumpctl.programmer import Confirmation, Confirmations, Override, Refill, Review
+from pumpctl.programmer.review import TICKED
 from pumpctl.units import (
     UnitError,
     format_amount,
@@ -91,12 +92,11 @@ class ReviewDialog(ModalScreen[Confirmations | None]):
                             reason,
                             classes="field",
                         )
-                    if Confirmation.LARGE_CHANGE in review.required:
-                        yield Checkbox(
-                            "I confirm this large change (not a slipped decimal point)",
-                            id="confirm-large",
-                            compact=True,
-                        )
+                    for needed in TICKED:
+                        if needed in review.required:
+                            yield Checkbox(
+                                needed.checkbox, id=f"confirm-{needed.value}", compact=True
+                            )
             with Horizontal(classes="buttons"):
                 send = Button("Send (y)", variant="primary", id="send", compact=True)
                 send.disabled = bool(review.required)
@@ -122,12 +122,15 @@ class ReviewDialog(ModalScreen[Confirmations | None]):
 
     @property
     def confirmations(self) -> Confirmations:
-        large = self.query("#confirm-large")
-        reason = self.query("#reason")
-        return Confirmations(
-            large_change=bool(large) and self.query_one("#confirm-large", Checkbox).value,
-            discrepancy_reason=self.query_one("#reason", Input).value.strip() if reason else "",
+        ticked = frozenset(
+            needed
+            for needed in TICKED
+            for box in self.query(f"#confirm-{needed.value}").results(Checkbox)
+            if box.value
         )
+        reason = self.query("#reason")
+        text = self.query_one("#reason", Input).value.strip() if reason else ""
+        return Confirmations.of(ticked, text)
 
     @property
     def missing(self) -> frozenset[Confirmation]:
@@ -149,8 +152,9 @@ class ReviewDialog(ModalScreen[Confirmations | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in the reason never sends: it moves to what is still missing, or Cancel."""
         event.stop()
-        if Confirmation.LARGE_CHANGE in self.missing:
-            self.query_one("#confirm-large", Checkbox).focus()
+        boxes = [c for c in TICKED if c in self.missing]
+        if boxes:
+            self.query_one(f"#confirm-{boxes[0].value}", Checkbox).focus()
         else:
             self.query_one("#cancel", Button).focus()
 
@@ -166,6 +170,12 @@ class ReviewDialog(ModalScreen[Confirmations | None]):
             needed = [MISSING_TEXT[c] for c in sorted(missing, key=lambda c: c.value)]
             self.query_one("#error", Static).update(f"Not sent: needs {' and '.join(needed)}")
             self.app.bell()
+            # The keyboard goes where the answer is given: the reason, else the first box.
+            if Confirmation.DISCREPANCY_REASON in missing:
+                self.query_one("#reason", Input).focus()
+            else:
+                first = next(c for c in TICKED if c in missing)
+                self.query_one(f"#confirm-{first.value}", Checkbox).focus()
             return
         self.dismiss(self.confirmations)
 
@@ -176,6 +186,8 @@ class ReviewDialog(ModalScreen[Confirmations | None]):
 MISSING_TEXT = {
     Confirmation.DISCREPANCY_REASON: "a discrepancy reason",
     Confirmation.LARGE_CHANGE: "the large-change box ticked",
+    Confirmation.WITHDRAWAL_RISK: "the withdrawal-risk box ticked",
+    Confirmation.FULL_DOSE_RESTART: "the full-dose box ticked",
 }
 
 
@@ -449,12 +461,20 @@ class RefillWizard(ModalScreen[Refill | None]):
             yield field(
                 "Residual withdrawn, mL",
                 Input(
-                    volume(before.withdrawn_ul if before else None), id="withdrawn", compact=True
+                    volume(before.withdrawn_ul if before else None),
+                    id="withdrawn",
+                    placeholder=f"measured (expected {volume(self.expected_residual_ul)})",
+                    compact=True,
                 ),
             )
             yield field(
                 "Volume added, mL",
-                Input(volume(before.added_ul if before else None), id="added", compact=True),
+                Input(
+                    volume(before.added_ul if before else None),
+                    id="added",
+                    placeholder="volume put in the reservoir",
+                    compact=True,
+                ),
             )
             yield field(
                 f"Concentration, {self.unit}/mL",
