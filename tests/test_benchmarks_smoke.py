@@ -19,6 +19,8 @@ ROWS = (
     "TUI key to verified dose",
     "TUI confirm to verified dose drawn",
     "Session handshake",
+    "HIL pump setup, simulator on the memory link",
+    "HIL pump teardown, simulator on the memory link",
 )
 
 

@@ -92,6 +92,20 @@ def assert_skipped_for_hardware(result: pytest.RunResult) -> None:
         assert "hardware" in line, line
 
 
+def run_on_hardware(pytester: pytest.Pytester, hardware: SimulatorProcess) -> pytest.RunResult:
+    """The inner tests run with ``--pump-port``, as on a bench with a real pump."""
+    return pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--strict-markers",
+        "-rs",
+        "--pump-port",
+        hardware.port,
+        "--pump-keystore",
+        str(hardware.keystore_path),
+    )
+
+
 def test_default_run_uses_the_simulator(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(INNER_DEFAULT)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
@@ -102,16 +116,7 @@ def test_pump_port_option_targets_that_port(
     pytester: pytest.Pytester, hardware: SimulatorProcess
 ) -> None:
     pytester.makepyfile(INNER_HARDWARE.format(port=hardware.port, serial=HARDWARE_SERIAL))
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        "--strict-markers",
-        "-rs",
-        "--pump-port",
-        hardware.port,
-        "--pump-keystore",
-        str(hardware.keystore_path),
-    )
+    result = run_on_hardware(pytester, hardware)
     result.assert_outcomes(passed=1, skipped=2)
     assert_skipped_for_hardware(result)
 
@@ -181,16 +186,7 @@ def test_on_hardware_needs_pty_runs_and_needs_process_skips(
     pytester: pytest.Pytester, hardware: SimulatorProcess
 ) -> None:
     pytester.makepyfile(INNER_HARDWARE_MARKERS.format(port=hardware.port, serial=HARDWARE_SERIAL))
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        "--strict-markers",
-        "-rs",
-        "--pump-port",
-        hardware.port,
-        "--pump-keystore",
-        str(hardware.keystore_path),
-    )
+    result = run_on_hardware(pytester, hardware)
     result.assert_outcomes(passed=1, skipped=1)
     skips = [line for line in result.outlines if line.startswith("SKIPPED")]
     assert len(skips) == 1, result.outlines
