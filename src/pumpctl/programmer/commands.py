@@ -270,13 +270,13 @@ class Stop(TherapyCommand):
             ReviewRow("Drug delivered", dose, "none"),
             _low_date_rows(seen, seen.status.dose_ng_per_day, running_after=False),
         )
-        warnings = [f"{seen.limits.drug}: nothing is delivered until the pump is resumed"]
-        if seen.status.bolus_active:
-            warnings.append("A bolus is running (a bridge bolus after a refill?): stopping ends it")
+        # The withdrawal risk first: it is what a refusal for want of confirmation quotes.
         risk = WITHDRAWAL_WARNING.get(WithdrawalRisk(seen.limits.withdrawal_risk))
         required = frozenset({Confirmation.WITHDRAWAL_RISK}) if risk else frozenset()
-        if risk:
-            warnings.append(risk)
+        warnings = [risk] if risk else []
+        warnings.append(f"{seen.limits.drug}: nothing is delivered until the pump is resumed")
+        if seen.status.bolus_active:
+            warnings.append("A bolus is running (a bridge bolus after a refill?): stopping ends it")
         return Review(f"Stop delivery of {seen.limits.drug}", rows, tuple(warnings), required)
 
     def request(
