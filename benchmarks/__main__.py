@@ -38,7 +38,7 @@ def main() -> None:
         *r.cli_status(3 if args.quick else 20),
         *r.tui_rows(1 if args.quick else 10),
         *r.authenticated_session(30 if args.quick else 300),
-        *r.hil_setup(5 if args.quick else 30),
+        *r.hil_setup(3 if args.quick else 30),
     ]
     print(f"Machine: {machine()}")
     print()
