@@ -523,6 +523,19 @@ class Refill(TherapyCommand):
                 if self.bridge_bolus_ng
                 else ("waived" if self.waive_bridge else NONE),
             ),
+            ReviewRow(
+                "Concentration range",
+                *[
+                    f"{format_concentration(limits.min_concentration_ng_per_ml, unit)} to "
+                    f"{format_concentration(limits.max_concentration_ng_per_ml, unit)}"
+                ]
+                * 2,
+            ),
+            ReviewRow(
+                "Bridge bolus maximum",
+                *[format_amount(limits.bridge_bolus_max_ng, unit, False)] * 2,
+            ),
+            ReviewRow("Maximum daily dose", *[format_amount(limits.max_dose_ng_per_day, unit)] * 2),
         )
         warnings: list[str] = []
         required: set[Confirmation] = set()
