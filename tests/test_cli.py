@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -252,9 +251,8 @@ def test_a_pump_that_does_not_answer(pump: PumpUnderTest, env: dict[str, str]) -
     process = pump.sim.process
     assert process is not None
     with pump.sim.frozen():
-        start = time.monotonic()
+        # A hang fails on the subprocess's own timeout; how long the tries take is a
+        # benchmark's business, not a test's.
         result = pumpctl(env, "status", port=pump.port)
-        elapsed = time.monotonic() - start
     assert_fails(result, 3, "no answer", pump.port)
     assert result.stdout == ""
-    assert elapsed < 6  # three tries of 0.5 s, plus start-up

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -144,7 +143,6 @@ def test_a_year_in_big_steps_ends_on_the_exact_nanolitre() -> None:
     pump, _ = make_pump()
     assert nak(ask(pump, set_rate(1_234_567, 1_400_000))) is None
     expected = Fraction(20_000_000)  # nL
-    start = time.perf_counter()
     for day in range(30, 366, 30):
         at(pump, day * DAY_MS)
         expected -= Fraction(1_234_567 * 30 * 1_000_000, 25 * MG)
@@ -153,11 +151,9 @@ def test_a_year_in_big_steps_ends_on_the_exact_nanolitre() -> None:
         ask(pump, refill(residual, 20_000, 25 * MG))
         expected = Fraction(20_000_000)
     at(pump, 365 * DAY_MS)
-    elapsed = time.perf_counter() - start
     expected -= Fraction(1_234_567 * 5 * 1_000_000, 25 * MG)
     assert pump.state.reservoir_nl == expected
     assert status(pump).reservoir_ul == 19_753
-    assert elapsed < 0.5
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -717,7 +717,7 @@ async def _catheter_check(programmer: Programmer, args: argparse.Namespace) -> O
     output = await _therapy(programmer, args, CatheterCheck())
     if output.result is not None:
         serial, request_id = output.result.after.serial, output.result.request_id
-        event = programmer.record.any_event_for_request(serial, request_id)
+        event = programmer.record.event_for_request(serial, request_id)
         if event is not None:
             verdict = CatheterVerdict(event.value_a).name
             measured = event.detail.partition(": ")[2]

@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS pumps (
 
 
 UNRESOLVED_OUTCOMES = ("pending", "uncertain")
+# The pump's answer to a SET_RATE: the change, or the refusal.
+RATE_ANSWERS = (EventCode.RATE_CHANGED, EventCode.REFUSED)
 
 
 class RecordError(Exception):
@@ -344,13 +346,20 @@ class ClinicalRecord:
         lost and could not be read back)."""
         return [c for c in self.changes(serial) if c.outcome in UNRESOLVED_OUTCOMES]
 
-    def event_for_request(self, serial: str, request_id: int) -> EventRecord | None:
-        """The pump's answer to a SET_RATE, as mirrored: its RATE_CHANGED or REFUSED event."""
-        row = self._db.execute(
+    def event_for_request(
+        self, serial: str, request_id: int, codes: tuple[EventCode, ...] | None = None
+    ) -> EventRecord | None:
+        """The first mirrored pump event left under ``request_id`` (of ``codes``, if given):
+        how the pump answered a command, executed or refused."""
+        query = (
             "SELECT idx, time_s, code, request_id, value_a, value_b, detail FROM pump_events "
-            "WHERE pump_serial = ? AND request_id = ? AND code IN (?, ?) ORDER BY idx LIMIT 1",
-            (serial, str(request_id), int(EventCode.RATE_CHANGED), int(EventCode.REFUSED)),
-        ).fetchone()
+            "WHERE pump_serial = ? AND request_id = ?"
+        )
+        args: list[Any] = [serial, str(request_id)]
+        if codes is not None:
+            query += f" AND code IN ({', '.join('?' * len(codes))})"
+            args += [int(c) for c in codes]
+        row = self._db.execute(query + " ORDER BY idx LIMIT 1", args).fetchone()
         return None if row is None else _event(row)
 
     def events_complete_since(self, serial: str, time_s: int) -> bool:
@@ -446,15 +455,6 @@ class ClinicalRecord:
 
     def unresolved_commands(self, serial: str) -> list[CommandRow]:
         return [c for c in self.commands(serial) if c.outcome in UNRESOLVED_OUTCOMES]
-
-    def any_event_for_request(self, serial: str, request_id: int) -> EventRecord | None:
-        """The first mirrored pump event a command with ``request_id`` left (or None)."""
-        row = self._db.execute(
-            "SELECT idx, time_s, code, request_id, value_a, value_b, detail FROM pump_events "
-            "WHERE pump_serial = ? AND request_id = ? ORDER BY idx LIMIT 1",
-            (serial, str(request_id)),
-        ).fetchone()
-        return None if row is None else _event(row)
 
     def last_refill_s(self, serial: str) -> int | None:
         """When the pump was last refilled, from its mirrored log (a waiver's note aside)."""
@@ -560,7 +560,10 @@ class ClinicalRecord:
             expected += answered.get(row[0], ["pending", ""])
             if list(row[1:]) != expected:
                 return f"change {row[0]} differs from its audit entries"
-            if row[9] == "applied" and self.event_for_request(row[1], int(row[6])) is None:
+            if (
+                row[9] == "applied"
+                and self.event_for_request(row[1], int(row[6]), RATE_ANSWERS) is None
+            ):
                 return (
                     f"change {row[0]} is recorded as applied but its pump event is missing "
                     "from the record"
@@ -592,7 +595,7 @@ class ClinicalRecord:
             if actual != expected:
                 return f"{command.kind} command {command.id} differs from its audit entries"
             if command.outcome == "confirmed":
-                event = self.any_event_for_request(command.pump_serial, command.request_id)
+                event = self.event_for_request(command.pump_serial, command.request_id)
                 if event is None or event.code == EventCode.REFUSED:
                     return (
                         f"{command.kind} command {command.id} is recorded as confirmed but its "

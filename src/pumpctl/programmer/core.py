@@ -15,7 +15,7 @@ from enum import Enum
 
 from pumpctl.client import PumpClient, Resolution, new_request_id
 from pumpctl.clinical.guard import GuardConfig, GuardDecision, Reading, evaluate
-from pumpctl.clinical.record import ClinicalRecord
+from pumpctl.clinical.record import RATE_ANSWERS, ClinicalRecord
 from pumpctl.link.errors import OutcomeUncertain, PumpError, Refused
 from pumpctl.programmer.commands import SetRate, TherapyCommand
 from pumpctl.programmer.errors import (
@@ -71,6 +71,19 @@ CHANGE_OUTCOME = {
     Outcome.UNCERTAIN: "uncertain",
     Outcome.VERIFY_FAILED: "verify-failed",
 }
+
+
+@dataclass(frozen=True)
+class _Open:
+    """A dose change or a command whose outcome is still open, as reconciliation reads it."""
+
+    table: str  # "change" or "command"
+    id: int
+    request_id: int
+    time_s: int
+    outcome: str
+    codes: tuple[EventCode, ...] | None = None  # the events that answer it; None: any
+    dose_ng_per_day: int | None = None  # what a dose change asked for
 
 
 @dataclass(frozen=True)
@@ -176,73 +189,54 @@ class Programmer:
         With a gap in the mirror (the pump's ring buffer wrapped before it was read) a
         pending command becomes ``uncertain``. Commands in flight here are left alone.
         """
-        settled = self._reconcile_changes(serial)
         record = self.record
-        for command in record.unresolved_commands(serial):
-            if ("command", command.id) in self._in_flight:
+        unit = record.pump_unit(serial) or "mg"
+        open_rows = [
+            _Open("change", c.id, c.request_id, c.time_s, c.outcome, RATE_ANSWERS, c.new_ng_per_day)
+            for c in record.unresolved_changes(serial)
+        ] + [
+            _Open("command", c.id, c.request_id, c.time_s, c.outcome)
+            for c in record.unresolved_commands(serial)
+        ]
+        settled = []
+        for row in open_rows:
+            if (row.table, row.id) in self._in_flight:
                 continue
-            event = record.any_event_for_request(serial, command.request_id)
-            if event is None:
-                if not record.events_complete_since(serial, command.time_s):
-                    if command.outcome == "pending":
-                        record.finish_command(
-                            command.id,
-                            Outcome.UNCERTAIN.value,
-                            "the programmer stopped before recording the answer and the pump's "
-                            "event log has a gap since: read the pump back",
-                        )
-                        settled.append((command.id, Outcome.UNCERTAIN.value))
-                    continue
+            event = record.event_for_request(serial, row.request_id, row.codes)
+            if event is None and not record.events_complete_since(serial, row.time_s):
+                if row.outcome != "pending":
+                    continue  # already uncertain: only the pump's log can settle it
+                outcome, detail = (
+                    Outcome.UNCERTAIN,
+                    "the programmer stopped before recording the answer and the pump's "
+                    "event log has a gap since: read the pump back",
+                )
+            elif event is None:
                 outcome = Outcome.NOT_SENT
                 detail = "settled from the pump's event log: the pump never received it"
             elif event.code == EventCode.REFUSED:
                 outcome = Outcome.REFUSED
                 detail = f"settled from the pump's event log (event {event.index}): {event.detail}"
+            elif row.dose_ng_per_day is not None and event.value_b != row.dose_ng_per_day:
+                outcome = Outcome.VERIFY_FAILED
+                detail = (
+                    f"settled from the pump's event log (event {event.index}): the pump changed "
+                    f"the dose to {format_amount(event.value_b, unit)}, not "
+                    f"{format_amount(row.dose_ng_per_day, unit)}"
+                )
             else:
                 outcome = Outcome.CONFIRMED
                 detail = f"settled from the pump's event log (event {event.index})"
-            record.finish_command(command.id, outcome.value, detail)
-            settled.append((command.id, outcome.value))
+            settled.append((row.id, self._settle(row, outcome, detail)))
         return settled
 
-    def _reconcile_changes(self, serial: str) -> list[tuple[int, str]]:
-        settled: list[tuple[int, str]] = []
-        unit = self.record.pump_unit(serial) or "mg"
-
-        def dose(ng: int) -> str:
-            return format_amount(ng, unit)
-
-        for change in self.record.unresolved_changes(serial):
-            if ("change", change.id) in self._in_flight:
-                continue
-            event = self.record.event_for_request(serial, change.request_id)
-            if event is None:
-                if not self.record.events_complete_since(serial, change.time_s):
-                    if change.outcome == "pending":
-                        detail = (
-                            "the programmer stopped before recording the answer and the pump's "
-                            "event log has a gap since: read the dose back"
-                        )
-                        self.record.finish_change(change.id, "uncertain", detail)
-                        settled.append((change.id, "uncertain"))
-                    continue
-                outcome = "not-applied"
-                detail = "settled from the pump's event log: the pump never received it"
-            elif event.code == EventCode.REFUSED:
-                outcome = "refused"
-                detail = f"settled from the pump's event log (event {event.index}): {event.detail}"
-            elif event.value_b != change.new_ng_per_day:
-                outcome = "verify-failed"
-                detail = (
-                    f"settled from the pump's event log (event {event.index}): the pump "
-                    f"changed the dose to {dose(event.value_b)}, not {dose(change.new_ng_per_day)}"
-                )
-            else:
-                outcome = "applied"
-                detail = f"settled from the pump's event log (event {event.index})"
-            self.record.finish_change(change.id, outcome, detail)
-            settled.append((change.id, outcome))
-        return settled
+    def _settle(self, row: _Open, outcome: Outcome, detail: str) -> str:
+        """Record ``outcome`` in the row's own table; returns the name stored there."""
+        if row.table == "change":
+            self.record.finish_change(row.id, CHANGE_OUTCOME[outcome], detail)
+            return CHANGE_OUTCOME[outcome]
+        self.record.finish_command(row.id, outcome.value, detail)
+        return outcome.value
 
     async def log_vas(self, score_tenths: int, note: str = "") -> Reading:
         """Log a pain score on the pump's timeline (its clock and its event sequence)."""
@@ -428,7 +422,7 @@ class Programmer:
             detail = f"the pump acknowledged {command.KIND} but the read-back failed: {error}"
             finish(Outcome.UNCERTAIN, detail)
             raise OutcomeUncertain(detail, request.request_id) from None
-        event = self.record.any_event_for_request(ctx.seen.serial, request.request_id)
+        event = self.record.event_for_request(ctx.seen.serial, request.request_id)
         if event is None or event.code not in command.EVENT_CODES:
             problem: str | None = f"the pump's event log shows no {command.KIND} under this request"
         else:

@@ -12,9 +12,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from firmware_sim.control import ControlClient
 
@@ -26,7 +27,50 @@ if TYPE_CHECKING:
 START_TIMEOUT_S = 20.0
 
 
-class SimulatorProcess:
+class _Simulated(ABC):
+    """What both simulators offer a test: power cycles and the debug port's controls."""
+
+    port: str
+
+    @abstractmethod
+    def start(self) -> Self: ...
+
+    @abstractmethod
+    def stop(self) -> int | None: ...
+
+    @abstractmethod
+    def kill(self) -> None: ...
+
+    @abstractmethod
+    def _call(self, **request: Any) -> dict[str, Any]:
+        """The debug port's answer to ``request`` (firmware_sim.control)."""
+
+    def restart(self, *, hard: bool = False) -> str:
+        """Power-cycle from the same NV memory; returns the new port."""
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        return self.start().port
+
+    def advance(self, duration_ms: int) -> dict[str, Any]:
+        return self._state(op="advance", ms=duration_ms)
+
+    def fault(self, name: str, value: str) -> dict[str, Any]:
+        return self._state(op="fault", name=name, value=value)
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self._state(op="clear")
+
+    def state(self) -> dict[str, Any]:
+        return self._state(op="state")
+
+    def _state(self, **request: Any) -> dict[str, Any]:
+        state: dict[str, Any] = self._call(**request)["state"]
+        return state
+
+
+class SimulatorProcess(_Simulated):
     """``pumpsim --pty`` out of process, with its control port and a state file to restart from."""
 
     def __init__(self, extra_args: tuple[str, ...] = (), serial_number: str = "SIM000001") -> None:
@@ -115,13 +159,8 @@ class SimulatorProcess:
         finally:
             os.kill(pid, signal.SIGCONT)
 
-    def restart(self, *, hard: bool = False) -> str:
-        """Power-cycle from the same NV memory; returns the new port path."""
-        if hard:
-            self.kill()
-        else:
-            self.stop()
-        return self.start().port
+    def _call(self, **request: Any) -> dict[str, Any]:
+        return self.control.call(**request)
 
     def _close_pipes(self) -> None:
         if self.process is not None:
@@ -129,24 +168,12 @@ class SimulatorProcess:
                 if pipe is not None:
                     pipe.close()
 
-    def advance(self, duration_ms: int) -> dict[str, Any]:
-        return self.control.advance(duration_ms)["state"]  # type: ignore[no-any-return]
-
-    def fault(self, name: str, value: str) -> dict[str, Any]:
-        return self.control.fault(name, value)["state"]  # type: ignore[no-any-return]
-
-    def clear_faults(self) -> dict[str, Any]:
-        return self.control.clear()["state"]  # type: ignore[no-any-return]
-
-    def state(self) -> dict[str, Any]:
-        return self.control.state()
-
     def cleanup(self) -> None:
         self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class InProcessSimulator:
+class InProcessSimulator(_Simulated):
     """The same simulator (``firmware_sim.Simulator``, its sessions, codec and NV memory)
     in this process, served on the memory link: ``port`` is a ``sim://NAME`` URL that
     ``PumpClient`` opens without a pty. Started from the same pumpsim options as
@@ -263,14 +290,6 @@ class InProcessSimulator:
         finally:
             line.thaw()
 
-    def restart(self, *, hard: bool = False) -> str:
-        """Power-cycle from the same NV memory; returns the new port URL."""
-        if hard:
-            self.kill()
-        else:
-            self.stop()
-        return self.start().port
-
     def _call(self, **request: Any) -> dict[str, Any]:
         """What the control port would answer (the same ``execute``, the same JSON)."""
         from firmware_sim.control import execute
@@ -279,18 +298,6 @@ class InProcessSimulator:
         if not answer.get("ok"):
             raise ValueError(answer.get("error", "control request failed"))
         return answer
-
-    def advance(self, duration_ms: int) -> dict[str, Any]:
-        return self._call(op="advance", ms=duration_ms)["state"]  # type: ignore[no-any-return]
-
-    def fault(self, name: str, value: str) -> dict[str, Any]:
-        return self._call(op="fault", name=name, value=value)["state"]  # type: ignore[no-any-return]
-
-    def clear_faults(self) -> dict[str, Any]:
-        return self._call(op="clear")["state"]  # type: ignore[no-any-return]
-
-    def state(self) -> dict[str, Any]:
-        return self._call(op="state")["state"]  # type: ignore[no-any-return]
 
     def cleanup(self) -> None:
         self.stop()

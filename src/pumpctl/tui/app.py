@@ -619,7 +619,7 @@ class PumpApp(App[None]):
         if result is None:
             return
         serial = result.after.serial
-        event = programmer.record.any_event_for_request(serial, result.request_id)
+        event = programmer.record.event_for_request(serial, result.request_id)
         if event is None:  # execute verified it is there; read the record's last one
             self._status_line(f"Catheter check {self._last_catheter_check(serial)}")
             return
