@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 
@@ -29,6 +30,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         "Prints the device path as its first line, serves until SIGINT/SIGTERM. "
         "'pumpsim ctl --help' controls a running simulator.",
     )
+    parser.add_argument("--version", action="version", version=f"pumpsim {version('pumpctl')}")
     parser.add_argument("--pty", action="store_true", required=True, help="serve on a new pty")
     parser.add_argument("--state", type=Path, help="NV memory file (kept across restarts)")
     parser.add_argument("--control", help="Unix socket for the debug port (pumpsim ctl)")

@@ -73,10 +73,21 @@ class ControlServer:
                         answer = {"ok": False, "error": f"not JSON: {error}"}
                     self.wfile.write(json.dumps(answer).encode() + b"\n")
 
-        self._server = socketserver.ThreadingUnixStreamServer(path, Handler)
+        # The debug port can pair a programmer (hand out a role key): its owner's alone. The
+        # umask covers the instant between bind and chmod.
+        umask = os.umask(0o177)
+        try:
+            self._server = socketserver.ThreadingUnixStreamServer(path, Handler)
+        finally:
+            os.umask(umask)
+        os.chmod(path, 0o600)
         self._server.daemon_threads = True
+        # A short poll: stopping waits for it (a test's teardown, a restart).
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="pumpsim-control", daemon=True
+            target=self._server.serve_forever,
+            args=(0.02,),
+            name="pumpsim-control",
+            daemon=True,
         )
 
     def start(self) -> ControlServer:

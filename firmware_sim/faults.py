@@ -3,7 +3,8 @@
 From a fixed seed it corrupts bits, drops, duplicates and swaps bytes, inserts garbage,
 stalls for longer than the response deadline, and cuts the line for a while, in both
 directions. The programmer opens ``FaultyLine.port`` as it would any serial port, so its
-real code path is what gets tested.
+real code path is what gets tested. ``MemoryFaults`` does the same on the memory link
+(``sim://NAME``), for the simulator in the programmer's own process.
 """
 
 from __future__ import annotations
@@ -108,6 +109,61 @@ class Mangler:
         return bytes(out)
 
 
+class _Timing:
+    """Stalls and cuts, drawn once per chunk from their own seeded generator. A line delays
+    bytes but never reorders them: a chunk sent after a stalled one waits for it."""
+
+    def __init__(self, faults: LineFaults) -> None:
+        self.faults = faults
+        self.rng = random.Random(faults.seed)
+        self.cut_until = 0.0
+        self._busy_until: dict[int, float] = {}  # per direction (its mangler)
+
+    def delay(self, now: float, mangler: Mangler, size: int) -> float | None:
+        """How long the chunk is held back, or None when the line is cut."""
+        faults = self.faults
+        if faults.cut and self.rng.random() < faults.cut:
+            self.cut_until = now + faults.cut_s
+            mangler.counters.cuts += 1
+        if now < self.cut_until:
+            mangler.counters.dropped += size
+            return None
+        delay = 0.0
+        if faults.stall and self.rng.random() < faults.stall:
+            mangler.counters.stalls += 1
+            delay = faults.stall_s
+        delay = max(delay, self._busy_until.get(id(mangler), 0.0) - now)
+        self._busy_until[id(mangler)] = now + delay
+        return delay
+
+
+class MemoryFaults:
+    """``LineFaults`` on the memory link: set as ``MemoryLine.tamper``."""
+
+    def __init__(self, faults: LineFaults) -> None:
+        self.faults = faults
+        self.to_pump_mangler = Mangler(faults, faults.seed * 2 + 1)
+        self.to_programmer_mangler = Mangler(faults, faults.seed * 2 + 2)
+        self._timing = _Timing(faults)
+
+    @property
+    def counters(self) -> dict[str, LineCounters]:
+        return {
+            "to_pump": self.to_pump_mangler.counters,
+            "to_programmer": self.to_programmer_mangler.counters,
+        }
+
+    def _pieces(self, data: bytes, mangler: Mangler) -> list[tuple[float, bytes]]:
+        delay = self._timing.delay(time.monotonic(), mangler, len(data))
+        return [] if delay is None else [(delay, mangler.mangle(data))]
+
+    def to_pump(self, data: bytes) -> list[tuple[float, bytes]]:
+        return self._pieces(data, self.to_pump_mangler)
+
+    def to_programmer(self, data: bytes) -> list[tuple[float, bytes]]:
+        return self._pieces(data, self.to_programmer_mangler)
+
+
 class FaultyLine:
     """Serves a new pty (``port``) and forwards to ``upstream`` through a ``Mangler`` each way."""
 
@@ -118,10 +174,9 @@ class FaultyLine:
         self._master, self._slave, self.port = open_raw_pty()
         self.to_pump = Mangler(faults, faults.seed * 2 + 1)
         self.to_programmer = Mangler(faults, faults.seed * 2 + 2)
-        self._timing = random.Random(faults.seed)
+        self._timing = _Timing(faults)
         self._queue: list[tuple[float, int, int, bytes]] = []
         self._order = 0
-        self._cut_until = 0.0
         self._thread = FdThread(self._run, "faulty-line", (self._up, self._master, self._slave))
         self._wake_r = self._thread.wake_fd
 
@@ -145,17 +200,9 @@ class FaultyLine:
 
     def _schedule(self, fd: int, data: bytes, mangler: Mangler) -> None:
         now = time.monotonic()
-        faults = self.faults
-        if faults.cut and self._timing.random() < faults.cut:
-            self._cut_until = now + faults.cut_s
-            mangler.counters.cuts += 1
-        if now < self._cut_until:
-            mangler.counters.dropped += len(data)
+        delay = self._timing.delay(now, mangler, len(data))
+        if delay is None:
             return
-        delay = 0.0
-        if faults.stall and self._timing.random() < faults.stall:
-            delay = faults.stall_s
-            mangler.counters.stalls += 1
         self._order += 1
         heapq.heappush(self._queue, (now + delay, self._order, fd, mangler.mangle(data)))
 

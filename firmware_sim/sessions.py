@@ -1,16 +1,23 @@
 """The pump's side of authenticated sessions: who may say what, and proof that they did.
 
-Only IDENTIFY and SESSION_OPEN are accepted without a session. A session must prove itself
-with a valid MAC on its first frame; failed proofs count towards a lockout (kept in NV
-memory, so a restart does not reset it). Frames with a wrong MAC, a replayed counter, or
-after the idle timeout are refused; each role may send only its own messages.
+Only IDENTIFY and SESSION_OPEN are accepted without a session. A SESSION_OPEN starts an
+*attempt*; the attempt becomes a session when its first sealed frame proves the role key.
+Up to ``PENDING_MAX`` attempts wait for their proof at once, and each role keeps one proven
+session: a SESSION_OPEN never ends a session, and a proven session is replaced only by a
+new proof of the same role's key.
+
+Nothing an attacker without a key can send locks a key holder out (docs/security.md).
+Failed authentications throttle proofs instead: a proof arriving soon after a failure waits
+until a short delay, doubling with each failure up to ``THROTTLE_MAX_MS``, has passed since
+it. Failures are counted in one window and logged twice at most per window (when it opens
+and when it closes), so no flood can push therapy events out of the event log.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pumpctl.protocol.frames import Frame
@@ -24,19 +31,28 @@ from pumpctl.protocol.messages import (
     SessionOpenResponse,
 )
 from pumpctl.protocol.session import (
+    MAC_LEN,
+    NONCE_ECHO_LEN,
     NONCE_LEN,
     AuthError,
     Direction,
     Role,
     SessionKeys,
-    pump_proof,
+    proven_answer,
     role_key,
     session_key,
 )
 
 IDLE_TIMEOUT_S = 600
-MAX_FAILED_PROOFS = 5
-LOCKOUT_S = 900
+PENDING_MAX = 4  # attempts awaiting their proof; a new one drops the oldest
+# Throttling (docs/security.md §3): design defaults — verify. With 256-bit keys and 128-bit
+# tags the delay adds nothing a guesser could notice; it bounds the work a flood costs, and
+# its cap bounds what a key holder can be made to wait: one proof, 100 ms.
+THROTTLE_FIRST_MS = 10
+THROTTLE_MAX_MS = 100
+THROTTLE_QUIET_MS = 60_000  # a minute without failures: the delay starts again from the first
+FAILURE_WINDOW_MAX_MS = 86_400_000  # an open window is logged and reopened at least daily
+PERSIST_EVERY = 100  # failures counted between writes of the count to NV memory
 WITHOUT_SESSION = {MsgType.IDENTIFY, MsgType.SESSION_OPEN}
 _READS = {
     MsgType.IDENTIFY,
@@ -45,6 +61,7 @@ _READS = {
     MsgType.READ_ALARMS,
     MsgType.READ_LIMITS,
     MsgType.QUERY_OUTCOME,
+    MsgType.READ_SCHEDULE,
 }
 PERMITTED: dict[Role, frozenset[int]] = {
     Role.CLINICIAN: frozenset(set(MsgType) - {MsgType.WRITE_LIMITS, MsgType.NAK}),
@@ -55,19 +72,46 @@ PERMITTED: dict[Role, frozenset[int]] = {
 }
 
 
+def throttle_ms(step: int) -> int:
+    """How long a proof waits after the ``step``-th failure in a row (0: no failure)."""
+    if step <= 0:
+        return 0
+    return min(THROTTLE_FIRST_MS << min(step - 1, 16), THROTTLE_MAX_MS)
+
+
 @dataclass
 class SecurityState:
-    """What the pump remembers about authentication across restarts."""
+    """What the pump remembers about authentication failures across restarts: the open
+    window of failures (``failures`` 0: none open) and the throttle's step."""
 
-    failed_proofs: int = 0
-    locked_until_ms: int = 0
+    failures: int = 0
+    window_start_ms: int = 0
+    last_failure_ms: int = 0
+    throttle_step: int = 0
+    last_reason: str = ""
 
-    def to_json(self) -> dict[str, int]:
-        return {"failed_proofs": self.failed_proofs, "locked_until_ms": self.locked_until_ms}
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "failures": self.failures,
+            "window_start_ms": self.window_start_ms,
+            "last_failure_ms": self.last_failure_ms,
+            "throttle_step": self.throttle_step,
+            "last_reason": self.last_reason,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SecurityState:
-        return cls(int(data["failed_proofs"]), int(data["locked_until_ms"]))
+        """The stored state; a firmware that locked out stored other keys: its lockout and
+        count are not carried over (nothing here locks out)."""
+        if "failures" not in data:
+            return cls()
+        return cls(
+            int(data["failures"]),
+            int(data["window_start_ms"]),
+            int(data["last_failure_ms"]),
+            int(data["throttle_step"]),
+            str(data.get("last_reason", "")),
+        )
 
 
 class Refused(Exception):
@@ -77,19 +121,38 @@ class Refused(Exception):
 
 
 Log = Callable[[EventCode, int, int, str], None]  # code, value_a, value_b, detail
+Wait = Callable[[int], None]  # the pump waits this many ms of its own time
+
+
+@dataclass
+class _Session:
+    keys: SessionKeys
+    last_activity_ms: int
+    proven: bool = False
+    role: Role = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.role = self.keys.role
 
 
 class SessionGuard:
     def __init__(
-        self, secret: bytes, security: SecurityState, now_ms: Callable[[], int], log: Log
+        self,
+        secret: bytes,
+        security: SecurityState,
+        now_ms: Callable[[], int],
+        log: Log,
+        wait: Wait = lambda ms: None,
     ) -> None:
         self._secret = secret
         self.security = security
         self._now_ms = now_ms
         self._log = log
-        self.session: SessionKeys | None = None
-        self._proven = False
-        self._last_activity_ms = 0
+        self._wait = wait
+        self._pending: dict[int, _Session] = {}  # by session id, oldest first
+        self._proven: dict[Role, _Session] = {}
+        self._current: _Session | None = None  # the session of the frame being answered
+        self._unsaved_failures = 0
         self.changed = False  # security state to commit
 
     def role_key(self, role: Role) -> bytes:
@@ -98,31 +161,25 @@ class SessionGuard:
     # --- the handshake -------------------------------------------------------------------
 
     def open(self, request: SessionOpenRequest, identity: IdentifyResponse) -> SessionOpenResponse:
+        """A new attempt; no session in use is touched until the attempt proves its key."""
         now = self._now_ms()
-        if now < self.security.locked_until_ms:
-            remaining_s = -(-(self.security.locked_until_ms - now) // 1000)
-            raise Refused(
-                NakCode.LOCKED_OUT,
-                f"too many failed authentications: locked for {remaining_s} s",
-                remaining_s,
-            )
         try:
             role = Role(request.role)
         except ValueError:
             raise Refused(NakCode.INVALID_ARGUMENT, f"unknown role {request.role}") from None
-        session_id = secrets.randbits(32) or 1
+        session_id = self._new_session_id()
         pump_nonce = secrets.token_bytes(NONCE_LEN)
         key = self.role_key(role)
         nonce = request.programmer_nonce
-        self.session = SessionKeys(
-            session_id, session_key(key, role, nonce, pump_nonce, session_id), role
-        )
-        self._proven = False
-        self._last_activity_ms = now
-        return SessionOpenResponse(
+        keys = SessionKeys(session_id, session_key(key, role, nonce, pump_nonce, session_id), role)
+        while len(self._pending) >= PENDING_MAX:
+            del self._pending[next(iter(self._pending))]
+        self._pending[session_id] = _Session(keys, now)
+        answer = SessionOpenResponse(
             session_id=session_id,
             pump_nonce=pump_nonce,
-            pump_proof=pump_proof(key, role, nonce, pump_nonce, session_id),
+            pump_proof=bytes(MAC_LEN),
+            nonce_echo=nonce[:NONCE_ECHO_LEN],
             idle_timeout_s=IDLE_TIMEOUT_S,
             model=identity.model,
             serial_number=identity.serial_number,
@@ -131,45 +188,127 @@ class SessionGuard:
             drug=identity.drug,
             concentration_ng_per_ml=identity.concentration_ng_per_ml,
         )
+        return proven_answer(key, role, nonce, answer)
+
+    def _new_session_id(self) -> int:
+        taken = set(self._pending) | {s.keys.session_id for s in self._proven.values()}
+        while True:
+            session_id = secrets.randbits(32)
+            if session_id and session_id not in taken:
+                return session_id
 
     # --- every later frame ---------------------------------------------------------------
 
     def admit(self, frame: Frame) -> Role:
         """Authenticate a request frame; the session's role, or ``Refused``."""
-        session = self.session
+        self._current = None
         now = self._now_ms()
-        if session is None or frame.session_id != session.session_id:
+        session = self._find(frame.session_id)
+        if session is None:
             raise Refused(NakCode.AUTH_REQUIRED, "no open session: open one first")
-        if now - self._last_activity_ms > IDLE_TIMEOUT_S * 1000:
-            self.session = None
+        if now - session.last_activity_ms > IDLE_TIMEOUT_S * 1000:
+            self._forget(session)
             raise Refused(NakCode.SESSION_EXPIRED, "the session was idle too long: open a new one")
+        if not session.proven:
+            now = self._throttle(now)
         try:
-            session.open(frame, Direction.TO_PUMP)
+            session.keys.open(frame, Direction.TO_PUMP)
         except AuthError as error:
-            self._failed(str(error), replay="replay" in str(error))
-            code = NakCode.REPLAYED if "replay" in str(error) else NakCode.AUTH_FAILED
+            replay = "replay" in str(error)
+            self._failed(str(error), now)
+            code = NakCode.REPLAYED if replay else NakCode.AUTH_FAILED
             raise Refused(code, f"authentication failed: {error}") from None
-        if not self._proven:
-            self._proven = True
-            if self.security.failed_proofs:
-                self.security.failed_proofs = 0
-                self.changed = True
-            self._log(EventCode.SESSION_OPENED, session.role, 0, f"{session.role.name} session")
-        self._last_activity_ms = now
+        if not session.proven:
+            self._prove(session, now)
+        session.last_activity_ms = now
+        self._current = session
         return session.role
 
-    def _failed(self, why: str, *, replay: bool) -> None:
-        self._log(EventCode.AUTH_FAILURE, 0, 0, why[:120])
-        if self._proven or replay:
+    def _find(self, session_id: int) -> _Session | None:
+        pending = self._pending.get(session_id)
+        if pending is not None:
+            return pending
+        for session in self._proven.values():
+            if session.keys.session_id == session_id:
+                return session
+        return None
+
+    def _forget(self, session: _Session) -> None:
+        self._pending.pop(session.keys.session_id, None)
+        if self._proven.get(session.role) is session:
+            del self._proven[session.role]
+
+    def _prove(self, session: _Session, now: int) -> None:
+        del self._pending[session.keys.session_id]
+        session.proven = True
+        replaced = self._proven.get(session.role)
+        in_use = replaced is not None and now - replaced.last_activity_ms <= IDLE_TIMEOUT_S * 1000
+        self._proven[session.role] = session
+        self.close_window(now)  # the failures before it are in the log before the session
+        name = session.role.name.lower()
+        detail = f"{name} session" + (f", replacing the {name} session in use" if in_use else "")
+        self._log(EventCode.SESSION_OPENED, session.role, int(in_use), detail)
+
+    # --- failures: throttled and coalesced -----------------------------------------------
+
+    def _throttle(self, now: int) -> int:
+        """A proof soon after a failure waits out the delay; returns the time after it."""
+        security = self.security
+        if now - security.last_failure_ms >= THROTTLE_QUIET_MS:
+            return now
+        due = security.last_failure_ms + throttle_ms(security.throttle_step)
+        if now < due:
+            self._wait(due - now)
+            return max(now, self._now_ms())
+        return now
+
+    def _failed(self, why: str, now: int) -> None:
+        security = self.security
+        if security.failures and now - security.window_start_ms >= FAILURE_WINDOW_MAX_MS:
+            self.close_window(now)
+        if now - security.last_failure_ms >= THROTTLE_QUIET_MS:
+            security.throttle_step = 0
+        security.throttle_step = min(security.throttle_step + 1, 32)
+        security.last_failure_ms = now
+        security.last_reason = why[:80]
+        if security.failures == 0:
+            security.window_start_ms = now
+            self._log(
+                EventCode.AUTH_THROTTLED,
+                throttle_ms(1),
+                THROTTLE_MAX_MS,
+                f"authentication failed ({security.last_reason}): failures are counted and "
+                f"session proofs throttled ({throttle_ms(1)} ms, doubling to "
+                f"{THROTTLE_MAX_MS} ms) until a session proves its key",
+            )
+            self.changed = True
+        security.failures += 1
+        self._unsaved_failures += 1
+        if self._unsaved_failures >= PERSIST_EVERY:
+            self.changed = True
+
+    def close_window(self, now: int) -> None:
+        """Log the open window of failures as one event, if there is one."""
+        security = self.security
+        if not security.failures:
             return
-        # A session that never proved its key: a failed handshake.
-        self.session = None
-        self.security.failed_proofs += 1
+        span_s = (security.last_failure_ms - security.window_start_ms) // 1000
+        self._log(
+            EventCode.AUTH_FAILURE,
+            security.failures,
+            span_s,
+            f"{security.failures} failed authentications over {span_s} s "
+            f"(last: {security.last_reason})",
+        )
+        security.failures = 0
         self.changed = True
-        if self.security.failed_proofs >= MAX_FAILED_PROOFS:
-            self.security.locked_until_ms = self._now_ms() + LOCKOUT_S * 1000
-            self.security.failed_proofs = 0
-            self._log(EventCode.LOCKOUT, MAX_FAILED_PROOFS, LOCKOUT_S, "authentication locked out")
+
+    def saved(self) -> None:
+        """The security state is in NV memory."""
+        self.changed = False
+        self._unsaved_failures = 0
+
+    # --- roles and sealing ---------------------------------------------------------------
 
     def permit(self, role: Role, msg_type: int) -> None:
         if msg_type not in PERMITTED[role]:
@@ -181,6 +320,7 @@ class SessionGuard:
             raise Refused(NakCode.ROLE_FORBIDDEN, f"a {role.name.lower()} session may not {name}")
 
     def seal(self, reply: Frame) -> Frame:
-        if self.session is None:
+        """``reply`` sealed in the session of the request it answers."""
+        if self._current is None:
             return reply
-        return self.session.seal(reply, Direction.TO_PROGRAMMER)
+        return self._current.keys.seal(reply, Direction.TO_PROGRAMMER)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from firmware_sim.model.clock import PumpClock
+from firmware_sim.model.hard_limits import breaches
 from firmware_sim.model.library import DrugLibrary, default_library
 from firmware_sim.model.pump import Pump, clip_text
 from firmware_sim.model.state import PumpState
@@ -100,7 +102,16 @@ class Simulator:
             SecurityState.from_json(stored_security) if stored_security else SecurityState(),
             self.pump.now_ms,
             lambda code, a, b, detail: self.pump._log(code, 0, a, b, detail),
+            self._spend_ms,
         )
+
+    def _spend_ms(self, delay_ms: int) -> None:
+        """The pump waits (a throttled proof, firmware_sim.sessions): a frozen clock is moved
+        on by the wait, a running one waited out; nothing else is answered meanwhile."""
+        if self.pump.state.clock.frozen:
+            self.pump.advance(delay_ms)
+        else:
+            time.sleep(delay_ms / 1000)
 
     def _log_boot(self, why: str) -> None:
         state = self.pump.state
@@ -154,7 +165,7 @@ class Simulator:
     def _commit_security(self) -> None:
         if self.sessions.changed or self.store.has_pending:
             self.store.commit(self.pump.state, security=self.sessions.security.to_json())
-            self.sessions.changed = False
+            self.sessions.saved()
 
     def role_key(self, role: Role) -> bytes:
         """A role's key, for pairing a programmer (the simulator's debug port only)."""
@@ -172,18 +183,18 @@ class Simulator:
             except SessionRefused as refused:
                 return to_frame(refused.nak, frame.seq)
         if isinstance(request, QueryOutcomeRequest):
-            return to_frame(self._query_outcome(request.request_id), frame.seq)
+            return to_frame(self._query_outcome(request.request_id, request.close), frame.seq)
         if isinstance(request, Command):
             stored = self.store.outcome(request.request_id)
             if stored is not None:
                 return Frame(stored.msg_type, frame.seq, stored.payload, FrameFlags(stored.flags))
         try:
-            return self._answer(request, frame.seq)
+            return self._answer(request, frame.seq, role)
         except Exception as error:  # a fault here must never leave memory ahead of NV
             self._reload()
             return self._nak_frame(frame, NakCode.INTERNAL_ERROR, type(error).__name__)
 
-    def _answer(self, request: Any, seq: int) -> Frame:
+    def _answer(self, request: Any, seq: int, role: Role | None = None) -> Frame:
         if isinstance(request, ReadEventsRequest):
             self.pump.advance_to(self.pump.now_ms())
             if self.store.has_pending:
@@ -192,7 +203,7 @@ class Simulator:
         if isinstance(request, WriteLimitsRequest):
             response = self._write_limits(request)
         else:
-            response = self.pump.handle(request)
+            response = self.pump.handle(request, patient=role == Role.PATIENT)
         reply = to_frame(response, seq)
         if isinstance(request, Command):
             outcome = Outcome(reply.msg_type, int(reply.flags), reply.payload)
@@ -251,6 +262,13 @@ class Simulator:
             and request.bolus_max_ng <= request.max_dose_ng_per_day
         ):
             nak = Nak(code=NakCode.INVALID_ARGUMENT, limit=0, detail="inconsistent limits")
+        elif found := breaches(current, request.model_dump(exclude={"request_id", "drug"})):
+            more = f" (and {len(found) - 1} more fields)" if len(found) > 1 else ""
+            nak = Nak(
+                code=NakCode.ABOVE_HARD_LIMIT,
+                limit=found[0].bound,
+                detail=clip_text(found[0].detail + more),
+            )
         else:
             values = request.model_dump(exclude={"request_id", "drug"})
             limits = dataclasses.replace(current, **values)
@@ -268,9 +286,11 @@ class Simulator:
         pump._log(EventCode.REFUSED, request.request_id, nak.code, 0, nak.detail)
         return nak
 
-    def _query_outcome(self, request_id: int) -> QueryOutcomeResponse:
+    def _query_outcome(self, request_id: int, close: bool = False) -> QueryOutcomeResponse:
         stored = self.store.outcome(request_id)
         if stored is None:
+            if close:
+                self._close_request(request_id)
             return QueryOutcomeResponse(
                 request_id=request_id,
                 outcome=OutcomeState.UNKNOWN,
@@ -293,6 +313,22 @@ class Simulator:
             command_type=stored.msg_type,
             nak_code=0,
             detail="",
+        )
+
+    def _close_request(self, request_id: int) -> None:
+        """Record a refusal as the outcome of an id never received, so a copy still on its way
+        is answered with it and never executed: the programmer that closed the id has said
+        the command was not sent. A read with consequences, it writes no event: nothing was
+        executed or refused by a therapy rule."""
+        closed = Nak(
+            code=NakCode.REQUEST_CLOSED,
+            limit=0,
+            detail="closed by QUERY_OUTCOME before it arrived: not executed",
+        )
+        reply = to_frame(closed, 0)
+        self.store.commit(
+            self.pump.state,
+            outcome=(request_id, Outcome(reply.msg_type, int(reply.flags), reply.payload)),
         )
 
     def _nak_frame(self, frame: Frame, code: NakCode, detail: str) -> Frame:

@@ -6,7 +6,9 @@ all, so a power cut at any instant resumes the pump exactly as of its last answe
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -62,6 +64,7 @@ class NonVolatileStore:
         """Open (or create) the NV memory at ``path``. The event ring's capacity is fixed when
         the memory is created (``event_capacity``, default 4096) and kept with it."""
         self.path = str(path)
+        _owner_only(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -205,6 +208,17 @@ class NonVolatileStore:
             for r in rows
         ]
         return EventPage(events, next_index, oldest, overflow)
+
+
+def _owner_only(path: str) -> None:
+    """The NV memory holds the pump's secret: readable by its owner alone. SQLite gives its
+    WAL and shared-memory files the database file's mode; older ones are tightened too."""
+    if path == ":memory:":
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(name, 0o600)
 
 
 def _signed(value: int) -> int:

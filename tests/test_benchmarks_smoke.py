@@ -21,6 +21,8 @@ ROWS = (
     "Session handshake",
     "HIL pump setup, simulator on the memory link",
     "HIL pump teardown, simulator on the memory link",
+    "audit verify, 3k audit rows",
+    "a visit report's record reads of one pump",
 )
 
 

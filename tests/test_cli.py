@@ -1,4 +1,8 @@
-"""The ``pumpctl`` console script end to end, against the plugin's simulator on a pty.
+"""The ``pumpctl`` command end to end, against the plugin's simulator.
+
+``pumpctl()`` runs the command's ``main`` in this process with the given environment and
+arguments (the simulator on the memory link); ``process=True`` runs the console script as
+its own process, for what only a process shows (a hang, a pty).
 
 Every failure must be one line on stderr starting ``pumpctl: `` with the documented exit
 status: 1 refused, 2 bad input, 3 no pump.
@@ -6,6 +10,8 @@ status: 1 refused, 2 bad input, 3 no pump.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -14,15 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from pumpctl import cli
 from pumpctl.protocol.messages import EventCode
 from pumpctl.testing.plugin import PumpUnderTest
 
 PUMPCTL = Path(sys.executable).parent / "pumpctl"
-PUMPSIM = Path(sys.executable).parent / "pumpsim"
 TIMEOUT_S = 30
 
 # These tests set exact doses and read the simulator's serial number: simulator only.
-pytestmark = [pytest.mark.needs_simulator, pytest.mark.needs_pty]  # pumpctl subprocess, --port
+pytestmark = pytest.mark.needs_simulator
 
 
 @pytest.fixture
@@ -40,14 +46,33 @@ def env(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 def pumpctl(
-    env: dict[str, str], *args: str, port: str | None = None
+    env: dict[str, str], *args: str, port: str | None = None, process: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    command = [str(PUMPCTL)]
-    if port is not None:
-        command += ["--port", port]
-    return subprocess.run(
-        [*command, *args], env=env, capture_output=True, text=True, timeout=TIMEOUT_S
-    )
+    argv = [*(["--port", port] if port is not None else []), *args]
+    if process:
+        return subprocess.run(
+            [str(PUMPCTL), *argv], env=env, capture_output=True, text=True, timeout=TIMEOUT_S
+        )
+    return run_in_process(env, argv)
+
+
+def run_in_process(env: dict[str, str], argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """``pumpctl ARGV`` as the console script runs it, in this process: exactly ``env`` as
+    the environment, stdout and stderr captured, the exit status returned or raised."""
+    saved = dict(os.environ)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = cli.main(argv)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 def assert_ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -180,22 +205,17 @@ def test_step_above_the_limit_is_refused(
 def test_second_increase_waits_a_day(pump: PumpUnderTest, env: dict[str, str]) -> None:
     assert pump.sim is not None
     assert_ok(pumpctl(env, "set-rate", "1.6", port=pump.port))
-    # The programmer's titration guard holds an increase until a VAS is logged after the
-    # last one; with that done, the 24 h interval is the pump's rule.
+    # The programmer's titration guard holds an increase until a VAS taken a day after the
+    # last one; past it (a documented override), the 24 h interval is the pump's own rule.
     assert_ok(pumpctl(env, "vas", "5", port=pump.port))
-
-    result = pumpctl(env, "set-rate", "1.7", port=pump.port)
+    why = ("--override-reason", "tolerance-confirmed", "--override-note", "relieved in hours")
+    result = pumpctl(env, "set-rate", "1.7", *why, port=pump.port)
     assert_fails(result, 1, "pump refused", "INCREASE_TOO_SOON")
     assert dose_ng(env, pump.port) == 1_600_000
 
-    ctl = subprocess.run(
-        [str(PUMPSIM), "ctl", "--control", pump.sim.control_path, "advance", "1d"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
-    assert ctl.returncode == 0, ctl.stderr
+    pump.sim.advance(86_400_000)
 
+    assert_ok(pumpctl(env, "vas", "5", port=pump.port))
     assert_ok(pumpctl(env, "set-rate", "1.7", port=pump.port))
     assert dose_ng(env, pump.port) == 1_700_000
     assert rate_changes(pump) == [(1_400_000, 1_600_000), (1_600_000, 1_700_000)]
@@ -253,6 +273,6 @@ def test_a_pump_that_does_not_answer(pump: PumpUnderTest, env: dict[str, str]) -
     with pump.sim.frozen():
         # A hang fails on the subprocess's own timeout; how long the tries take is a
         # benchmark's business, not a test's.
-        result = pumpctl(env, "status", port=pump.port)
+        result = pumpctl(env, "status", port=pump.port, process=True)
     assert_fails(result, 3, "no answer", pump.port)
     assert result.stdout == ""

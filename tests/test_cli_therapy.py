@@ -16,7 +16,7 @@ from tests.test_cli import assert_fails, assert_ok, env, pumpctl, status_json
 
 __all__ = ["env"]  # the fixture, imported for these tests
 
-pytestmark = [pytest.mark.needs_simulator, pytest.mark.needs_pty]  # pumpctl subprocess, --port
+pytestmark = pytest.mark.needs_simulator
 DAY_MS = 86_400_000
 
 

@@ -92,12 +92,18 @@ def assert_skipped_for_hardware(result: pytest.RunResult) -> None:
         assert "hardware" in line, line
 
 
+def run_inner(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """An inner test session in this process (the snapshot plugin's session hooks stay out:
+    they expect a session of their own)."""
+    return pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:textual-snapshot", "--strict-markers", *args
+    )
+
+
 def run_on_hardware(pytester: pytest.Pytester, hardware: SimulatorProcess) -> pytest.RunResult:
     """The inner tests run with ``--pump-port``, as on a bench with a real pump."""
-    return pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        "--strict-markers",
+    return run_inner(
+        pytester,
         "-rs",
         "--pump-port",
         hardware.port,
@@ -108,7 +114,7 @@ def run_on_hardware(pytester: pytest.Pytester, hardware: SimulatorProcess) -> py
 
 def test_default_run_uses_the_simulator(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(INNER_DEFAULT)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = run_inner(pytester)
     result.assert_outcomes(passed=2)
 
 
@@ -127,7 +133,7 @@ def test_hil_port_environment_targets_that_port(
     monkeypatch.setenv("PUMPCTL_HIL_PORT", hardware.port)
     monkeypatch.setenv("PUMPCTL_KEYSTORE", str(hardware.keystore_path))
     pytester.makepyfile(INNER_HARDWARE.format(port=hardware.port, serial=HARDWARE_SERIAL))
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers", "-rs")
+    result = run_inner(pytester, "-rs")
     result.assert_outcomes(passed=1, skipped=2)
     assert_skipped_for_hardware(result)
 
@@ -178,7 +184,7 @@ def test_needs_process_is_skipped(pump):
 
 def test_markers_choose_the_memory_link_or_a_process(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(INNER_MARKERS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers")
+    result = run_inner(pytester)
     result.assert_outcomes(passed=3)
 
 

@@ -13,12 +13,13 @@ import pytest
 from pumpctl.protocol import messages
 from pumpctl.protocol.codec import from_frame, to_frame
 from pumpctl.protocol.frames import Frame, FrameFlags, StreamDecoder, encode_frame
-from pumpctl.protocol.messages import REQUESTS, RESPONSES, Message
+from pumpctl.protocol.messages import REQUESTS, RESPONSES, Message, SessionOpenResponse
 from pumpctl.protocol.session import (
     AuthError,
     Direction,
     Role,
     SessionKeys,
+    handshake_transcript,
     pump_proof,
     role_key,
     session_key,
@@ -242,8 +243,29 @@ def test_the_key_derivation_vector() -> None:
             bytes.fromhex(values["pump-nonce"]),
             int(values["session-id"]),
         )
-        assert pump_proof(key, role, *context).hex() == values["pump-proof"]
+        transcript = bytes.fromhex(values["transcript"])
+        assert pump_proof(key, role, *context, transcript).hex() == values["pump-proof"]
         assert session_key(key, role, *context).hex() == values["session-key"]
+
+
+def test_the_pump_proof_covers_the_whole_session_open_answer() -> None:
+    (block,) = [parse_block(m.group(1)) for m in DERIVATION.finditer(SPEC.read_text("utf-8"))]
+    answer = BY_NAME["SESSION_OPEN response"].message()
+    assert isinstance(answer, SessionOpenResponse)
+    assert handshake_transcript(answer).hex() == block.fields["transcript"].replace(" ", "")
+    assert answer.pump_proof.hex() == block.fields["pump-proof"]
+    key = bytes.fromhex(block.fields["role-key"])
+    nonce = bytes.fromhex(block.fields["programmer-nonce"])
+    forged = answer.model_copy(update={"concentration_ng_per_ml": 10_000_000})
+    proof = pump_proof(
+        key,
+        Role.CLINICIAN,
+        nonce,
+        answer.pump_nonce,
+        answer.session_id,
+        handshake_transcript(forged),
+    )
+    assert proof != answer.pump_proof
 
 
 def test_the_sealed_vectors_use_the_derived_session_key() -> None:

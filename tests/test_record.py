@@ -11,7 +11,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from pumpctl.clinical import audit
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.testing.plugin import PumpUnderTest
+from tests.test_cli import run_in_process
 
-PUMPCTL = Path(sys.executable).parent / "pumpctl"
 SERIAL = "SN1"
 
 
@@ -38,8 +37,7 @@ def pumpctl(
     env["XDG_DATA_HOME"] = str(Path(db).parent / "xdg")
     if keys is not None:
         env["PUMPCTL_KEYSTORE"] = str(keys)
-    command = [str(PUMPCTL)] + (["--port", port] if port else [])
-    return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=30)
+    return run_in_process(env, [*(["--port", port] if port else []), *args])
 
 
 def one_line_failure(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
@@ -332,7 +330,6 @@ def pump_dose(pump: PumpUnderTest) -> int:
     return int(pump.client.status().dose_ng_per_day)
 
 
-@pytest.mark.needs_pty
 def test_db_in_a_missing_directory(pump: PumpUnderTest, tmp_path: Path) -> None:
     target = tmp_path / "missing" / "clinical.db"
     before = pump_dose(pump)
@@ -348,7 +345,6 @@ def test_db_in_a_missing_directory(pump: PumpUnderTest, tmp_path: Path) -> None:
     assert pump_dose(pump) == before
 
 
-@pytest.mark.needs_pty
 def test_db_path_is_a_directory(pump: PumpUnderTest, tmp_path: Path) -> None:
     target = tmp_path / "a-directory"
     target.mkdir()
@@ -359,7 +355,6 @@ def test_db_path_is_a_directory(pump: PumpUnderTest, tmp_path: Path) -> None:
     assert pump_dose(pump) == before
 
 
-@pytest.mark.needs_pty
 def test_db_is_not_a_database(pump: PumpUnderTest, tmp_path: Path) -> None:
     target = tmp_path / "clinical.db"
     target.write_bytes(b"these are someone's notes, not a clinical record\n" * 100)
@@ -413,7 +408,6 @@ def record_state(path: Path) -> tuple[int, list[tuple[int, str]], int]:
         )
 
 
-@pytest.mark.needs_pty
 def test_read_only_db_fails_before_the_pump_is_told_anything(
     pump: PumpUnderTest, tmp_path: Path
 ) -> None:

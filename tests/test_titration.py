@@ -12,7 +12,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +25,12 @@ from pumpctl.clinical.scores import parse_vas
 from pumpctl.programmer import Programmer
 from pumpctl.protocol.messages import EventCode
 from pumpctl.testing.plugin import PumpUnderTest
+from tests.test_cli import run_in_process
 
-PUMPCTL = Path(sys.executable).parent / "pumpctl"
 DAY_MS = 86_400_000
 MG = 1_000_000
 
-pytestmark = [pytest.mark.needs_simulator, pytest.mark.needs_pty]  # the clock; pumpctl on --port
+pytestmark = pytest.mark.needs_simulator  # the clock
 
 
 @dataclass
@@ -50,9 +49,7 @@ class Clinic:
             "PUMPCTL_CLINICIAN": "dr-case",
             "XDG_DATA_HOME": str(self.db.parent / "xdg"),
         }
-        return subprocess.run(
-            [str(PUMPCTL), *args], env=env, capture_output=True, text=True, timeout=30
-        )
+        return run_in_process(env, list(args))
 
     def ok(self, *args: str) -> str:
         result = self.run(*args)
@@ -153,6 +150,17 @@ def test_the_published_case_is_blocked_at_2_0_and_a_decrease_still_accepted(
     clinic.ok("set-rate", "1.8")
     clinic.days(1)
     clinic.vas("8")
+
+    # delivery first: pain rising as the dose goes up is a catheter question before it is an
+    # OIH question
+    out, line = clinic.fails(1, "set-rate", "2.0")
+    assert "guard hold (delivery-first)" in line
+    assert "no patent catheter check" in line
+    assert "suspect" not in out
+    assert "Run a catheter check (pumpctl catheter-check)" in out
+    assert clinic.dose() == 1_800_000
+    clinic.days(0.05)
+    assert "Catheter patent" in clinic.ok("catheter-check")
     events_before = clinic.pump.client.read_events(0xFFFF_FFFF, 1).next_index
 
     def commands_since(index: int) -> list[EventCode]:
@@ -163,11 +171,14 @@ def test_the_published_case_is_blocked_at_2_0_and_a_decrease_still_accepted(
     out, line = clinic.fails(1, "set-rate", "2.0")
     assert "guard block" in line
     assert "opioid-induced hyperalgesia (OIH)" in line
-    assert out.startswith("Guard: BLOCK - pain rose by 1 or more after each of the last 2")
-    assert "1.4 mg/day -> 1.6 mg/day: VAS 4 -> 6" in out
-    assert "1.6 mg/day -> 1.8 mg/day: VAS 6 -> 8" in out
+    assert out.startswith(
+        "Guard: BLOCK (step-rise) - pain rose by 1 or more after each of the last 2"
+    )
+    assert "1.4 mg/day -> 1.6 mg/day: VAS 4 (2026-01-01 00:00) -> 6 (2026-01-05 00:00)" in out
+    assert "1.6 mg/day -> 1.8 mg/day: VAS 6 (2026-01-05 00:00) -> 8 (2026-01-06 00:00)" in out
+    assert "catheter check: PATENT" in out
     assert "check (OIH criteria)" in out
-    for item in ("No disease progression", "No withdrawal", "catheter check", "dose reduction"):
+    for item in ("No disease progression", "No withdrawal", "dose reduction"):
         assert item in out
     for option in ("Reduce the opioid dose", "Rotate the opioid", "non-opioid adjunct"):
         assert option in out
@@ -180,9 +191,11 @@ def test_the_published_case_is_blocked_at_2_0_and_a_decrease_still_accepted(
     assert result.returncode == 1
     decision = json.loads(result.stdout)
     assert decision["guard"] == "block"
+    assert decision["rule"] == "step-rise"
     assert [
         (e["old_ng_per_day"], e["new_ng_per_day"], e["vas_before_tenths"], e["vas_after_tenths"])
         for e in decision["evidence"]
+        if e["kind"] == "increase"
     ] == [(1_400_000, 1_600_000, 40, 60), (1_600_000, 1_800_000, 60, 80)]
     assert "disease-progression" in decision["override_reasons"]
 
@@ -192,6 +205,10 @@ def test_the_published_case_is_blocked_at_2_0_and_a_decrease_still_accepted(
     assert problem is None
     blocks = [e for e in entries if e["action"] == "guard-block"]
     assert len(blocks) == 2
+    holds = [e["data"]["rule"] for e in entries if e["action"] == "guard-hold"]
+    assert holds == ["delivery-first"]
+    assert blocks[0]["data"]["rule"] == "step-rise"
+    assert any("1.4 mg/day -> 1.6 mg/day" in line for line in blocks[0]["data"]["evidence"])
     assert blocks[0]["data"]["proposed_ng_per_day"] == 2_000_000
     assert blocks[0]["data"]["overridden"] is False
 
@@ -213,6 +230,7 @@ def test_an_override_of_a_block_needs_a_reason_and_a_note_and_is_audited(
     clinic.api_rate(1.8)
     clinic.days(1)
     clinic.api_vas("8")
+    clinic.ok("catheter-check")  # patent: the rise in pain is not a delivery failure
     entries = len(clinic.record()[0])
 
     _, line = clinic.fails(2, "set-rate", "2.0", "--override-reason", "disease-progression")
@@ -253,9 +271,13 @@ def test_a_tolerance_patient_escalates_until_the_pumps_own_limits_refuse(
     clinic.days(1)
     clinic.api_vas("6")
     clinic.ok("set-rate", "1.8")
-    clinic.api_vas("5")  # the same day: the guard is satisfied, the pump's 24 h rule is not
+    clinic.api_vas("5")  # the same day: too early to judge the step
 
     _, line = clinic.fails(1, "set-rate", "2.0")
+    assert "guard hold (too-early)" in line
+    # an override passes the guard, never the pump's own 24 h rule
+    why = ("--override-reason", "tolerance-confirmed", "--override-note", "relieved in hours")
+    _, line = clinic.fails(1, "set-rate", "2.0", *why)
     assert "pump refused (INCREASE_TOO_SOON)" in line
     assert "guard" not in line
     assert clinic.dose() == 1_800_000
@@ -268,10 +290,11 @@ def test_a_tolerance_patient_escalates_until_the_pumps_own_limits_refuse(
 
     # a step beyond the pump's limit: refused by the programmer's copy of the pump's rules,
     # before anything is sent
-    _, line = clinic.fails(1, "set-rate", "3.0")
+    _, line = clinic.fails(1, "set-rate", "3.0", *why)
     assert "programmer refused (STEP_TOO_LARGE)" in line
 
     clinic.days(1)
+    clinic.api_vas("5")  # reassessed a day after the step
     clinic.ok("set-rate", "2.0")
     clinic.days(1)
     clinic.api_vas("4")
@@ -279,7 +302,7 @@ def test_a_tolerance_patient_escalates_until_the_pumps_own_limits_refuse(
     assert clinic.dose() == 2_400_000
     entries, problem = clinic.record()
     actions = [e["action"] for e in entries]
-    assert not [a for a in actions if a.startswith("guard-")]
+    assert [a for a in actions if a.startswith("guard-")] == ["guard-hold"] * 3
     assert actions.count("change-refused") == 1
     assert actions.count("programmer-refused") == 1
     assert problem is None
@@ -297,7 +320,7 @@ def test_an_increase_without_a_vas_since_the_last_is_held_until_reassessed(
     assert "guard hold" in line
     assert "reassess" in line
     assert out.startswith("Guard: HOLD")
-    assert "Log a VAS (pumpctl vas SCORE), then try again." in out
+    assert "Log a VAS (pumpctl vas SCORE [--taken-at WHEN]), then try again." in out
     assert clinic.dose() == 1_600_000
 
     # a documented override passes a hold as it passes a block

@@ -145,5 +145,10 @@ def _shipped_json() -> dict[str, Any]:
     return data
 
 
+def shipped_json() -> dict[str, Any]:
+    """The drug library built into the firmware, as JSON (its ``hard_limits`` included)."""
+    return _shipped_json()
+
+
 def default_library() -> DrugLibrary:
     return DrugLibrary.from_json(_shipped_json())

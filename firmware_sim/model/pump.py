@@ -13,8 +13,12 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from firmware_sim.model import program as flexible
 from firmware_sim.model.events import Event, EventSink
+from firmware_sim.model.hard_limits import patient_bolus_min_duration_s
 from firmware_sim.model.library import DrugLibrary, DrugLimits, PumpModel
+from firmware_sim.model.periodic import effective
+from firmware_sim.model.schedule import flat
 from firmware_sim.model.state import AlarmState, Bolus, PumpState
 from firmware_sim.model.units import (
     MS_PER_DAY,
@@ -44,12 +48,15 @@ from pumpctl.protocol.messages import (
     ReadAlarmsRequest,
     ReadAlarmsResponse,
     ReadLimitsRequest,
+    ReadScheduleRequest,
     RefillRequest,
     RefillResponse,
     ResumeRequest,
     ResumeResponse,
+    SetPeriodicBolusRequest,
     SetRateRequest,
     SetRateResponse,
+    SetScheduleRequest,
     Severity,
     StatusRequest,
     StatusResponse,
@@ -108,6 +115,7 @@ class Pump:
         self.state = state
         self.library = library
         self.log = log
+        self._patient = False  # the request being handled came in a patient's session
         self._handlers: dict[type[Message], Callable[[Any], Message]] = {
             IdentifyRequest: self._identify,
             StatusRequest: self._status,
@@ -120,6 +128,9 @@ class Pump:
             AckAlarmRequest: self._ack_alarm,
             ReadAlarmsRequest: self._read_alarms,
             ReadLimitsRequest: self._read_limits,
+            SetScheduleRequest: lambda r: flexible.set_schedule(self, r),
+            SetPeriodicBolusRequest: lambda r: flexible.set_periodic(self, r),
+            ReadScheduleRequest: lambda r: flexible.read_schedule(self, r),
         }
 
     # --- properties ----------------------------------------------------------------------
@@ -142,10 +153,12 @@ class Pump:
     def handles(self, request_type: type[Message]) -> bool:
         return request_type in self._handlers
 
-    def handle(self, request: Message) -> Message:
-        """Bring the pump up to its clock, then answer ``request``."""
+    def handle(self, request: Message, *, patient: bool = False) -> Message:
+        """Bring the pump up to its clock, then answer ``request`` (``patient``: sent in a
+        patient's session, whose boluses have a minimum duration)."""
         self.advance_to(self.now_ms())
         handler = self._handlers[type(request)]
+        self._patient = patient
         try:
             response = handler(request)
         except Refusal as refusal:
@@ -160,7 +173,7 @@ class Pump:
         state = self.state
         if not state.running or state.catheter == "occluded" or state.reservoir_nl <= 0:
             return Fraction(0)
-        rate = flow_nl_per_ms(state.dose_ng_per_day, state.concentration_ng_per_ml)
+        rate = flexible.rate_nl_per_ms(state, at_ms)
         for bolus in state.boluses:
             if bolus.start_ms <= at_ms < bolus.end_ms:
                 rate += bolus_nl_per_ms(
@@ -173,8 +186,13 @@ class Pump:
         state = self.state
         while state.anchor_ms < target_ms:
             now = state.anchor_ms
+            if flexible.stepped(state) and all(b.end_ms <= now for b in state.boluses):
+                flexible.advance_on_schedule(self, target_ms)
+                continue
             rate = self._delivery_rate(now)
             boundaries = [target_ms]
+            if flexible.stepped(state):
+                boundaries.append(flexible.next_step_ms(state, now))
             boundaries += [b.end_ms for b in state.boluses if now < b.end_ms]
             if rate > 0:
                 low_nl = self.model.low_reservoir_ul * 1000
@@ -209,8 +227,7 @@ class Pump:
         else:
             history.append([at_ms, dose_ng_per_day])
         if len(history) > DOSE_HISTORY_MAX:
-            (since, first), (_, second) = history[0], history[1]
-            history[:2] = [[since, max(first, second)]]
+            history[:2] = [flexible.merged(history[0], history[1])]
 
     def _stop_delivery(self, reason: StopReason, at_ms: int, request_id: int = 0) -> None:
         """Stop the pump; a bolus being delivered ends here, counted as far as it got."""
@@ -315,7 +332,8 @@ class Pump:
             pump_time_s=state.anchor_ms // 1000,
             last_rate_change_s=state.last_rate_change_ms // 1000,
             low_reservoir_projected_s=self.projected_low_reservoir_ms() // 1000,
-            bolus_active=any(b.start_ms <= state.anchor_ms < b.end_ms for b in state.boluses),
+            bolus_active=any(b.start_ms <= state.anchor_ms < b.end_ms for b in state.boluses)
+            or flexible.periodic_bolus_running(state),
             alarms=[
                 ActiveAlarm(
                     code=AlarmCode(code), severity=Severity(a.severity), acknowledged=a.acknowledged
@@ -337,6 +355,9 @@ class Pump:
             limits.bolus_max_ng * limits.max_boluses_per_day,
             max(0, limits.max_dose_ng_per_day - state.dose_ng_per_day),
         )
+        if flexible.stepped(state):
+            after_ms = flexible.time_to_low_ms(self)
+            return 0 if after_ms is None else state.anchor_ms + after_ms
         rate = flow_nl_per_ms(state.dose_ng_per_day + boluses_ng, state.concentration_ng_per_ml)
         if rate <= 0:
             return 0
@@ -395,45 +416,21 @@ class Pump:
 
     def peak_24h_ng(self, dose_ng_per_day: int, extra: Bolus | None = None) -> Fraction:
         """The most drug any 24 h window around now would hold if the dose from now on were
-        ``dose_ng_per_day`` and ``extra`` were added: past programmed doses, every bolus
-        (bridge boluses too) as delivered over its duration, and the future at that dose.
+        ``dose_ng_per_day`` (the dose in force: the program in force, a schedule's steps) and
+        ``extra`` were added: past programmed doses, every bolus (bridge boluses too) as
+        delivered over its duration, and the future at that dose.
 
         Past doses count as programmed even while the pump was stopped, which can only
         overestimate. Windows starting within the last 24 h are the ones a change now can
         push over; the total is piecewise linear in the window's start, so its maximum is
-        at a start or end lying on a breakpoint.
+        at a start or end lying on a breakpoint (``program.peak_24h_ng``).
         """
         state = self.state
-        now = state.anchor_ms
-        earliest, latest = now - BOLUS_WINDOW_MS, now + BOLUS_WINDOW_MS
-        pieces: list[tuple[int, int, Fraction]] = []  # [start, end) at ng/ms
-        history = state.dose_history or [[earliest, state.dose_ng_per_day]]
-        for i, (since_ms, dose) in enumerate(history):
-            until_ms = history[i + 1][0] if i + 1 < len(history) else now
-            if until_ms > earliest:
-                pieces.append((max(since_ms, earliest), until_ms, Fraction(dose, MS_PER_DAY)))
-        pieces.append((now, latest, Fraction(dose_ng_per_day, MS_PER_DAY)))
-        boluses = [*state.boluses, extra] if extra is not None else state.boluses
-        for b in boluses:
-            if b.end_ms > earliest and b.end_ms > b.start_ms:
-                pieces.append((b.start_ms, b.end_ms, Fraction(b.dose_ng, b.duration_ms)))
-        edges = {edge for piece in pieces for edge in piece[:2]}
-        starts = {earliest, now} | {
-            s for e in edges for s in (e, e - BOLUS_WINDOW_MS) if earliest <= s <= now
-        }
-
-        def window(start: int) -> Fraction:
-            end = start + BOLUS_WINDOW_MS
-            return sum(
-                (
-                    rate * (min(until, end) - max(since, start))
-                    for since, until, rate in pieces
-                    if since < end and until > start
-                ),
-                Fraction(0),
-            )
-
-        return max(window(start) for start in starts)
+        if dose_ng_per_day == state.dose_ng_per_day:
+            future = flexible.delivering(state)
+        else:
+            future = effective(flat(dose_ng_per_day), flexible.periodic_of(state))
+        return flexible.peak_24h_ng(state, future, extra)
 
     def _set_rate(self, request: SetRateRequest) -> SetRateResponse:
         state, limits = self.state, self.limits
@@ -445,6 +442,8 @@ class Pump:
                 f"pump delivers {self._dose(current)}: interrogate again",
                 current,
             )
+        if flexible.stepped(state):  # judged against the steps (and periodic boluses)
+            return flexible.set_rate_over_schedule(self, request)
         if new > limits.max_dose_ng_per_day:
             raise Refusal(
                 NakCode.ABOVE_MAX_DOSE,
@@ -510,21 +509,7 @@ class Pump:
                 "more: confirm explicitly",
                 factor,
             )
-        step = new - current
-        if step > limits.max_step_ng_per_day:
-            raise Refusal(
-                NakCode.STEP_TOO_LARGE,
-                f"increase of {self._dose(step)} exceeds the maximum step of "
-                f"{self._dose(limits.max_step_ng_per_day)}",
-                limits.max_step_ng_per_day,
-            )
-        if current > 0 and step * 100 > current * limits.max_step_pct:
-            raise Refusal(
-                NakCode.STEP_TOO_LARGE,
-                f"increase of {self._dose(step)} exceeds the maximum step of "
-                f"{limits.max_step_pct}% of {self._dose(current)}",
-                current + current * limits.max_step_pct // 100,
-            )
+        flexible.check_step(self, current, new)
         if state.last_increase_ms is not None:
             elapsed_ms = state.anchor_ms - state.last_increase_ms
             interval_ms = limits.min_increase_interval_s * 1000
@@ -551,6 +536,14 @@ class Pump:
         now = state.anchor_ms
         if request.dose_ng == 0 or request.duration_s == 0:
             raise Refusal(NakCode.INVALID_ARGUMENT, "a bolus needs a dose and a duration")
+        min_duration_s = patient_bolus_min_duration_s(state.drug)
+        if self._patient and request.duration_s < min_duration_s:
+            raise Refusal(
+                NakCode.BOLUS_TOO_SHORT,
+                f"a patient's bolus lasts at least {min_duration_s // 60} min for "
+                f"{state.drug}, not {request.duration_s} s",
+                min_duration_s,
+            )
         if not state.running:
             why = StopReason(state.stop_reason).name.lower().replace("_", " ")
             raise Refusal(NakCode.PUMP_STOPPED, f"the pump is stopped ({why}): no bolus")
@@ -715,7 +708,8 @@ class Pump:
                 f"maximum bridge bolus of {self._dose(limits.bridge_bolus_max_ng, False)}",
                 limits.bridge_bolus_max_ng,
             )
-        if flow_nl_per_day(state.dose_ng_per_day, concentration) < model.min_flow_nl_per_day:
+        lowest = min(dose for _, dose in flexible.program(state))  # each step's flow counts
+        if flow_nl_per_day(lowest, concentration) < model.min_flow_nl_per_day:
             raise Refusal(
                 NakCode.BELOW_MIN_FLOW,
                 f"at {self._concentration(concentration)} the current dose of "

@@ -54,8 +54,14 @@ class PumpState:
     battery_pct: int = 100
     last_check_ms: int | None = None
     last_check_verdict: int | None = None
-    # [start_ms, dose_ng_per_day] of each programmed dose that may fall in a 24 h window
+    # [start_ms, dose_ng_per_day] of each programmed dose that may fall in a 24 h window; a
+    # schedule's entry is [start_ms, daily dose, start_min, dose, start_min, dose, ...]
     dose_history: list[list[int]] = field(default_factory=list)
+    # Flexible dosing: [start_min, dose_ng_per_day] of each step (model/schedule.py); None
+    # while a simple continuous rate is programmed. ``dose_ng_per_day`` is then its daily dose.
+    schedule: list[list[int]] | None = None
+    # Periodic boluses: [dose_ng, duration_min, interval_min, first_min] (model/periodic.py)
+    periodic: list[int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,4 +1,6 @@
-"""The built-in simulator: a training pump served in-process on a pty.
+"""The built-in simulator: a training pump in this process, on the memory link
+(``sim://training-N``): the same simulator, sessions and COBS frames as on a serial line,
+with no pty or termios needed.
 
 Its non-volatile memory lives in the user's data directory, so a training course carries
 on between runs until it is reset.
@@ -6,6 +8,7 @@ on between runs until it is reset.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +19,9 @@ from pumpctl.protocol.session import Role
 
 if TYPE_CHECKING:
     from firmware_sim.simulator import InitialProgram
+
+
+_training_lines = itertools.count(1)
 
 
 def training_state_path() -> Path:
@@ -30,17 +36,18 @@ class BuiltinSimulator:
         frozen_clock: bool = False,
         program: InitialProgram | None = None,
     ) -> None:
-        from firmware_sim.server import PtyServer
+        from firmware_sim.server import FrameServer
         from firmware_sim.simulator import InitialProgram, Simulator
+        from pumpctl.link.memory import register
 
         path = state_path or training_state_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.simulator = Simulator(path, program or InitialProgram(frozen_clock=frozen_clock))
-        self.server = PtyServer(self.simulator).start()
+        self.line = register(FrameServer(self.simulator), f"training-{next(_training_lines)}")
 
     @property
     def port(self) -> str:
-        return self.server.port
+        return self.line.url
 
     def keys(self) -> StaticKeys:
         """The training pump pairs itself with this programmer, in every role."""
@@ -48,5 +55,7 @@ class BuiltinSimulator:
         return StaticKeys({(serial, role): self.simulator.role_key(role) for role in Role})
 
     def close(self) -> None:
-        self.server.stop()
+        from pumpctl.link.memory import unregister
+
+        unregister(self.line)
         self.simulator.close()

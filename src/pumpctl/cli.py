@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pumpctl.clinical.guard import GuardDecision, OverrideReason
+from pumpctl.clinical.guard import GuardDecision, OverrideReason, Reading
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.clinical.scores import ScoreError, format_vas, parse_vas
-from pumpctl.connection import ConnectOptions, open_client, open_target
+from pumpctl.clinical.systemic import SystemicError
+from pumpctl.clinical.taken_at import TakenAtError, parse_taken_at
+from pumpctl.connection import ConnectOptions, Target, open_client, open_target
 from pumpctl.keystore import Keystore, KeystoreError
 from pumpctl.link.errors import (
     AuthenticationError,
@@ -34,10 +38,12 @@ from pumpctl.link.errors import (
     PumpError,
     Refused,
 )
+from pumpctl.link.transport import DEFAULT_BAUD
 from pumpctl.programmer import (
     AckAlarm,
     Bolus,
     CatheterCheck,
+    ClearSchedule,
     ConfirmationRequired,
     Confirmations,
     GuardBlocked,
@@ -50,7 +56,9 @@ from pumpctl.programmer import (
     Refill,
     Result,
     Resume,
+    SetPeriodicBolus,
     SetRate,
+    SetSchedule,
     Stop,
     TherapyCommand,
     VerificationFailed,
@@ -63,24 +71,39 @@ from pumpctl.protocol.messages import (
     Message,
     MsgType,
     NakCode,
+    ScheduleResponse,
 )
-from pumpctl.protocol.session import Role
+from pumpctl.protocol.session import KEY_LEN, Role
+from pumpctl.schedule import (
+    clock,
+    parse_clock,
+    parse_count,
+    parse_schedule,
+    periodic_of,
+    program_of,
+    spans,
+)
+from pumpctl.text import TextError, check_typed, printable
 from pumpctl.units import (
+    NUMBER,
     UnitError,
     format_amount,
     format_concentration,
     format_flow,
     format_volume,
     parse_amount_ng,
+    parse_duration_s,
     parse_volume_ul,
 )
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD, EXIT_AUTH = 1, 2, 3, 4, 5, 6
 EXIT_VERIFY_FAILED = 7
+MAX_REPORT_HOURS = 24 * 366 * 10  # a visit report reaches back at most ten years
 OFFLINE_COMMANDS = {"audit", "pair"}
 CLI_HINTS = {NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-bridge)"}
 THERAPY_COMMANDS = {"set-rate", "bolus", "stop", "resume", "catheter-check", "refill", "ack"}
 RECORD_COMMANDS = THERAPY_COMMANDS | {"vas", "history", "audit", "report", "pair"}
+RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus"}
 
 
 class UsageError(Exception):
@@ -97,8 +120,63 @@ class _OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line, like every other failure."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"pumpctl: {message} (see pumpctl --help)", file=sys.stderr)
+        print(f"pumpctl: {message}{_did_you_mean(message)} (see pumpctl --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+
+def _did_you_mean(message: str) -> str:
+    """``; did you mean 'status'?`` for argparse's "invalid choice: 'staus' (choose from ...)"."""
+    match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if match is None:
+        return ""
+    choices = re.findall(r"'?([\w-]+)'?", match.group(2))
+    close = difflib.get_close_matches(match.group(1), choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class _Version(argparse.Action):
+    """``--version``: looked up only when asked for, so no command pays for it."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        from importlib.metadata import version
+
+        print(f"{parser.prog} {version('pumpctl')}")
+        raise SystemExit(0)
+
+
+def _attach_values(argv: list[str]) -> list[str]:
+    """``--taken-at -2h`` as ``--taken-at=-2h``: argparse would take ``-2h`` for an option."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] == "--taken-at" and arg.startswith("-"):
+            joined[-1] = f"--taken-at={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
+def _whole(low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number in the one grammar of typed numbers, from ``low`` to
+    ``high``."""
+
+    def parse(text: str) -> int:
+        if NUMBER.fullmatch(text.strip()) is None or "." in text:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        value = int(text.strip())
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is outside {low}-{high}{unit}")
+        return value
+
+    return parse
+
+
+def _baud(text: str) -> int:
+    if not text.isdigit() or not 300 <= int(text) <= 4_000_000:
+        raise argparse.ArgumentTypeError(f"baud rate {text!r} is not from 300 to 4000000")
+    return int(text)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -123,6 +201,12 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     parser.add_argument(
         "--trace", action="store_true", default=default(False), help="show every frame on stderr"
+    )
+    parser.add_argument(
+        "--baud",
+        type=_baud,
+        default=default(DEFAULT_BAUD),
+        help=f"the line's speed; deadlines follow it (default {DEFAULT_BAUD})",
     )
     parser.add_argument(
         "--db",
@@ -151,6 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="pumpctl", description="Clinician programmer for intrathecal drug pumps."
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     _global_options(parser, suppress=False)
     common = _OneLineParser(add_help=False)
     _global_options(common, suppress=True)
@@ -183,17 +268,28 @@ def _parser() -> argparse.ArgumentParser:
     vas = sub.add_parser("vas", help="log the patient's pain score (VAS 0-10)")
     vas.add_argument("score", help="0-10, whole or with one decimal")
     vas.add_argument("--note", default="", help="free text kept with the score")
+    vas.add_argument(
+        "--taken-at",
+        default=None,
+        help="when the score was taken: ISO 8601 (2026-01-04T09:30, UTC) or ago (-2h, -1d)",
+    )
+    vas.add_argument("--serial", help="log for this pump without connecting (a phone follow-up)")
     history = sub.add_parser("history", help="dose and VAS over time, from the clinical record")
     history.add_argument("--serial", help="a pump's serial number (without connecting)")
     audit = sub.add_parser("audit", help="the audit trail")
     audit.add_argument("action", choices=["verify", "show"])
-    pair = sub.add_parser("pair", help="store a pump's key (from a file) in the key store")
+    pair = sub.add_parser(
+        "pair", help="store a pump's key (from a file) once the pump at --port proves it"
+    )
     pair.add_argument("--serial", required=True, help="the pump's serial number")
     pair.add_argument("--key-file", required=True, help="file holding the key, 64 hex digits")
     report = sub.add_parser("report", help="write the visit report (Markdown and HTML)")
     report.add_argument("--out", default=".", help="directory to write to (default: here)")
     report.add_argument(
-        "--since-hours", type=int, default=24, help="how far back the visit goes (24)"
+        "--since-hours",
+        type=_whole(1, MAX_REPORT_HOURS, " hours"),
+        default=24,
+        help="how far back the visit goes (24)",
     )
     tui = sub.add_parser(
         "tui", help="the terminal programmer (no --port: the built-in training simulator)"
@@ -248,20 +344,93 @@ def _parser() -> argparse.ArgumentParser:
         help="what was found, to acknowledge a VOLUME_DISCREPANCY (audited)",
     )
     events = sub.add_parser("events", help="the pump's event log")
-    events.add_argument("--from", dest="first", type=int, default=0, help="first event index")
+    events.add_argument(
+        "--from", dest="first", type=_whole(0, 0xFFFF_FFFF), default=0, help="first event index"
+    )
+    _opioids_parser(sub.add_parser("opioids", help="the patient's systemic opioids"), common)
+    _schedule_parser(
+        sub.add_parser("schedule", help="flexible dosing: timed steps repeating daily"), common
+    )
+    _periodic_parser(
+        sub.add_parser("periodic-bolus", help="a bolus of a set dose every N hours"), common
+    )
     return parser
+
+
+def _schedule_parser(schedule: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = schedule.add_subparsers(dest="schedule_action", required=True, metavar="ACTION")
+    set_ = actions.add_parser(
+        "set", parents=[common], help="program a schedule (reviewed, sent once, read back)"
+    )
+    set_.add_argument(
+        "steps",
+        help='"HH:MM=DOSE ...", each dose per day in the drug\'s unit, from 00:00 on the '
+        'pump\'s clock, e.g. "00:00=1.4 08:00=1.8 20:00=1.4"',
+    )
+    clear = actions.add_parser("clear", parents=[common], help="back to a simple continuous rate")
+    clear.add_argument(
+        "--dose", default=None, help="the simple rate (default: the schedule's daily dose)"
+    )
+    for action in (set_, clear):
+        action.add_argument(
+            "--confirm-large-change",
+            action="store_true",
+            help="confirm a change of 10x or more, or a cut below half, at any time of day",
+        )
+    actions.add_parser("show", parents=[common], help="the program in force, step by step")
+
+
+def _periodic_parser(periodic: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = periodic.add_subparsers(dest="periodic_action", required=True, metavar="ACTION")
+    set_ = actions.add_parser(
+        "set", parents=[common], help="program periodic boluses (reviewed, sent once, read back)"
+    )
+    set_.add_argument("dose", help="each bolus in the drug's unit, e.g. 0.1 (mg for morphine)")
+    set_.add_argument(
+        "--every", required=True, help="hours between boluses: 1, 2, 3, 4, 6, 8, 12, 24"
+    )
+    set_.add_argument("--duration", required=True, help="minutes each bolus lasts")
+    set_.add_argument(
+        "--first", default="00:00", help="the first bolus of the day, HH:MM on the pump's clock"
+    )
+    actions.add_parser("clear", parents=[common], help="stop the periodic boluses")
+
+
+def _opioids_parser(opioids: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    serial_help = "a pump's serial number (without connecting)"
+    opioids.add_argument("--serial", help=serial_help)
+    actions = opioids.add_subparsers(dest="opioids_action", required=True, metavar="ACTION")
+    set_ = actions.add_parser(
+        "set", parents=[common], help="record an opioid and its amount (replaces an earlier one)"
+    )
+    set_.add_argument("name", help="e.g. oxycodone, fentanyl-patch, buprenorphine")
+    set_.add_argument("amount", nargs="+", help="e.g. 120mg/day, 10mg/12h, 50mcg/h")
+    stop = actions.add_parser("stop", parents=[common], help="record that an opioid was stopped")
+    stop.add_argument("name")
+    show = actions.add_parser("show", parents=[common], help="each opioid's MME/day and the total")
+    for action in (set_, stop, show):
+        action.add_argument("--serial", default=argparse.SUPPRESS, help=serial_help)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_values(sys.argv[1:] if argv is None else argv))
+    try:
+        for name, value in vars(args).items():
+            for text in value if isinstance(value, list) else [value]:
+                if isinstance(text, str):
+                    check_typed(text, f"--{name.replace('_', '-')}")
+    except TextError as error:
+        return _fail(error, EXIT_USAGE)
     if args.command == "tui":
         return _tui(args)
     try:
         output = asyncio.run(_run(args))
     except UsageError as error:
         return _fail(error, EXIT_USAGE)
-    except (UnitError, ScoreError) as error:
+    except (UnitError, ScoreError, TakenAtError) as error:
+        return _fail(error, EXIT_USAGE)
+    except SystemicError as error:
         return _fail(error, EXIT_USAGE)
     except RecordError as error:
         return _fail(error, EXIT_RECORD)
@@ -269,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(_decision_json(error.decision)))
         else:
-            print(_decision_text(error.decision))
+            print(_decision_text(error.decision, error.override_refused))
         return _fail(error, EXIT_REFUSED)
     except ConfirmationRequired as error:
         flags = " and ".join(sorted(c.flag for c in error.missing))
@@ -284,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     except VerificationFailed as error:
         return _fail(f"verification failed: {error}; interrogate the pump", EXIT_VERIFY_FAILED)
     except OutcomeUncertain as error:
-        return _fail(error, EXIT_UNCERTAIN)
+        return _fail(f"outcome uncertain: {error}: pumpctl status", EXIT_UNCERTAIN)
     except (LinkError, NoResponse) as error:
         return _fail(error, EXIT_NO_PUMP)
     except (AuthenticationError, KeystoreError) as error:
@@ -323,6 +492,7 @@ def _connect_options(args: argparse.Namespace, *, tui: bool = True) -> ConnectOp
         keystore=args.keystore,
         role=Role[args.role.upper()],
         trace=_trace if args.trace else None,
+        baud=args.baud,
     )
 
 
@@ -340,11 +510,13 @@ def _trace(direction: str, frame: Frame | bytes, message: Message | None) -> Non
 
 
 async def _run(args: argparse.Namespace) -> Output:
-    record = ClinicalRecord.open(args.db) if args.command in RECORD_COMMANDS else None
+    record = ClinicalRecord.open(args.db) if args.command in RECORD_COMMANDS else _settling(args)
     try:
         offline = args.command in OFFLINE_COMMANDS or (
             args.command == "history" and args.serial is not None
         )
+        offline = offline or (args.command == "opioids" and args.serial is not None)
+        offline = offline or (args.command == "vas" and args.serial is not None)
         if offline:
             assert record is not None
             return await OFFLINE[args.command](record, args)
@@ -372,6 +544,15 @@ async def _with_pump(args: argparse.Namespace, record: ClinicalRecord | None) ->
             await client.close()
     finally:
         target.close()
+
+
+def _settling(args: argparse.Namespace) -> ClinicalRecord | None:
+    """For a read: the record, so that a command it holds open is settled first; a read
+    works without it."""
+    try:
+        return ClinicalRecord.open(args.db)
+    except RecordError:
+        return None
 
 
 def _audit_authentication_failure(
@@ -495,6 +676,13 @@ async def _set_rate(programmer: Programmer, args: argparse.Namespace) -> Output:
         output.data["previous_dose_ng_per_day"] = seen.status.dose_ng_per_day
         output.data["dose_ng_per_day"] = output.result.after.status.dose_ng_per_day
         output.data["overridden"] = output.result.plan.overridden
+        guard = output.result.plan.guard
+        if guard is not None:
+            output.data["guard"] = guard.as_json()
+            # The rule that let it through, as for a hold or a block.
+            said = [f"Guard: {guard.verdict.value.upper()} ({guard.rule.value}) - {guard.reason}"]
+            said += [f"  {line}" for line in guard.evidence_lines()]
+            output.text = "\n".join([*said, output.text])
     return output
 
 
@@ -534,57 +722,96 @@ async def _therapy(
 
 
 def _decision_json(decision: GuardDecision) -> dict[str, Any]:
-    return {
-        "guard": decision.verdict.value,
-        "reason": decision.reason,
-        "evidence": [
-            {
-                "pump_event_index": e.change.index,
-                "time_s": e.change.time_s,
-                "old_ng_per_day": e.change.old_ng_per_day,
-                "new_ng_per_day": e.change.new_ng_per_day,
-                "vas_before_tenths": e.vas_before_tenths,
-                "vas_after_tenths": e.vas_after_tenths,
-            }
-            for e in decision.evidence
-        ],
-        "checklist": list(decision.checklist),
-        "options": list(decision.options),
-        "override_reasons": [r.value for r in OverrideReason],
-    }
+    return decision.as_json()
 
 
-def _decision_text(decision: GuardDecision) -> str:
-    data = _decision_json(decision)
-    lines = [f"Guard: {decision.verdict.value.upper()} - {decision.reason}"]
+def _decision_text(decision: GuardDecision, override_refused: str | None = None) -> str:
+    """The verdict, its rule and evidence (each with its time), what to check, what to do."""
+    lines = [f"Guard: {decision.verdict.value.upper()} ({decision.rule.value}) - {decision.reason}"]
     if decision.evidence:
         lines.append("Evidence:")
         lines += [
-            f"  {_time(e.change.time_s)[:16]}  {line}"
-            for e, line in zip(decision.evidence, decision.evidence_lines(), strict=True)
+            f"  {_time(e.time_s)[:16] if e.time_s is not None else ' ' * 16}  {e.text}"
+            for e in decision.evidence
         ]
+    lines += [f"  ! {w}" for w in decision.warning_lines()]
     if decision.checklist:
-        lines.append("Before anything else, check (OIH criteria):")
+        lines.append(f"{decision.checklist_title}:")
         lines += [f"  [ ] {item}" for item in decision.checklist]
     if decision.options:
         lines.append("Options:")
         lines += [f"  - {item}" for item in decision.options]
-    if decision.verdict.value == "block":
+    if override_refused:
+        lines.append(f"Override refused: {override_refused}")
+    if decision.next_action == "log-vas":
+        lines.append("Log a VAS (pumpctl vas SCORE [--taken-at WHEN]), then try again.")
+    elif decision.next_action == "resolve-fault":
+        lines.append(
+            "Find and repair the fault (imaging, catheter revision), then run a catheter check "
+            "(pumpctl catheter-check)."
+        )
+    elif decision.next_action == "explain-discrepancy":
+        lines.append("Acknowledge the discrepancy with what was found, then try again.")
+    elif decision.next_action == "catheter-check":
+        lines.append("Run a catheter check (pumpctl catheter-check), then try again.")
+    elif decision.next_action == "resume":
+        lines.append("Resume delivery (pumpctl resume), then reassess.")
+    elif decision.next_action == "return-to-dose" and decision.return_dose:
+        dose = decision.return_dose.split()[0]
+        lines.append(f"Return to {decision.return_dose} (pumpctl set-rate {dose}), then reassess.")
+    if decision.overridable:
         lines.append(
             "To escalate anyway: --override-reason {"
-            + ",".join(data["override_reasons"])
+            + ",".join(r.value for r in OverrideReason)
             + "} --override-note TEXT (recorded in the audit trail)"
         )
-    else:
-        lines.append("Log a VAS (pumpctl vas SCORE), then try again.")
     return "\n".join(lines)
 
 
 async def _vas(programmer: Programmer, args: argparse.Namespace) -> Output:
     tenths = parse_vas(args.score)
-    reading = await programmer.log_vas(tenths, args.note)
-    text = f"VAS {format_vas(tenths)} logged at {_time(reading.time_s)}"
-    return Output({"vas_tenths": tenths, "time_s": reading.time_s}, text)
+    taken_at = None
+    if args.taken_at is not None:
+        text = args.taken_at
+        taken_at = lambda now_s: parse_taken_at(text, now_s)  # noqa: E731
+    reading = await programmer.log_vas(tenths, args.note, taken_at=taken_at)
+    return _vas_output(tenths, reading)
+
+
+def _vas_output(tenths: int, reading: Reading) -> Output:
+    text = f"VAS {format_vas(tenths)} logged at {_time(reading.logged_s or reading.time_s)}"
+    if reading.backdated:
+        text += f", taken at {_time(reading.time_s)}"
+    data = {
+        "vas_tenths": tenths,
+        "time_s": reading.time_s,
+        "logged_s": reading.logged_s or reading.time_s,
+    }
+    return Output(data, text)
+
+
+async def _vas_offline(record: ClinicalRecord, args: argparse.Namespace) -> Output:
+    """A score logged without the pump (a phone follow-up): on the record's timeline, placed
+    by its time among the pump's events."""
+    from pumpctl.clinical.systemic import record_time_s
+
+    tenths = parse_vas(args.score)
+    if record.pump_unit(args.serial) is None:
+        raise UsageError(f"pump {args.serial} is not in the clinical record")
+    now_s = record_time_s(record, args.serial, int(time.time()))
+    taken_at = parse_taken_at(args.taken_at, now_s) if args.taken_at is not None else now_s
+    reading = record.log_vas(
+        args.serial,
+        now_s,
+        tenths,
+        # The last pump event the record knows: the score is never after a later one,
+        # whatever the clocks say.
+        events_seen=record.last_event_index(args.serial),
+        clinician=_clinician(args),
+        note=args.note,
+        taken_at_s=taken_at,
+    )
+    return _vas_output(tenths, reading)
 
 
 async def _history(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -621,9 +848,15 @@ def _history_output(record: ClinicalRecord, serial: str, unit: str) -> Output:
 async def _report(programmer: Programmer, args: argparse.Namespace) -> Output:
     from pumpctl.report import write_visit_report
 
+    out = Path(args.out)
+    if not out.is_dir():
+        raise UsageError(f"report --out {args.out!r} is not a directory")
     seen = await programmer.interrogate()
     since = seen.status.pump_time_s - args.since_hours * 3600
-    paths = await write_visit_report(programmer, seen, Path(args.out), since)
+    try:
+        paths = await write_visit_report(programmer, seen, out, since)
+    except OSError as error:
+        raise UsageError(f"cannot write the report into {args.out!r}: {error.strerror}") from None
     return Output({"files": [str(p) for p in paths]}, "\n".join(str(p) for p in paths))
 
 
@@ -632,9 +865,16 @@ async def _pair(record: ClinicalRecord, args: argparse.Namespace) -> Output:
         text = Path(args.key_file).read_text().strip()
         key = bytes.fromhex(text)
     except (OSError, ValueError):
-        raise UsageError(f"{args.key_file} does not hold a key of 64 hex digits") from None
+        key = b""
+    if len(key) != KEY_LEN:
+        raise UsageError(f"{args.key_file} does not hold a key of 64 hex digits")
     role = Role[args.role.upper()]
     keystore = Keystore(args.keystore)
+    try:
+        await _prove_key(args, role, key)
+    except AuthenticationError as error:
+        _audit_authentication_failure(args, record, str(error))
+        raise
     keystore.add(args.serial, role, key)
     record.note(args.serial, _clinician(args), "paired", int(time.time()), role=role.name.lower())
     return Output(
@@ -643,11 +883,96 @@ async def _pair(record: ClinicalRecord, args: argparse.Namespace) -> Output:
     )
 
 
+class _CandidateKey:
+    """The key being paired, offered for whichever pump answers (its serial is checked after
+    the pump has proved it holds the key)."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def key_for(self, serial_number: str, role: Role) -> bytes | None:
+        return self.key
+
+
+async def _prove_key(args: argparse.Namespace, role: Role, key: bytes) -> None:
+    """A session with the key on the pump at ``--port``: the pump proves it holds the key,
+    and the first sealed read proves it back. Nothing is stored otherwise."""
+    if not args.port:
+        raise UsageError("pair checks the key against the pump: give --port PORT")
+    options = replace(_connect_options(args, tui=False), sim=False, role=role)
+    target = Target(args.port, _CandidateKey(key))
+    try:
+        client = await open_client(target, options)
+    except AuthenticationError as error:
+        raise AuthenticationError(f"{error}; the key was not stored") from None
+    try:
+        identity = await client.identify()
+    finally:
+        await client.close()
+    if identity.serial_number != args.serial:
+        raise AuthenticationError(
+            f"the pump on {args.port} is {identity.serial_number}, not {args.serial}; "
+            "the key was not stored"
+        )
+
+
 async def _history_offline(record: ClinicalRecord, args: argparse.Namespace) -> Output:
     unit = record.pump_unit(args.serial)
     if unit is None:
         raise UsageError(f"pump {args.serial} is not in the clinical record")
     return _history_output(record, args.serial, unit)
+
+
+async def _opioids(programmer: Programmer, args: argparse.Namespace) -> Output:
+    seen = await programmer.interrogate()
+    await programmer.sync_record(seen)
+    it_dose = f"{seen.identity.drug} {format_amount(seen.status.dose_ng_per_day, seen.unit)}"
+    return _opioids_output(programmer.record, seen.serial, seen.status.pump_time_s, args, it_dose)
+
+
+async def _opioids_offline(record: ClinicalRecord, args: argparse.Namespace) -> Output:
+    from pumpctl.clinical.systemic import record_time_s
+
+    unit = record.pump_unit(args.serial)
+    if unit is None:
+        raise UsageError(f"pump {args.serial} is not in the clinical record")
+    changes = record.dose_changes(args.serial)
+    it_dose = (
+        f"{format_amount(changes[-1].new_ng_per_day, unit)} (last change on record)"
+        if changes
+        else "not known without the pump (no dose change on record)"
+    )
+    now_s = record_time_s(record, args.serial, int(time.time()))
+    return _opioids_output(record, args.serial, now_s, args, it_dose)
+
+
+def _opioids_output(
+    record: ClinicalRecord, serial: str, now_s: int, args: argparse.Namespace, it_dose: str
+) -> Output:
+    from pumpctl.clinical import systemic
+
+    lead = []
+    if args.opioids_action == "set":
+        amount = " ".join(args.amount)
+        entry = record.set_systemic_opioid(
+            serial, now_s, args.name, amount, clinician=_clinician(args)
+        )
+        mme = systemic.mme_per_day(entry.name, entry.amount_text)
+        per_day = "no CDC factor" if mme is None else f"{systemic.format_mme(mme)} MME/day"
+        lead.append(f"{entry.name} {entry.amount_text} ({per_day}) recorded at {_time(now_s)}")
+    elif args.opioids_action == "stop":
+        entry = record.stop_systemic_opioid(serial, now_s, args.name, clinician=_clinician(args))
+        lead.append(f"{entry.name} recorded as stopped at {_time(now_s)}")
+    load = systemic.systemic_load(record, serial, now_s)
+    lines = [*lead, f"Systemic opioids of pump {serial}"]
+    if load.opioids:
+        lines += [f"  {line}" for line in systemic.load_lines(load, lambda s: _time(s)[:16])]
+    else:
+        lines.append("  none recorded")
+    lines += [f"Intrathecal: {it_dose}", f"({systemic.CAVEAT})"]
+    data = {"pump_serial": serial, "time_s": now_s, "intrathecal": it_dose}
+    data |= systemic.load_json(load)
+    return Output(data, "\n".join(lines))
 
 
 def _audit_action(entry: dict[str, Any]) -> str:
@@ -676,8 +1001,8 @@ async def _audit(record: ClinicalRecord, args: argparse.Namespace) -> Output:
     if args.action == "show":
         entries = record.audit_entries()
         lines = [
-            f"{e['seq']:>5}  {_time(e['time_s'])[:16]}  {e['pump']:<10} {e['actor']:<10} "
-            f"{_audit_action(e)}"
+            f"{e['seq']:>5}  {_time(e['time_s'])[:16]}  {printable(str(e['pump'])):<10} "
+            f"{printable(str(e['actor'])):<10} {printable(_audit_action(e))}"
             for e in entries
         ]
         return Output({"entries": entries}, "\n".join(lines) or "The audit trail is empty")
@@ -694,12 +1019,9 @@ async def _audit(record: ClinicalRecord, args: argparse.Namespace) -> Output:
 
 
 async def _bolus(programmer: Programmer, args: argparse.Namespace) -> Output:
+    duration = parse_duration_s(args.duration, "bolus duration")
     seen = await programmer.interrogate()
     dose = parse_amount_ng(args.dose, seen.unit, "bolus dose")
-    try:
-        duration = int(args.duration)
-    except ValueError:
-        raise UsageError(f"duration {args.duration!r} is not a whole number of seconds") from None
     return await _therapy(programmer, args, Bolus(dose, duration), seen=seen)
 
 
@@ -800,6 +1122,63 @@ async def _events(programmer: Programmer, args: argparse.Namespace) -> Output:
     return Output(data, "\n".join(lines) or "No events")
 
 
+async def _schedule(programmer: Programmer, args: argparse.Namespace) -> Output:
+    seen = await programmer.interrogate()
+    schedule = await programmer.read_schedule()
+    seen = replace(seen, schedule=schedule)
+    if args.schedule_action == "show":
+        return _schedule_output(seen, schedule)
+    command: TherapyCommand
+    if args.schedule_action == "set":
+        command = SetSchedule(parse_schedule(args.steps, seen.unit, schedule.granularity_min))
+    else:
+        dose = None if args.dose is None else parse_amount_ng(args.dose, seen.unit)
+        command = ClearSchedule(dose)
+    confirmations = Confirmations(large_change=args.confirm_large_change)
+    output = await _therapy(programmer, args, command, confirmations, seen)
+    if output.result is not None and output.result.after.schedule is not None:
+        output.data["schedule"] = _dump(output.result.after.schedule)
+    return output
+
+
+async def _periodic(programmer: Programmer, args: argparse.Namespace) -> Output:
+    seen = await programmer.interrogate()
+    seen = replace(seen, schedule=await programmer.read_schedule())
+    if args.periodic_action == "clear":
+        command = SetPeriodicBolus(0)
+    else:
+        every = parse_count(args.every, "--every (hours)", 1, 24)
+        duration = parse_count(args.duration, "--duration (minutes)", 1, 1440)
+        first = parse_clock(args.first, "--first")
+        command = SetPeriodicBolus(
+            parse_amount_ng(args.dose, seen.unit, "periodic bolus"), every, duration, first
+        )
+    output = await _therapy(programmer, args, command, None, seen)
+    if output.result is not None and output.result.after.schedule is not None:
+        output.data["schedule"] = _dump(output.result.after.schedule)
+    return output
+
+
+def _schedule_output(seen: Interrogation, schedule: ScheduleResponse) -> Output:
+    unit = seen.unit
+    program = program_of(schedule)
+    lines = [
+        f"Schedule (pump's clock, UTC), daily dose {format_amount(schedule.dose_ng_per_day, unit)}"
+        if schedule.active
+        else f"Simple continuous rate {format_amount(schedule.dose_ng_per_day, unit)}; no schedule"
+    ]
+    if schedule.active:
+        for i, (start, end, dose) in enumerate(spans(program)):
+            now = "  <- now" if i == schedule.current_step else ""
+            text = format_amount(int(dose), unit)
+            lines.append(f"  {clock(start)}-{clock(end % 1440)}  {text}{now}")
+    periodic = periodic_of(schedule)
+    if periodic is not None:
+        lines.append(f"Periodic bolus {periodic.describe(unit)}")
+    data = {"unit": unit, **_dump(schedule)}
+    return Output(data, "\n".join(lines))
+
+
 COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]]] = {
     "identify": _identify,
     "status": _status,
@@ -816,11 +1195,16 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]
     "vas": _vas,
     "history": _history,
     "report": _report,
+    "opioids": _opioids,
+    "schedule": _schedule,
+    "periodic-bolus": _periodic,
 }
 OFFLINE: dict[str, Callable[[ClinicalRecord, argparse.Namespace], Awaitable[Output]]] = {
     "audit": _audit,
     "pair": _pair,
     "history": _history_offline,
+    "vas": _vas_offline,
+    "opioids": _opioids_offline,
 }
 
 

@@ -23,8 +23,9 @@ from pumpctl.link.errors import (
     PumpError,
     Refused,
 )
-from pumpctl.link.memory import open_link
-from pumpctl.link.transactions import DEADLINE_S, RETRIES, Trace, TransactionManager
+from pumpctl.link.memory import is_memory_url, open_link
+from pumpctl.link.timing import LineTiming
+from pumpctl.link.transactions import Trace, TransactionManager
 from pumpctl.link.transport import DEFAULT_BAUD
 from pumpctl.protocol.messages import (
     AckAlarmRequest,
@@ -51,10 +52,12 @@ from pumpctl.protocol.messages import (
     ReadEventsRequest,
     ReadEventsResponse,
     ReadLimitsRequest,
+    ReadScheduleRequest,
     RefillRequest,
     RefillResponse,
     Response,
     ResumeRequest,
+    ScheduleResponse,
     SessionOpenRequest,
     SessionOpenResponse,
     SetRateRequest,
@@ -64,11 +67,19 @@ from pumpctl.protocol.messages import (
     StopRequest,
     WriteLimitsRequest,
 )
-from pumpctl.protocol.session import NONCE_LEN, Role, SessionKeys, pump_proof, session_key
+from pumpctl.protocol.session import (
+    NONCE_LEN,
+    Role,
+    SessionKeys,
+    handshake_transcript,
+    pump_proof,
+    session_key,
+)
 
 R = TypeVar("R", bound=Message)
 T = TypeVar("T")
 EVENT_PAGE = 64
+NL_PER_ML = 1_000_000
 LOG_END_PROBE = 0xFFFF_FFFF  # a first_index past any event: the answer is the log's end
 _SESSION_GONE = {NakCode.SESSION_EXPIRED, NakCode.AUTH_REQUIRED}
 
@@ -116,6 +127,7 @@ class PumpClient:
         self.identity: IdentifyResponse | None = None  # from the session handshake
         self._keys: KeySource | None = None
         self._role = Role.CLINICIAN
+        self._page_events = EVENT_PAGE  # events asked for per page, fewer on a noisy line
 
     @classmethod
     async def open(
@@ -123,17 +135,23 @@ class PumpClient:
         url: str,
         *,
         trace: Trace | None = None,
-        deadline_s: float = DEADLINE_S,
-        retries: int = RETRIES,
+        deadline_s: float | None = None,
+        retries: int | None = None,
         baud: int = DEFAULT_BAUD,
         keys: KeySource | None = None,
         role: Role = Role.CLINICIAN,
+        exclusive: bool = True,
     ) -> PumpClient:
         """Open the port and, given ``keys``, an authenticated session in ``role``.
         ``url`` is a pyserial port or URL, or ``sim://NAME`` for a simulator in this
-        process (``pumpctl.link.memory``)."""
-        transactions = TransactionManager(deadline_s, retries, trace)
-        transactions.link = await open_link(url, transactions.on_frame, baud=baud)
+        process (``pumpctl.link.memory``). Deadlines and retries follow ``baud`` and the
+        request (``pumpctl.link.timing``) unless ``deadline_s`` or ``retries`` fix them;
+        ``exclusive`` locks the port against a second programmer."""
+        timing = LineTiming(None if is_memory_url(url) else baud)
+        transactions = TransactionManager(deadline_s, retries, trace, timing)
+        transactions.link = await open_link(
+            url, transactions.on_frame, transactions.on_bytes, baud=baud, exclusive=exclusive
+        )
         client = cls(transactions)
         if keys is not None:
             try:
@@ -147,13 +165,16 @@ class PumpClient:
         """The handshake: one round trip, which also brings the pump's identity.
 
         The pump proves it holds the role key; this programmer proves it with the MAC of its
-        first authenticated frame.
+        first authenticated frame. Only an answer echoing this programmer's nonce is judged
+        (``TransactionManager.handshake``): another's is never taken for a wrong key.
         """
-        self.transactions.session = None
-        nonce = secrets.token_bytes(NONCE_LEN)
-        answer = await self._read(
-            SessionOpenRequest(role=role, programmer_nonce=nonce), SessionOpenResponse
-        )
+
+        def new_request() -> SessionOpenRequest:
+            return SessionOpenRequest(role=role, programmer_nonce=secrets.token_bytes(NONCE_LEN))
+
+        request, reply = await self.transactions.handshake(new_request)
+        answer = _expect(reply, SessionOpenResponse)
+        nonce = request.programmer_nonce
         serial = answer.serial_number
         key = keys.key_for(serial, role)
         if key is None:
@@ -161,11 +182,12 @@ class PumpClient:
                 f"pump {serial} is not paired for the {role.name.lower()} role "
                 "(pair it: pumpctl pair, or pumpsim --pair)"
             )
-        proof = pump_proof(key, role, nonce, answer.pump_nonce, answer.session_id)
+        transcript = handshake_transcript(answer)
+        proof = pump_proof(key, role, nonce, answer.pump_nonce, answer.session_id, transcript)
         if not hmac.compare_digest(proof, answer.pump_proof):
             raise AuthenticationError(
-                f"pump {serial} could not prove it holds the paired key: "
-                "a wrong key, or not the pump that was paired"
+                f"pump {serial} could not prove its identity with the paired key: a wrong "
+                "key, not the pump that was paired, or its answer was altered on the line"
             )
         self.transactions.session = SessionKeys(
             answer.session_id,
@@ -204,17 +226,40 @@ class PumpClient:
         return reply
 
     async def _read(self, request: Message, expected: type[R]) -> R:
-        reply = await self._exchange(request)
-        return _expect(reply, expected)
+        reply = _expect(await self._exchange(request), expected)
+        if self.transactions.session is not None:
+            await self._check_agrees(reply)
+        return reply
+
+    async def _check_agrees(self, reply: Message) -> None:
+        """Sealed answers must agree with the identity the pump proved in the handshake.
+
+        The drug and its concentration may change in a session's life (another programmer's
+        refill): an answer that disagrees with them brings the pump's sealed IDENTIFY, which
+        becomes the identity if it explains the answer and changes nothing else. After this
+        client's own refill (``identity`` None) the next sealed IDENTIFY is the identity.
+        """
+        identity = self.identity
+        if isinstance(reply, IdentifyResponse):
+            if identity is not None and not _same_pump(identity, reply):
+                raise _disagrees(identity, "its identity")
+            self.identity = reply
+            return
+        if identity is None or _agrees(identity, reply):
+            return
+        fresh = await self.identify()  # adopts a changed drug, or raises
+        if not _agrees(fresh, reply):
+            raise _disagrees(identity, "the drug or concentration")
 
     async def _command(self, request: Command, expected: type[R]) -> R:
         try:
             reply = await self._exchange(request)
         except NoResponse as error:
             raise OutcomeUncertain(
-                f"{error}: the outcome of {type(request).__name__} is unknown "
-                "(it was not resent; read the pump back before any further change)",
+                f"{error}: the outcome of {type(request).__name__} is unknown (not resent: "
+                "resolve it by reading the pump back)",
                 request.request_id,
+                reason=str(error),
             ) from None
         return _expect(reply, expected)
 
@@ -228,6 +273,10 @@ class PumpClient:
 
     async def read_limits(self) -> LimitsResponse:
         return await self._read(ReadLimitsRequest(), LimitsResponse)
+
+    async def read_schedule(self) -> ScheduleResponse:
+        """The program in force: a flexible-dosing schedule, or the simple rate as one step."""
+        return await self._read(ReadScheduleRequest(), ScheduleResponse)
 
     async def read_alarms(self) -> ReadAlarmsResponse:
         return await self._read(ReadAlarmsRequest(), ReadAlarmsResponse)
@@ -254,13 +303,28 @@ class PumpClient:
             end = await self.read_events(LOG_END_PROBE, 1)
             total = end.next_index - max(first_index, end.oldest_index)
         events: list[EventRecord] = []
-        page = await self.read_events(first_index)
+        page = await self._page(first_index)
         while page.events:
             events += page.events
             if progress is not None and total is not None:
                 progress(len(events), max(total, len(events)))
-            page = await self.read_events(page.next_index)
+            page = await self._page(page.next_index)
         return events, page
+
+    async def _page(self, first_index: int) -> ReadEventsResponse:
+        """One page of the log, as long as the line lets through: a page that gets no
+        answer is asked again a quarter as long (a long answer on a noisy line rarely
+        arrives whole), and pages grow back as they get through."""
+        while True:
+            try:
+                page = await self.read_events(first_index, self._page_events)
+            except NoResponse:
+                if self._page_events == 1:
+                    raise
+                self._page_events = max(1, self._page_events // 4)
+                continue
+            self._page_events = min(EVENT_PAGE, self._page_events * 2)
+            return page
 
     # --- commands ------------------------------------------------------------------------
 
@@ -354,20 +418,46 @@ class PumpClient:
 
     # --- resolving an uncertain outcome --------------------------------------------------
 
-    async def resolve(self, request_id: int) -> ResolvedOutcome:
+    async def resolve(self, request_id: int, *, close: bool = False) -> ResolvedOutcome:
         """What became of a command whose answer was lost, read back from the pump.
 
         QUERY_OUTCOME returns the outcome the pump recorded for the request id in its
         non-volatile memory; the pump handles frames in order, so once it answers, a command
-        sent earlier has either been handled (and recorded) or was never received.
+        sent earlier has either been handled (and recorded) or was never received. ``close``
+        makes "never received" final: a copy still on its way is refused when it comes.
         """
-        answer = await self._read(QueryOutcomeRequest(request_id=request_id), QueryOutcomeResponse)
+        query = QueryOutcomeRequest(request_id=request_id, close=close)
+        answer = await self._read(query, QueryOutcomeResponse)
         resolution = {
             OutcomeState.EXECUTED: Resolution.APPLIED,
             OutcomeState.REFUSED: Resolution.REFUSED,
             OutcomeState.UNKNOWN: Resolution.NOT_EXECUTED,
         }[answer.outcome]
+        if answer.nak_code == NakCode.REQUEST_CLOSED:  # closed by an earlier query: not run
+            resolution = Resolution.NOT_EXECUTED
         return ResolvedOutcome(request_id, resolution, answer.detail, answer.nak_code)
+
+
+def _same_pump(proven: IdentifyResponse, answer: IdentifyResponse) -> bool:
+    """Everything but the drug in the reservoir is the same."""
+    ignore = {"drug", "concentration_ng_per_ml"}
+    return proven.model_dump(exclude=ignore) == answer.model_dump(exclude=ignore)
+
+
+def _agrees(identity: IdentifyResponse, reply: Message) -> bool:
+    if isinstance(reply, LimitsResponse):
+        return reply.drug == identity.drug
+    if isinstance(reply, StatusResponse):
+        flow = reply.dose_ng_per_day * NL_PER_ML // identity.concentration_ng_per_ml
+        return abs(flow - reply.flow_nl_per_day) <= 1
+    return True
+
+
+def _disagrees(identity: IdentifyResponse, what: str) -> AuthenticationError:
+    return AuthenticationError(
+        f"pump {identity.serial_number} answered with {what} not as it proved at the "
+        "session's start: not trusted"
+    )
 
 
 def _expect(reply: Message, expected: type[R]) -> R:

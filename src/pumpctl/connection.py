@@ -14,6 +14,7 @@ from pumpctl.client import PumpClient
 from pumpctl.keystore import KeySource, Keystore
 from pumpctl.link.errors import LinkError
 from pumpctl.link.transactions import Trace
+from pumpctl.link.transport import DEFAULT_BAUD
 from pumpctl.protocol.session import Role
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class ConnectOptions:
     keystore: str | Path | None = None
     role: Role = Role.CLINICIAN
     trace: Trace | None = None
+    baud: int = DEFAULT_BAUD  # deadlines and the inter-byte timeout follow it
     training_state: Path | None = None
     frozen_clock: bool = False
     training_program: InitialProgram | None = field(default=None, compare=False)
@@ -66,5 +68,5 @@ def open_target(options: ConnectOptions) -> Target:
 async def open_client(target: Target, options: ConnectOptions) -> PumpClient:
     """An authenticated session on ``target`` in the options' role."""
     return await PumpClient.open(
-        target.port, trace=options.trace, keys=target.keys, role=options.role
+        target.port, trace=options.trace, keys=target.keys, role=options.role, baud=options.baud
     )

@@ -14,6 +14,13 @@ from typing import Any
 
 from pumpctl.clinical.record import CommandRow
 from pumpctl.clinical.scores import format_vas
+from pumpctl.clinical.systemic import (
+    CAVEAT,
+    SystemicLoad,
+    opioid_mme_text,
+    systemic_load,
+    total_text,
+)
 from pumpctl.clinical.timeline import TimelineRow, timeline
 from pumpctl.programmer import Interrogation, Programmer
 from pumpctl.protocol.messages import EventCode, EventRecord
@@ -47,6 +54,7 @@ class VisitReport:
     events: list[EventRecord]
     audit: list[dict[str, Any]]
     commands: list[CommandRow]
+    systemic: SystemicLoad | None = None
 
     @property
     def unit(self) -> str:
@@ -69,10 +77,30 @@ async def build_visit_report(
     for row in reversed([r for r in rows if r.kind == "dose"]):
         if row.time_s >= since and row.previous is not None:
             before = row.previous
-    events = [e for e in record.pump_events(serial) if e.time_s >= since and e.code in VISIT_EVENTS]
+    events = record.pump_events(serial, codes=tuple(VISIT_EVENTS), since_s=since)
     audit = [e for e in record.audit_entries(serial) if e["time_s"] >= since]
     commands = [c for c in record.commands(serial) if c.time_s >= since]
-    return VisitReport(seen, since, before, rows, events, audit, commands)
+    systemic = systemic_load(record, serial, now)
+    return VisitReport(seen, since, before, rows, events, audit, commands, systemic)
+
+
+def _systemic_rows(report: VisitReport) -> list[tuple[str, str, str, str]]:
+    """(opioid, amount, MME/day, since) for each systemic opioid, then the total."""
+    load = report.systemic
+    if load is None:
+        return []
+    rows = [(o.name, o.amount_text, opioid_mme_text(o), _time(o.since_s)) for o in load.opioids]
+    return [*rows, ("total", "", total_text(load), "")]
+
+
+def _systemic_lead(report: VisitReport) -> str:
+    """The IT dose and the systemic load side by side, never summed."""
+    seen = report.seen
+    it = f"Intrathecal {seen.identity.drug} {report.dose(seen.status.dose_ng_per_day)}"
+    load = report.systemic
+    if load is None or not load.opioids:
+        return f"{it}; no systemic opioids recorded."
+    return f"{it}; systemic opioids {total_text(load)}. {CAVEAT}."
 
 
 def _command_lines(report: VisitReport) -> list[str]:
@@ -104,9 +132,14 @@ def _guard_lines(report: VisitReport) -> list[str]:
             proposed = data.get("proposed_ng_per_day")
             dose = report.dose(proposed) if isinstance(proposed, int) else "?"
             overridden = " (overridden)" if data.get("overridden") else ""
-            lines.append(
-                f"{when}: {action[6:].upper()} of {dose}{overridden}: {data.get('reason')}"
-            )
+            rule = f" ({data['rule']})" if data.get("rule") else ""
+            warned = "; ".join(data.get("warnings") or [])
+            said = warned if action == "guard-warn" else data.get("reason")
+            line = f"{when}: {action[6:].upper()}{rule} of {dose}{overridden}: {said}"
+            if data.get("override_refused"):
+                line += f"; override refused: {data['override_refused']}"
+            evidence = data.get("evidence") or []
+            lines.append(line + (f" - evidence: {' | '.join(evidence)}" if evidence else ""))
         elif action == "change-requested" and data.get("override_reason"):
             lines.append(
                 f"{when}: OVERRIDE by {entry['actor']}: {data['override_reason']} - "
@@ -169,6 +202,10 @@ def render_markdown(report: VisitReport) -> str:
             out.append(f"| {_time(row.time_s)} | {report.dose(row.value)} | |")
         else:
             out.append(f"| {_time(row.time_s)} | | {format_vas(row.value)} |")
+    out += ["", "## Systemic opioids", "", _systemic_lead(report), ""]
+    if report.systemic is not None and report.systemic.opioids:
+        out += ["| opioid | amount | MME/day | since |", "| --- | --- | --- | --- |"]
+        out += [f"| {' | '.join(row)} |" for row in _systemic_rows(report)]
     out += ["", "## Therapy commands", ""]
     out += [f"- {line}" for line in _command_lines(report)] or ["- none"]
     out += ["", "## Guard decisions and overrides", ""]
@@ -251,6 +288,17 @@ def render_html(report: VisitReport) -> str:
         for r in report.rows
     )
     guard = "".join(f"<li>{esc(line)}</li>" for line in _guard_lines(report)) or "<li>none</li>"
+    systemic = "".join(
+        "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>"
+        for row in _systemic_rows(report)
+    )
+    if systemic and report.systemic is not None and report.systemic.opioids:
+        systemic = (
+            "<table><tr><th>opioid</th><th>amount</th><th>MME/day</th><th>since</th></tr>"
+            f"{systemic}</table>"
+        )
+    else:
+        systemic = ""
     commands = (
         "".join(f"<li>{esc(line)}</li>" for line in _command_lines(report)) or "<li>none</li>"
     )
@@ -288,6 +336,9 @@ th, td {{ border: 1px solid #999; padding: 0.2em 0.6em; text-align: left; }}
 <h2>Dose and pain over time</h2>
 {_svg_chart(report)}
 <table><tr><th>pump time</th><th>dose</th><th>VAS</th></tr>{history}</table>
+<h2>Systemic opioids</h2>
+<p>{esc(_systemic_lead(report))}</p>
+{systemic}
 <h2>Therapy commands</h2><ul>{commands}</ul>
 <h2>Guard decisions and overrides</h2><ul>{guard}</ul>
 <h2>Alarms</h2><ul>{alarms}</ul>

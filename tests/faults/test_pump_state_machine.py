@@ -52,8 +52,12 @@ from pumpctl.protocol.messages import (
     RefillRequest,
     RefillResponse,
     ResumeRequest,
+    ScheduleStep,
+    SetPeriodicBolusRequest,
     SetRateRequest,
     SetRateResponse,
+    SetScheduleRequest,
+    SetScheduleResponse,
     StatusRequest,
     StatusResponse,
     StopRequest,
@@ -205,6 +209,83 @@ class PumpMachine(RuleBasedStateMachine):
         if expected is None:
             assert isinstance(reply, SetRateResponse)
             assert (reply.dose_ng_per_day, reply.previous_dose_ng_per_day) == (new, current)
+
+    @rule(
+        starts=st.lists(st.integers(0, 95), min_size=1, max_size=6, unique=True),
+        factors=st.lists(
+            st.sampled_from([75, 90, 100, 105, 110, 125, 126, 200, 1000]), min_size=6, max_size=6
+        ),
+        shape=st.sampled_from(["ok", "ok", "ok", "off_grid", "stale", "one_step"]),
+        confirm=st.booleans(),
+    )
+    def set_schedule(
+        self, starts: list[int], factors: list[int], shape: str, confirm: bool
+    ) -> None:
+        """A schedule of up to 6 steps on the 15 min grid, each dose a percentage of what
+        the program in force delivers at that time (within the step, at it, or beyond)."""
+        ref = self.ref
+        old = ref.program()
+        minutes = sorted({0, *(q * 15 for q in starts)})
+        if shape == "off_grid":
+            minutes = [0, *(m + 7 for m in minutes[1:])] if len(minutes) > 1 else [0, 7]
+        if shape == "one_step":
+            minutes = [0]
+        steps: list[tuple[int, int]] = []
+        for minute, factor in zip(minutes, factors, strict=False):
+            before = max(s for s in old if s[0] <= minute)[1]
+            steps.append((minute, before * factor // 100))
+        program = tuple(steps)
+        believed = old if shape != "stale" else ((0, ref.dose_ng_per_day + 1),)
+        expected = ref.set_schedule(program, believed, confirm)
+        reply = self.pump.handle(
+            SetScheduleRequest(
+                request_id=self.request_id(),
+                steps=[ScheduleStep(start_min=m, dose_ng_per_day=d) for m, d in program],
+                believed_steps=[ScheduleStep(start_min=m, dose_ng_per_day=d) for m, d in believed],
+                confirm_large_change=confirm,
+            )
+        )
+        self._agree(reply, expected, f"set_schedule {old} -> {program} ({shape})")
+        if expected is None:
+            assert isinstance(reply, SetScheduleResponse)
+            assert reply.dose_ng_per_day == ref.dose_ng_per_day
+
+    @rule(
+        dose=st.sampled_from(["max", "half", "small", "over", "clear"]),
+        every_h=st.sampled_from([1, 4, 6, 6, 8, 24, 5]),
+        duration=st.sampled_from([1, 10, 30, 60, 0]),
+        first=st.sampled_from([0, 15, 120, 7]),
+        stale=st.booleans(),
+    )
+    def set_periodic(self, dose: str, every_h: int, duration: int, first: int, stale: bool) -> None:
+        """Periodic boluses of the bolus maximum or less (or more), at times that repeat
+        daily or not, from a programmer that read the pump or one that did not."""
+        ref, limits = self.ref, self.pump.limits
+        amount = {
+            "max": limits.bolus_max_ng,
+            "half": limits.bolus_max_ng // 2,
+            "small": 1 + limits.bolus_max_ng // 10,
+            "over": limits.bolus_max_ng + 1,
+            "clear": 0,
+        }[dose]
+        periodic = (amount, duration, every_h * 60, first) if amount else None
+        old = ref.periodic
+        believed = (old[0], old[2]) if old else (0, 0)
+        if stale:
+            believed = (believed[0] + 1, believed[1])
+        expected = ref.set_periodic(periodic, believed)
+        reply = self.pump.handle(
+            SetPeriodicBolusRequest(
+                request_id=self.request_id(),
+                dose_ng=amount,
+                duration_min=duration if amount else 0,
+                interval_min=every_h * 60 if amount else 0,
+                first_min=first if amount else 0,
+                believed_dose_ng=believed[0],
+                believed_interval_min=believed[1],
+            )
+        )
+        self._agree(reply, expected, f"set_periodic {old} -> {periodic} (stale {stale})")
 
     @rule(
         dose=st.sampled_from(["max", "small", "any", "over", "zero"]),

@@ -22,7 +22,6 @@ from pumpctl.protocol.messages import (
     IdentifyResponse,
     Nak,
     NakCode,
-    SessionOpenRequest,
     SetRateRequest,
     StatusRequest,
     StatusResponse,
@@ -75,6 +74,8 @@ def test_a_captured_set_rate_replayed_later_is_refused(pump: PumpUnderTest) -> N
         assert nak_code(from_frame(line.send_bytes(captured))) == NakCode.REPLAYED  # type: ignore[arg-type]
     with RawLine(pump.port) as later:
         later.open_session(pump.keys)  # a later session: the captured frame is not of it
+        # Its proof replaces the earlier clinician session (the same role's key).
+        assert isinstance(later.request(StatusRequest()), StatusResponse)
         replay = later.send_bytes(captured)
         assert replay is not None
         assert nak_code(from_frame(replay)) == NakCode.AUTH_REQUIRED
@@ -123,32 +124,6 @@ def test_a_wrong_key_cannot_open_a_session(pump: PumpUnderTest) -> None:
         line.open_session(WRONG)
         assert nak_code(line.request(StatusRequest())) == NakCode.AUTH_FAILED
     pump.reconnect()
-
-
-@pytest.mark.needs_pty
-def test_repeated_failures_lock_the_pump_out(pump: PumpUnderTest) -> None:
-    assert pump.sim is not None
-    pump.client.close()
-    for _ in range(5):
-        with RawLine(pump.port) as line:
-            line.open_session(WRONG)
-            assert nak_code(line.request(StatusRequest())) == NakCode.AUTH_FAILED
-    with RawLine(pump.port) as line:
-        refusal = line.request(SessionOpenRequest(role=1, programmer_nonce=bytes(16)), sealed=False)
-        assert nak_code(refusal) == NakCode.LOCKED_OUT
-        assert isinstance(refusal, Nak)
-        assert 0 < refusal.limit <= 900
-    # A restart does not lift it ...
-    pump.sim.restart(hard=True)
-    with pytest.raises(Refused, match="LOCKED_OUT"):
-        SyncPumpClient(pump.sim.port, keys=pump.keys)
-    # ... but the lockout period does, and the log tells the story.
-    pump.sim.advance(901_000)
-    pump.reconnect()
-    events, _ = pump.client.read_all_events()
-    codes = [e.code for e in events]
-    assert codes.count(EventCode.AUTH_FAILURE) >= 5
-    assert EventCode.LOCKOUT in codes
 
 
 def test_a_patient_session_cannot_set_a_rate(pump: PumpUnderTest) -> None:

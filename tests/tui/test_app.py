@@ -16,6 +16,8 @@ from textual.widgets import DataTable, Label, Select, Static
 from textual.widgets._footer import FooterKey
 
 from pumpctl.clinical.guard import OverrideReason
+from pumpctl.link.memory import unregister
+from pumpctl.programmer import CatheterCheck
 from pumpctl.protocol.messages import AlarmCode, EventCode, PumpState
 from pumpctl.tui.app import PumpApp
 from pumpctl.tui.screens.dialogs import (
@@ -106,29 +108,34 @@ async def answer(pilot: Pilot[Any], key: str = "y") -> None:
 
 async def the_case_so_far(app: PumpApp) -> None:
     """The case up to the third increase, through the programmer's API (no keys): VAS 4,
-    +10 %, VAS 6, a day, +10 %, VAS 8, a day. The keys for it are tested once, below."""
+    +10 %, a day, VAS 6, +10 %, a day, VAS 8 (each a day after its step: the guard judges
+    morphine 24 h after a change), a patent catheter check. The keys are tested once, below."""
     programmer, sim = app.programmer, app.sim
     assert programmer is not None
     assert sim is not None
     await programmer.log_vas(40)
     await programmer.set_rate(1_540_000)
+    sim.simulator.advance(DAY_S * 1000)
     await programmer.log_vas(60)
-    sim.simulator.advance(DAY_S * 1000)
     await programmer.set_rate(1_690_000)
-    await programmer.log_vas(80)
     sim.simulator.advance(DAY_S * 1000)
+    await programmer.log_vas(80)
+    await programmer.run(CatheterCheck())  # delivery ruled out before the pain pattern
     await app.refresh_pump()
 
 
 async def titrate_into_the_guard(pilot: Pilot[Any]) -> GuardPanel:
-    """The case: VAS 4, up, VAS 6, a day later up, VAS 8, a day later up → blocked."""
+    """The case: VAS 4, up, a day later VAS 6, up, a day later VAS 8, a patent catheter
+    check, up → blocked."""
     await log_vas(pilot, "4")
     await step(pilot)
+    await training(pilot, "d")
     await log_vas(pilot, "6")
-    await training(pilot, "d")
     await step(pilot)
-    await log_vas(pilot, "8")
     await training(pilot, "d")
+    await log_vas(pilot, "8")
+    await pilot.press("c")
+    await idle(pilot)
     panel = await stage(pilot)
     assert isinstance(panel, GuardPanel)
     return panel
@@ -268,10 +275,14 @@ async def test_step_up_is_confirmed_sent_read_back_and_a_refusal_shown_verbatim(
         assert verified in text_of(app, "#statusline")
         assert app.last_command_s is not None  # timed for the benchmark's row
         assert "▲" in str(app.query_one(DoseChart).render())
-        # a second increase the same day: the pump refuses, and says why in its own words
+        # down 10 % and reassessed, then up again the same day: the guard lets it through,
+        # the pump refuses (24 h since its last increase) and says why in its own words
+        await step(pilot, "down")
+        lowered = dose(app)
+        assert lowered < 1_540_000
         await log_vas(pilot, "5")
         await step(pilot)
-        assert dose(app) == 1_540_000
+        assert dose(app) == lowered
         refusal = "pump refused (INCREASE_TOO_SOON): last increase was 0 min ago"
         assert refusal in notes(app)
         assert text_of(app, "#statusline").startswith(refusal)
@@ -321,9 +332,10 @@ async def test_guard_blocks_the_third_increase_then_reduce_sends_a_decrease(
         panel = await titrate_into_the_guard(pilot)
         shown = plain(panel.query_one("#guard-text", Static))
         assert "ESCALATION BLOCKED" in shown
-        assert "VAS 4 -> 6" in shown
-        assert "VAS 6 -> 8" in shown
-        assert "OIH criteria still to check" in shown
+        assert "1.4 mg/day -> 1.54 mg/day: VAS 4 (2026-01-01 00:00)" in shown
+        assert "1.54 mg/day -> 1.69 mg/day: VAS 6 (2026-01-02 00:00)" in shown
+        assert "catheter check: PATENT" in shown
+        assert "check (OIH criteria)" in shown
         assert panel.query("#override"), "a block can be overridden, with a reason"
         assert dose(app) == 1_690_000, "the blocked increase was not sent"
         # the escalation key does nothing but show the panel: no confirm dialog under it
@@ -600,8 +612,7 @@ async def test_interrogate_a_lost_link_shown_as_stale_and_reconnect(app: PumpApp
         assert not app.query_one("#link").has_class("lost")
         assert "link OK" in text_of(app, "#statusline")
         # the pump's end goes away: the next read says so
-        server = app.sim.server
-        server.stop()  # the app stops it again on exit: stopping twice is harmless
+        unregister(app.sim.line)  # the app hangs it up again on exit: twice is harmless
         await pilot.press("i")
         await until(pilot, lambda: app.query_one("#link").has_class("lost"), "LINK LOST")
         await idle(pilot)

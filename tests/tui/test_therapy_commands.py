@@ -423,7 +423,7 @@ async def test_an_uncertain_outcome_is_shown_asks_before_quitting_and_settles(
             await send_once(request)  # the pump gets it and stops; its answer is lost
             raise OutcomeUncertain("no answer from the pump", request.request_id)
 
-        async def no_outcome(request_id: int) -> Any:
+        async def no_outcome(request_id: int, *, close: bool = False) -> Any:
             raise NoResponse("no answer to QUERY_OUTCOME")
 
         monkeypatch.setattr(client, "send_once", answer_lost)

@@ -48,28 +48,58 @@ class AuditReport:
 
 
 def verify(db: sqlite3.Connection) -> AuditReport:
+    return read(db)[0]
+
+
+def read(db: sqlite3.Connection) -> tuple[AuditReport, list[dict[str, Any]]]:
+    """Check the chain and return its entries, each parsed once (the checks that compare the
+    record's tables with the trail read these, so the trail is not parsed again)."""
     expected_prev = GENESIS
-    count = 0
+    texts: list[str] = []
     for seq, entry, prev_hash, stored_hash in db.execute(
         "SELECT seq, entry, prev_hash, hash FROM audit ORDER BY seq"
     ):
-        count += 1
+        count = len(texts) + 1
         if seq != count:
-            return AuditReport(count - 1, f"entry {count} is missing (next is {seq})")
+            return AuditReport(count - 1, f"entry {count} is missing (next is {seq})"), []
         if prev_hash != expected_prev:
-            return AuditReport(count - 1, f"entry {seq} does not follow entry {seq - 1}")
-        try:
-            recorded_seq = json.loads(entry).get("seq")
-        except json.JSONDecodeError:
-            recorded_seq = None
-        if recorded_seq != seq or _digest(prev_hash, entry) != stored_hash:
-            return AuditReport(count - 1, f"entry {seq} was altered")
+            return AuditReport(count - 1, f"entry {seq} does not follow entry {seq - 1}"), []
+        if _digest(prev_hash, entry) != stored_hash:
+            return AuditReport(count - 1, f"entry {seq} was altered"), []
+        texts.append(entry)
         expected_prev = stored_hash
-    return AuditReport(count)
+    parsed = _parse_all(texts)
+    for seq, data in enumerate(parsed, start=1):
+        if not isinstance(data, dict) or data.get("seq") != seq:
+            return AuditReport(seq - 1, f"entry {seq} was altered"), []
+    return AuditReport(len(parsed)), parsed
+
+
+def _parse_all(texts: list[str]) -> list[Any]:
+    """Every entry's JSON in one parse (one call into the decoder, not one per entry); an
+    entry that is not JSON on its own comes back as ``None``."""
+    try:
+        parsed = json.loads("[" + ",".join(texts) + "]")
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, list) and len(parsed) == len(texts):
+        return parsed
+    return [_parse_one(text) for text in texts]
+
+
+def _parse_one(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
 
 
 def entries(db: sqlite3.Connection, pump_serial: str | None = None) -> list[dict[str, Any]]:
-    rows = [json.loads(r[0]) for r in db.execute("SELECT entry FROM audit ORDER BY seq")]
     if pump_serial is None:
-        return rows
-    return [r for r in rows if r.get("pump") == pump_serial]
+        rows = db.execute("SELECT entry FROM audit ORDER BY seq")
+    else:
+        rows = db.execute(
+            "SELECT entry FROM audit WHERE json_extract(entry, '$.pump') = ? ORDER BY seq",
+            (pump_serial,),
+        )
+    return [json.loads(r[0]) for r in rows]

@@ -16,46 +16,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import platformdirs
 
-from pumpctl.clinical import audit
+from pumpctl.clinical import audit, schema, systemic
 from pumpctl.clinical.guard import DoseChange, Reading
+from pumpctl.clinical.systemic import SystemicEntry, SystemicError
 from pumpctl.protocol.messages import EventCode, EventRecord
 
-SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS readings (
-    id INTEGER PRIMARY KEY, pump_serial TEXT NOT NULL, time_s INTEGER NOT NULL,
-    score_tenths INTEGER NOT NULL CHECK (score_tenths BETWEEN 0 AND 100),
-    events_seen INTEGER, clinician TEXT NOT NULL, note TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pump_events (
-    pump_serial TEXT NOT NULL, idx INTEGER NOT NULL, time_s INTEGER NOT NULL,
-    code INTEGER NOT NULL, request_id TEXT NOT NULL, value_a INTEGER NOT NULL,
-    value_b INTEGER NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (pump_serial, idx)
-);
-CREATE TABLE IF NOT EXISTS changes (
-    id INTEGER PRIMARY KEY, pump_serial TEXT NOT NULL, time_s INTEGER NOT NULL,
-    clinician TEXT NOT NULL, old_ng_per_day INTEGER NOT NULL, new_ng_per_day INTEGER NOT NULL,
-    request_id TEXT NOT NULL, override_reason TEXT, override_note TEXT,
-    outcome TEXT NOT NULL, detail TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS commands (
-    id INTEGER PRIMARY KEY, pump_serial TEXT NOT NULL, time_s INTEGER NOT NULL,
-    clinician TEXT NOT NULL, kind TEXT NOT NULL, request_id TEXT NOT NULL,
-    review TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pumps (
-    pump_serial TEXT PRIMARY KEY, drug TEXT NOT NULL, display_unit TEXT NOT NULL
-);
-"""
-    + audit.SCHEMA
-)
-
-
 UNRESOLVED_OUTCOMES = ("pending", "uncertain")
+# Verdicts a pump event can contradict (verify-failed already says the pump differs).
+SETTLED_CHANGE_OUTCOMES = ("applied", "refused", "not-applied")
+SETTLED_COMMAND_OUTCOMES = ("confirmed", "refused", "not-sent")
 # The pump's answer to a SET_RATE: the change, or the refusal.
 RATE_ANSWERS = (EventCode.RATE_CHANGED, EventCode.REFUSED)
 
@@ -113,11 +86,15 @@ class ClinicalRecord:
             raise RecordError(f"cannot open clinical record {target}: no such directory")
         try:
             db = sqlite3.connect(target, isolation_level=None, timeout=10)
+            schema.refuse_newer(db, target)  # before anything writes to the file
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
+            schema.migrate(db, target)
         except sqlite3.Error as error:
             raise RecordError(f"cannot open clinical record {target}: {error}") from None
+        except schema.SchemaError as error:
+            db.close()
+            raise RecordError(str(error)) from None
         return cls(db, str(target))
 
     def close(self) -> None:
@@ -183,30 +160,29 @@ class ClinicalRecord:
                 ],
             )
 
-    def pump_events(self, serial: str) -> list[EventRecord]:
-        rows = self._db.execute(
-            "SELECT idx, time_s, code, request_id, value_a, value_b, detail FROM pump_events "
-            "WHERE pump_serial = ? ORDER BY idx",
-            (serial,),
-        ).fetchall()
-        return [
-            EventRecord(
-                index=r[0],
-                time_s=r[1],
-                code=EventCode(r[2]),
-                request_id=int(r[3]),
-                value_a=r[4],
-                value_b=r[5],
-                detail=r[6],
-            )
-            for r in rows
-        ]
+    def pump_events(
+        self,
+        serial: str,
+        *,
+        codes: tuple[EventCode, ...] | None = None,
+        since_s: int | None = None,
+    ) -> list[EventRecord]:
+        """The mirrored events in the pump's order, only ``codes`` and those from ``since_s``
+        on when given (filtered in SQL, so a screen or a report does not read the whole log)."""
+        query, args = _event_filter(serial, codes, since_s)
+        return [_event(r) for r in self._db.execute(query + " ORDER BY idx", args)]
+
+    def last_event(self, serial: str, code: EventCode) -> EventRecord | None:
+        query, args = _event_filter(serial, (code,), None)
+        row = self._db.execute(query + " ORDER BY idx DESC LIMIT 1", args).fetchone()
+        return None if row is None else _event(row)
 
     def dose_changes(self, serial: str) -> list[DoseChange]:
         rows = self._db.execute(
             "SELECT idx, time_s, value_a, value_b FROM pump_events "
-            "WHERE pump_serial = ? AND code = ? ORDER BY idx",
-            (serial, int(EventCode.RATE_CHANGED)),
+            "WHERE pump_serial = ? AND code IN (?, ?) ORDER BY idx",
+            # A schedule's events carry its daily dose, the integral the guard compares.
+            (serial, int(EventCode.RATE_CHANGED), int(EventCode.SCHEDULE_SET)),
         ).fetchall()
         return [DoseChange(r[0], r[1], r[2], r[3]) for r in rows if r[2] != r[3]]
 
@@ -221,14 +197,19 @@ class ClinicalRecord:
         events_seen: int | None,
         clinician: str,
         note: str = "",
+        taken_at_s: int | None = None,
     ) -> Reading:
+        """Log a reading at ``time_s`` (the record's timeline); ``taken_at_s`` when the score
+        was taken earlier than it is logged (a phone follow-up, a score noted on paper)."""
         if not 0 <= score_tenths <= 100:
             raise ValueError("VAS is 0-10")
+        if taken_at_s == time_s:
+            taken_at_s = None
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO readings (pump_serial, time_s, score_tenths, events_seen, "
-                "clinician, note) VALUES (?, ?, ?, ?, ?, ?)",
-                (serial, time_s, score_tenths, events_seen, clinician, note),
+                "clinician, note, taken_at_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (serial, time_s, score_tenths, events_seen, clinician, note, taken_at_s),
             )
             self._audit(
                 db,
@@ -240,16 +221,22 @@ class ClinicalRecord:
                 note=note,
                 reading_id=cursor.lastrowid,
                 events_seen=events_seen,
+                **({"taken_at_s": taken_at_s} if taken_at_s is not None else {}),
             )
-        return Reading(time_s, score_tenths, events_seen)
+        if taken_at_s is None:
+            return Reading(time_s, score_tenths, events_seen)
+        return Reading(taken_at_s, score_tenths, events_seen, logged_s=time_s)
 
     def readings(self, serial: str) -> list[Reading]:
         rows = self._db.execute(
-            "SELECT time_s, score_tenths, events_seen FROM readings WHERE pump_serial = ? "
-            "ORDER BY id",
+            "SELECT time_s, score_tenths, events_seen, taken_at_s FROM readings "
+            "WHERE pump_serial = ? ORDER BY id",
             (serial,),
         ).fetchall()
-        return [Reading(r[0], r[1], r[2]) for r in rows]
+        return [
+            Reading(r[0], r[1], r[2]) if r[3] is None else Reading(r[3], r[1], r[2], logged_s=r[0])
+            for r in rows
+        ]
 
     # --- programmed changes --------------------------------------------------------------
 
@@ -351,14 +338,8 @@ class ClinicalRecord:
     ) -> EventRecord | None:
         """The first mirrored pump event left under ``request_id`` (of ``codes``, if given):
         how the pump answered a command, executed or refused."""
-        query = (
-            "SELECT idx, time_s, code, request_id, value_a, value_b, detail FROM pump_events "
-            "WHERE pump_serial = ? AND request_id = ?"
-        )
-        args: list[Any] = [serial, str(request_id)]
-        if codes is not None:
-            query += f" AND code IN ({', '.join('?' * len(codes))})"
-            args += [int(c) for c in codes]
+        query, args = _event_filter(serial, codes, None)
+        query, args = query + " AND request_id = ?", [*args, str(request_id)]
         row = self._db.execute(query + " ORDER BY idx LIMIT 1", args).fetchone()
         return None if row is None else _event(row)
 
@@ -488,6 +469,73 @@ class ClinicalRecord:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    # --- the patient's systemic opioids --------------------------------------------------
+
+    def set_systemic_opioid(
+        self, serial: str, time_s: int, name: str, amount_text: str, *, clinician: str
+    ) -> SystemicEntry:
+        """Record that the patient takes ``amount_text`` of ``name`` from ``time_s`` on
+        (replacing any earlier amount); checked first (``SystemicError``)."""
+        name, amount_text = systemic.normalise(name, amount_text)
+        return self._systemic_row(serial, time_s, clinician, "set", name, amount_text)
+
+    def stop_systemic_opioid(
+        self, serial: str, time_s: int, name: str, *, clinician: str
+    ) -> SystemicEntry:
+        name = systemic.drug(name).name
+        return self._systemic_row(serial, time_s, clinician, "stop", name, "")
+
+    def _systemic_row(
+        self,
+        serial: str,
+        time_s: int,
+        clinician: str,
+        action: systemic.Action,
+        name: str,
+        amount_text: str,
+    ) -> SystemicEntry:
+        with self._transaction() as db:
+            last = db.execute(
+                "SELECT id, pump_serial, time_s, clinician, action, name, amount_text "
+                "FROM systemic_opioids WHERE pump_serial = ? AND name = ? "
+                "ORDER BY time_s DESC, id DESC LIMIT 1",
+                (serial, name),
+            ).fetchone()
+            if action == "stop" and (last is None or last[4] != "set"):
+                raise SystemicError(f"{name} is not recorded as taken for pump {serial}")
+            if action == "set" and last is not None and last[4:] == ("set", name, amount_text):
+                return SystemicEntry(*last)  # already recorded: nothing to write
+            cursor = db.execute(
+                "INSERT INTO systemic_opioids (pump_serial, time_s, clinician, action, name, "
+                "amount_text) VALUES (?, ?, ?, ?, ?, ?)",
+                (serial, time_s, clinician, action, name, amount_text),
+            )
+            entry_id = int(cursor.lastrowid or 0)
+            mme = systemic.mme_per_day(name, amount_text) if action == "set" else None
+            self._audit(
+                db,
+                serial,
+                clinician,
+                f"systemic-opioid-{action}",
+                time_s,
+                entry_id=entry_id,
+                name=name,
+                amount_text=amount_text,
+                mme_per_day=None if mme is None else systemic.fraction_text(mme),
+            )
+        return SystemicEntry(entry_id, serial, time_s, clinician, action, name, amount_text)
+
+    def systemic_entries(self, serial: str | None = None) -> list[SystemicEntry]:
+        query = (
+            "SELECT id, pump_serial, time_s, clinician, action, name, amount_text "
+            "FROM systemic_opioids"
+        )
+        args: tuple[Any, ...] = ()
+        if serial is not None:
+            query, args = query + " WHERE pump_serial = ?", (serial,)
+        rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [SystemicEntry(*row) for row in rows]
+
     def note(self, serial: str, actor: str, action: str, time_s: int, **data: Any) -> None:
         """An audit entry of its own (a guard block, an authentication failure, ...)."""
         with self._transaction() as db:
@@ -498,17 +546,23 @@ class ClinicalRecord:
     def verify_audit(self) -> audit.AuditReport:
         """Check the hash chain, then that the readings and changes the guard and the
         history read agree with the audit entries written with them."""
-        report = audit.verify(self._db)
+        report, entries = audit.read(self._db)
         if not report.intact:
             return report
-        problem = self._check_readings() or self._check_changes() or self._check_commands()
+        answers = _Answers(self._db)
+        problem = (
+            self._check_readings(entries)
+            or self._check_changes(entries, answers)
+            or self._check_commands(entries, answers)
+            or self._check_systemic(entries)
+        )
         return report if problem is None else audit.AuditReport(report.entries, problem)
 
-    def _check_readings(self) -> str | None:
-        logged = [e for e in audit.entries(self._db) if e.get("action") == "vas-logged"]
+    def _check_readings(self, entries: list[dict[str, Any]]) -> str | None:
+        logged = [e for e in entries if e.get("action") == "vas-logged"]
         rows = self._db.execute(
-            "SELECT id, pump_serial, time_s, score_tenths, events_seen, clinician, note "
-            "FROM readings ORDER BY id"
+            "SELECT id, pump_serial, time_s, score_tenths, events_seen, clinician, note, "
+            "taken_at_s FROM readings ORDER BY id"
         ).fetchall()
         for row, entry in itertools.zip_longest(rows, logged):
             if row is None:
@@ -518,7 +572,8 @@ class ClinicalRecord:
             data = entry.get("data", {})
             expected: list[Any] = [entry.get("pump"), entry.get("time_s")]
             expected += [data.get("score_tenths"), entry.get("actor"), data.get("note")]
-            actual: list[Any] = [row[1], row[2], row[3], row[5], row[6]]
+            expected.append(data.get("taken_at_s"))
+            actual: list[Any] = [row[1], row[2], row[3], row[5], row[6], row[7]]
             if "reading_id" in data:  # entries written since reading ids were audited
                 expected += [data["reading_id"], data.get("events_seen")]
                 actual += [row[0], row[4]]
@@ -526,10 +581,10 @@ class ClinicalRecord:
                 return f"VAS reading {row[0]} differs from its audit entry {entry['seq']}"
         return None
 
-    def _check_changes(self) -> str | None:
+    def _check_changes(self, entries: list[dict[str, Any]], answers: _Answers) -> str | None:
         requested: dict[Any, dict[str, Any]] = {}
         answered: dict[Any, list[Any]] = {}
-        for entry in audit.entries(self._db):
+        for entry in entries:
             action = str(entry.get("action", ""))
             data = entry.get("data", {})
             if action == "change-requested":
@@ -560,10 +615,12 @@ class ClinicalRecord:
             expected += answered.get(row[0], ["pending", ""])
             if list(row[1:]) != expected:
                 return f"change {row[0]} differs from its audit entries"
-            if (
-                row[9] == "applied"
-                and self.event_for_request(row[1], int(row[6]), RATE_ANSWERS) is None
-            ):
+            event = answers.first(row[1], row[6], rate_only=True)
+            if event is not None:
+                applied = event.code == EventCode.RATE_CHANGED
+                if applied != (row[9] == "applied") and row[9] in SETTLED_CHANGE_OUTCOMES:
+                    return _disagreement(f"change {row[0]}", row[9], event)
+            if row[9] == "applied" and event is None:
                 return (
                     f"change {row[0]} is recorded as applied but its pump event is missing "
                     "from the record"
@@ -572,10 +629,10 @@ class ClinicalRecord:
             return f"change {change_id} of audit entry {entry['seq']} is missing from the record"
         return None
 
-    def _check_commands(self) -> str | None:
+    def _check_commands(self, entries: list[dict[str, Any]], answers: _Answers) -> str | None:
         requested: dict[Any, dict[str, Any]] = {}
         answered: dict[Any, list[Any]] = {}
-        for entry in audit.entries(self._db):
+        for entry in entries:
             action = str(entry.get("action", ""))
             data = entry.get("data", {})
             if action == "command-requested":
@@ -594,19 +651,52 @@ class ClinicalRecord:
             actual += [str(command.request_id), command.review, command.outcome, command.detail]
             if actual != expected:
                 return f"{command.kind} command {command.id} differs from its audit entries"
-            if command.outcome == "confirmed":
-                event = self.event_for_request(command.pump_serial, command.request_id)
-                if event is None or event.code == EventCode.REFUSED:
-                    return (
-                        f"{command.kind} command {command.id} is recorded as confirmed but its "
-                        "pump event is missing from the record"
-                    )
+            event = answers.first(command.pump_serial, str(command.request_id))
+            executed = event is not None and event.code != EventCode.REFUSED
+            if (
+                event is not None
+                and command.outcome in SETTLED_COMMAND_OUTCOMES
+                and executed != (command.outcome == "confirmed")
+            ):
+                return _disagreement(f"{command.kind} command {command.id}", command.outcome, event)
+            if command.outcome == "confirmed" and not executed:
+                return (
+                    f"{command.kind} command {command.id} is recorded as confirmed but its "
+                    "pump event is missing from the record"
+                )
         for command_id, entry in requested.items():
             return f"command {command_id} of audit entry {entry['seq']} is missing from the record"
         return None
 
+    def _check_systemic(self, entries: list[dict[str, Any]]) -> str | None:
+        logged = [e for e in entries if str(e.get("action")).startswith("systemic-opioid-")]
+        for row, entry in itertools.zip_longest(self.systemic_entries(), logged):
+            if row is None:
+                return (
+                    f"the systemic opioid of audit entry {entry['seq']} is missing from the record"
+                )
+            if entry is None:
+                return f"systemic opioid entry {row.id} has no audit entry (added outside pumpctl)"
+            data = entry.get("data", {})
+            expected = [entry.get("pump"), entry.get("time_s"), entry.get("actor")]
+            expected += [entry.get("action"), data.get("entry_id"), data.get("name")]
+            expected.append(data.get("amount_text"))
+            actual = [row.pump_serial, row.time_s, row.clinician, f"systemic-opioid-{row.action}"]
+            actual += [row.id, row.name, row.amount_text]
+            if actual != expected:
+                return f"systemic opioid entry {row.id} differs from its audit entry {entry['seq']}"
+        return None
+
     def audit_entries(self, serial: str | None = None) -> list[dict[str, Any]]:
         return audit.entries(self._db, serial)
+
+
+def _disagreement(what: str, outcome: str, event: _EventRow) -> str:
+    shows = "refused it" if event.code == EventCode.REFUSED else "executed it"
+    return (
+        f"{what} is recorded as {outcome} but the pump's log (event {event.idx}) {shows}: "
+        "the recorded outcome disagrees with the pump (a sync with the pump settles it)"
+    )
 
 
 def _event(row: tuple[Any, ...]) -> EventRecord:
@@ -620,3 +710,56 @@ def _event(row: tuple[Any, ...]) -> EventRecord:
         value_b=row[5],
         detail=row[6],
     )
+
+
+def _event_filter(
+    serial: str, codes: tuple[EventCode, ...] | None, since_s: int | None
+) -> tuple[str, list[Any]]:
+    query = (
+        "SELECT idx, time_s, code, request_id, value_a, value_b, detail FROM pump_events "
+        "WHERE pump_serial = ?"
+    )
+    args: list[Any] = [serial]
+    if codes is not None:
+        query += f" AND code IN ({', '.join('?' * len(codes))})"
+        args += [int(c) for c in codes]
+    if since_s is not None:
+        query += " AND time_s >= ?"
+        args.append(since_s)
+    return query, args
+
+
+class _Answers:
+    """The first mirrored event under each request id (and the first that answers a SET_RATE),
+    read in one pass, so checking every change and command against the pump's log does not
+    query the mirror once per row."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._any: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._rate: dict[tuple[str, str], tuple[Any, ...]] = {}
+        rate_codes = {int(c) for c in RATE_ANSWERS}
+        for row in db.execute(
+            "SELECT pump_serial, idx, time_s, code, request_id, value_a, value_b, detail "
+            "FROM pump_events WHERE request_id != '0' ORDER BY pump_serial, idx"
+        ):
+            key = (row[0], row[4])
+            self._any.setdefault(key, row[1:])
+            if row[3] in rate_codes:
+                self._rate.setdefault(key, row[1:])
+
+    def first(self, serial: str, request_id: str, *, rate_only: bool = False) -> _EventRow | None:
+        row = (self._rate if rate_only else self._any).get((serial, request_id))
+        return None if row is None else _EventRow(*row)
+
+
+class _EventRow(NamedTuple):
+    """A mirrored event as its row holds it: what the checks compare, without building the
+    validated ``EventRecord`` unless a message needs it."""
+
+    idx: int
+    time_s: int
+    code: int
+    request_id: str
+    value_a: int
+    value_b: int
+    detail: str

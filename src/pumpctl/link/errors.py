@@ -23,9 +23,10 @@ class OutcomeUncertain(PumpError):
     Never resend it blindly; resolve it by reading the pump back (``PumpClient.resolve``).
     """
 
-    def __init__(self, message: str, request_id: int) -> None:
+    def __init__(self, message: str, request_id: int, *, reason: str = "") -> None:
         super().__init__(message)
         self.request_id = request_id
+        self.reason = reason or message  # what went wrong, without the advice
 
 
 class Refused(PumpError):

@@ -33,6 +33,19 @@ class PumpEnd(Protocol):
     def receive(self, data: bytes) -> bytes: ...
 
 
+Pieces = list[tuple[float, bytes]]
+"""What a line makes of a chunk: pieces of bytes, each arriving after a delay in seconds."""
+
+
+class LineTamper(Protocol):
+    """A line that breaks bytes on purpose (``firmware_sim.faults.MemoryFaults``): what
+    reaches the far end of each chunk sent, and when."""
+
+    def to_pump(self, data: bytes) -> Pieces: ...
+
+    def to_programmer(self, data: bytes) -> Pieces: ...
+
+
 class MemoryLine:
     """One simulated UART, registered by name. While ``frozen`` the pump reads nothing;
     what arrives waits, as in a stopped process's pty, and is answered on ``thaw``."""
@@ -40,6 +53,7 @@ class MemoryLine:
     def __init__(self, name: str, pump: PumpEnd) -> None:
         self.name = name
         self.pump: PumpEnd | None = pump
+        self.tamper: LineTamper | None = None  # a faulty line between programmer and pump
         self._lock = threading.Lock()
         self._serving = threading.Lock()  # one pump, one byte stream: a read at a time
         self._frozen = False
@@ -62,11 +76,33 @@ class MemoryLine:
 
     def send(self, transport: _MemoryTransport, data: bytes) -> None:
         """Bytes from a programmer; called from its event loop."""
+        tamper = self.tamper
+        if tamper is None:
+            self._arrive(transport, data)
+            return
+        for delay_s, piece in tamper.to_pump(data):
+            if delay_s > 0:
+                transport.call_later(delay_s, self._arrive, transport, piece)
+            else:
+                self._arrive(transport, piece)
+
+    def _arrive(self, transport: _MemoryTransport, data: bytes) -> None:
         with self._lock:
             if self._frozen:
                 self._held.append((transport, data))
                 return
-        transport.deliver(self._serve(data))
+        self._answer(transport, self._serve(data))
+
+    def _answer(self, transport: _MemoryTransport, reply: bytes) -> None:
+        tamper = self.tamper
+        if tamper is None or not reply:
+            transport.deliver(reply)
+            return
+        for delay_s, piece in tamper.to_programmer(reply):
+            if delay_s > 0:
+                transport.call_later(delay_s, transport.deliver, piece)
+            else:
+                transport.deliver(piece)
 
     def _serve(self, data: bytes) -> bytes:
         with self._serving:
@@ -88,7 +124,7 @@ class MemoryLine:
             for transport, data in held:
                 reply = b"" if self.pump is None else self.pump.receive(data)
                 if reply:
-                    transport.call_soon(transport.deliver, reply)
+                    transport.call_soon(self._answer, transport, reply)
 
     def hang_up(self) -> None:
         """The simulator stops: open links lose their line, later opens fail. Returns once
@@ -157,6 +193,18 @@ class _MemoryTransport(asyncio.Transport):
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
             self._loop.call_soon_threadsafe(callback, *args)
 
+    def call_later(self, delay_s: float, callback: Callable[..., Any], *args: Any) -> None:
+        """``callback`` on this transport's loop after ``delay_s`` (a stalled line)."""
+        if self._closing:
+            return
+
+        def later() -> None:
+            if not self._closing:
+                callback(*args)
+
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._loop.call_later, delay_s, later)
+
     def lose_line(self) -> None:
         self.call_soon(self._lost)
 
@@ -186,6 +234,8 @@ class MemoryLink(SerialLink):
         on_frame: Callable[[Frame], None],
         on_bytes: Callable[[bytes], None] = lambda _: None,
         baud: int = DEFAULT_BAUD,
+        *,
+        exclusive: bool = True,
     ) -> MemoryLink:
         name = url.removeprefix(SCHEME)
         with _lines_lock:
@@ -205,7 +255,9 @@ async def open_link(
     on_frame: Callable[[Frame], None],
     on_bytes: Callable[[bytes], None] = lambda _: None,
     baud: int = DEFAULT_BAUD,
+    *,
+    exclusive: bool = True,
 ) -> SerialLink:
     """The link a URL names: ``sim://NAME`` in memory, anything else through pyserial."""
     link_class = MemoryLink if is_memory_url(url) else SerialLink
-    return await link_class.open(url, on_frame, on_bytes, baud)
+    return await link_class.open(url, on_frame, on_bytes, baud, exclusive=exclusive)

@@ -2,23 +2,39 @@
 
 One request is in flight per link; concurrent callers queue on a lock. A retry resends the
 same frame (same sequence number, same request id), so the pump answers a command it has
-already executed with the outcome it recorded instead of executing it again.
+already executed with the outcome it recorded instead of executing it again. Sequence numbers
+start at a random value in each process, so an answer meant for an earlier process on the same
+port is not taken for one of ours. Deadlines follow the line's speed and the longest answer
+the request can bring (``pumpctl.link.timing``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pumpctl.link.errors import NoResponse
+from pumpctl.link.timing import COMMAND_TRIES, READ_TRIES, SILENT_TRIES, LineTiming
 from pumpctl.link.transport import SerialLink
 from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
-from pumpctl.protocol.frames import Frame, FrameFlags, encode_frame
-from pumpctl.protocol.messages import Message, NakCode
-from pumpctl.protocol.session import AuthError, Direction, SessionKeys
+from pumpctl.protocol.frames import DELIMITER, MAX_ENCODED, Frame, FrameFlags, encode_frame
+from pumpctl.protocol.messages import (
+    Command,
+    Message,
+    Nak,
+    NakCode,
+    ReadEventsRequest,
+    SessionOpenRequest,
+    SessionOpenResponse,
+)
+from pumpctl.protocol.session import NONCE_ECHO_LEN, AuthError, Direction, SessionKeys
 
-# Refusals of the session itself come unsealed; nothing else may.
+# Refusals of a frame the pump could not authenticate come unsealed; nothing else may (the
+# pump never locks out, so a LOCKED_OUT can only be forged). None of them is an outcome: a
+# copy refusal leaves the wait going, a lost session is reopened and the request sent again
+# under its own request id (the pump executes an id at most once).
 _SESSION_NAKS = {
     bytes([code])
     for code in (
@@ -26,12 +42,11 @@ _SESSION_NAKS = {
         NakCode.AUTH_FAILED,
         NakCode.REPLAYED,
         NakCode.SESSION_EXPIRED,
-        NakCode.LOCKED_OUT,
     )
 }
 
-DEADLINE_S = 0.5
-RETRIES = 2
+# The pump's refusals of one copy of a frame, never its answer to the request.
+_COPY_NAKS = {NakCode.REPLAYED, NakCode.AUTH_FAILED}
 
 Trace = Callable[[str, Frame | bytes, Message | None], None]
 """Called with ``("tx" | "rx", frame, message)`` for every frame, and ``("rx-noise", bytes,
@@ -46,30 +61,61 @@ class LinkCounters:
     stale_responses: int = 0
     corrupt_responses: int = 0
     bad_macs: int = 0
+    copy_refusals: int = 0  # REPLAYED or AUTH_FAILED for one copy of a frame
     extra: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Waiting:
+    """The answers taken now: to these sequence numbers, handed to ``take``."""
+
+    seqs: set[int]
+    take: Callable[[Message], None]
 
 
 class TransactionManager:
     def __init__(
         self,
-        deadline_s: float = DEADLINE_S,
-        retries: int = RETRIES,
+        deadline_s: float | None = None,
+        retries: int | None = None,
         trace: Trace | None = None,
+        timing: LineTiming | None = None,
     ) -> None:
+        """``deadline_s`` and ``retries`` fix the deadline and the retries of every request;
+        by default they follow ``timing`` (the line's speed) and the kind of request."""
         self.deadline_s = deadline_s
         self.retries = retries
+        self.timing = timing or LineTiming(None)
         self.trace = trace
         self.counters = LinkCounters()
         self._lock = asyncio.Lock()
-        self._seq = 0
-        self._waiting: tuple[int, asyncio.Future[Message]] | None = None
+        self._seq = secrets.randbelow(0x10000)
+        self._waiting: _Waiting | None = None
+        self._copy_refused: Nak | None = None
+        self.bytes_received = 0  # anything at all from the line: a noisy line is not a silent one
         self.link: SerialLink | None = None
         self.session: SessionKeys | None = None  # set once a session is open
+
+    def deadline_for(self, frame_bytes: int, message: Message) -> float:
+        if self.deadline_s is not None:
+            return self.deadline_s
+        answer = MAX_ENCODED if isinstance(message, ReadEventsRequest) else None
+        if answer is None:
+            return self.timing.deadline_s(frame_bytes)
+        return self.timing.deadline_s(frame_bytes, answer)
+
+    def tries_for(self, message: Message) -> int:
+        if self.retries is not None:
+            return 1 + self.retries
+        return COMMAND_TRIES if isinstance(message, Command) else READ_TRIES
+
+    def on_bytes(self, data: bytes) -> None:
+        self.bytes_received += len(data)
 
     def on_frame(self, frame: Frame) -> None:
         """Frames from the link; only a valid answer to the request in flight is taken."""
         waiting = self._waiting
-        if waiting is None or not frame.is_response or frame.seq != waiting[0]:
+        if waiting is None or not frame.is_response or frame.seq not in waiting.seqs:
             self.counters.stale_responses += 1
             self._trace("rx-stale", frame, None)
             return
@@ -84,8 +130,13 @@ class TransactionManager:
             self._trace("rx-bad", frame, None)
             return
         self._trace("rx", frame, reply)
-        if not waiting[1].done():
-            waiting[1].set_result(reply)
+        if isinstance(reply, Nak) and reply.code in _COPY_NAKS:
+            # The pump refused one copy of the frame (a replayed counter, a tag that did not
+            # match): a later copy, or the answer to an earlier one, is the answer.
+            self.counters.copy_refusals += 1
+            self._copy_refused = reply
+            return
+        waiting.take(reply)
 
     def _authentic(self, frame: Frame) -> bool:
         """In a session, only sealed answers count, but for the pump's refusals of the
@@ -109,6 +160,18 @@ class TransactionManager:
         if self.trace is not None:
             self.trace(direction, frame, message)
 
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        self.counters.requests += 1
+        return self._seq
+
+    def _send(self, link: SerialLink, frame: Frame, message: Message) -> None:
+        wire = frame if self.session is None else self.session.seal(frame, Direction.TO_PUMP)
+        self._trace("tx", wire, message)
+        # A lone delimiter first ends whatever a damaged byte left in the pump's buffer
+        # (docs/protocol.md §2.1), so the frame is not lost with it.
+        link.write(DELIMITER + encode_frame(wire))
+
     async def request(self, message: Message) -> Message:
         """Send ``message`` and return the pump's answer (a response or a ``Nak``).
 
@@ -118,11 +181,16 @@ class TransactionManager:
         if link is None:
             raise NoResponse("not connected")
         async with self._lock:
-            self._seq = (self._seq + 1) & 0xFFFF
-            self.counters.requests += 1
-            frame = to_frame(message, self._seq)
+            frame = to_frame(message, self._next_seq())
+            self._copy_refused = None
+            deadline_s = self.deadline_for(len(encode_frame(frame)), message)
             loop = asyncio.get_running_loop()
-            for attempt in range(1 + self.retries):
+            tries = self.tries_for(message)
+            heard = self.bytes_received
+            for attempt in range(tries):
+                if attempt >= SILENT_TRIES and self.bytes_received == heard:
+                    tries = attempt  # not a byte back: a silent pump, not a noisy line
+                    break
                 if attempt:
                     self.counters.retransmissions += 1
                     frame = Frame(
@@ -131,15 +199,11 @@ class TransactionManager:
                         frame.payload,
                         frame.flags | FrameFlags.RETRANSMISSION,
                     )
-                wire = (
-                    frame if self.session is None else self.session.seal(frame, Direction.TO_PUMP)
-                )
                 future: asyncio.Future[Message] = loop.create_future()
-                self._waiting = (frame.seq, future)
-                expiry = loop.call_later(self.deadline_s, _expire, future)
-                self._trace("tx", wire, message)
+                self._waiting = _Waiting({frame.seq}, _setter(future))
+                expiry = loop.call_later(deadline_s, _expire, future)
                 try:
-                    link.write(encode_frame(wire))
+                    self._send(link, frame, message)
                     return await future
                 except TimeoutError:
                     self.counters.timeouts += 1
@@ -147,8 +211,89 @@ class TransactionManager:
                     expiry.cancel()
                     self._waiting = None
             raise NoResponse(
-                f"no answer from the pump on {link.url} after {1 + self.retries} tries"
+                f"no answer from the pump on {link.url} after {tries} tries{self._why()}"
             )
+
+    def _why(self) -> str:
+        refused = self._copy_refused
+        if refused is None:
+            return ""
+        return f" (copies refused: {NakCode(refused.code).name}: {refused.detail})"
+
+    async def handshake(
+        self, new_request: Callable[[], SessionOpenRequest]
+    ) -> tuple[SessionOpenRequest, SessionOpenResponse | Nak]:
+        """SESSION_OPEN, each try a new request (a fresh nonce) with its own sequence number.
+
+        Only answers echoing one of these tries' nonces (their first bytes) are taken, or a
+        NAK to one of their sequence numbers; anything else on the line is dropped unread.
+        The pump handles frames in order and its session is the one it opened last, so the
+        answer taken is the one to the latest try: while answers to earlier tries keep coming
+        (a slow pump), the wait goes on. Returns the request answered and its answer.
+        """
+        link = self.link
+        if link is None:
+            raise NoResponse("not connected")
+        tries = READ_TRIES if self.retries is None else 1 + self.retries  # it changes nothing
+        async with self._lock:
+            self.session = None
+            loop = asyncio.get_running_loop()
+            sent: dict[bytes, SessionOpenRequest] = {}
+            seqs: set[int] = set()
+            answers: asyncio.Queue[Message] = asyncio.Queue()
+            self._waiting = _Waiting(seqs, answers.put_nowait)
+            best: tuple[int, SessionOpenRequest, SessionOpenResponse | Nak] | None = None
+            try:
+                order: dict[bytes, int] = {}
+                heard = self.bytes_received
+                for attempt in range(tries):
+                    if attempt >= SILENT_TRIES and self.bytes_received == heard:
+                        tries = attempt  # not a byte back: a silent pump
+                        break
+                    if attempt:
+                        self.counters.retransmissions += 1
+                    request = new_request()
+                    echo = request.programmer_nonce[:NONCE_ECHO_LEN]
+                    sent[echo], order[echo] = request, attempt
+                    frame = to_frame(request, self._next_seq())
+                    seqs.add(frame.seq)
+                    deadline_s = self.deadline_for(len(encode_frame(frame)), request)
+                    self._send(link, frame, request)
+                    until = loop.time() + deadline_s
+                    while (left := until - loop.time()) > 0:
+                        try:
+                            reply = await asyncio.wait_for(answers.get(), left)
+                        except TimeoutError:
+                            break
+                        if isinstance(reply, SessionOpenResponse):
+                            if reply.nonce_echo not in sent:
+                                self.counters.stale_responses += 1
+                                continue
+                            rank = order[reply.nonce_echo]
+                            answered = sent[reply.nonce_echo]
+                        elif isinstance(reply, Nak):
+                            rank, answered = attempt, request
+                        else:
+                            continue
+                        if best is None or rank >= best[0]:
+                            best = (rank, answered, reply)
+                        if rank == attempt:
+                            return best[1], best[2]
+                        until = loop.time() + deadline_s  # the pump is alive, only slow
+                    if best is not None:
+                        return best[1], best[2]  # the latest try's answer was lost
+                    self.counters.timeouts += 1
+            finally:
+                self._waiting = None
+            raise NoResponse(f"no answer from the pump on {link.url} after {tries} tries")
+
+
+def _setter(future: asyncio.Future[Message]) -> Callable[[Message], None]:
+    def take(reply: Message) -> None:
+        if not future.done():
+            future.set_result(reply)
+
+    return take
 
 
 def _expire(future: asyncio.Future[Message]) -> None:

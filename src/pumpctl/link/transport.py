@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Callable
@@ -12,17 +13,22 @@ import serial
 import serial_asyncio_fast
 
 from pumpctl.link.errors import LinkError
+from pumpctl.link.timing import LineTiming
 from pumpctl.protocol.frames import Frame, StreamDecoder
 
 DEFAULT_BAUD = 115_200
-INTER_BYTE_TIMEOUT_S = 0.05
+INTER_BYTE_TIMEOUT_S = 0.05  # the least; a slower line waits longer (pumpctl.link.timing)
 
 
 class _FrameProtocol(asyncio.Protocol):
     def __init__(
-        self, on_frame: Callable[[Frame], None], on_bytes: Callable[[bytes], None]
+        self,
+        on_frame: Callable[[Frame], None],
+        on_bytes: Callable[[bytes], None],
+        inter_byte_timeout_s: float = INTER_BYTE_TIMEOUT_S,
     ) -> None:
         self.decoder = StreamDecoder()
+        self.inter_byte_timeout_s = inter_byte_timeout_s
         self._last_byte_s = 0.0
         self._on_frame = on_frame
         self._on_bytes = on_bytes
@@ -31,7 +37,7 @@ class _FrameProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._on_bytes(data)
         now = time.monotonic()
-        if self.decoder.has_partial and now - self._last_byte_s > INTER_BYTE_TIMEOUT_S:
+        if self.decoder.has_partial and now - self._last_byte_s > self.inter_byte_timeout_s:
             self.decoder.reset()  # a stale partial frame is noise, not the start of a reply
         self._last_byte_s = now
         for frame in self.decoder.feed(data):
@@ -57,14 +63,23 @@ class SerialLink:
         on_frame: Callable[[Frame], None],
         on_bytes: Callable[[bytes], None] = lambda _: None,
         baud: int = DEFAULT_BAUD,
+        *,
+        exclusive: bool = True,
     ) -> SerialLink:
+        """Open ``url``; ``exclusive`` locks the port so that a second programmer cannot
+        talk over this one (the pump would answer both, each in the other's session)."""
         loop = asyncio.get_running_loop()
-        protocol = _FrameProtocol(on_frame, on_bytes)
+        protocol = _FrameProtocol(on_frame, on_bytes, LineTiming(baud).inter_byte_timeout_s)
         try:
             transport, _ = await serial_asyncio_fast.create_serial_connection(
-                loop, lambda: protocol, url, baudrate=baud
+                loop, lambda: protocol, url, baudrate=baud, exclusive=exclusive or None
             )
         except (serial.SerialException, OSError, ValueError) as error:
+            if exclusive and getattr(error, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise LinkError(
+                    f"port {url} is in use by another program (another programmer?): "
+                    "close it and try again"
+                ) from None
             raise LinkError(f"cannot open port {url}: {_reason(error)}") from None
         port = getattr(transport, "serial", None)
         if port is not None and hasattr(port, "reset_input_buffer"):

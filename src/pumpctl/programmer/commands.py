@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import ClassVar
 
+from pumpctl import schedule
 from pumpctl.limits import check_rate_change, is_large_concentration_change, is_large_rate_change
 from pumpctl.preview import flow_nl_per_day, projected_low_reservoir_s
 from pumpctl.programmer.errors import NothingToSend, ProgrammerRefusal
@@ -28,7 +29,9 @@ from pumpctl.protocol.messages import (
     NakCode,
     RefillRequest,
     ResumeRequest,
+    SetPeriodicBolusRequest,
     SetRateRequest,
+    SetScheduleRequest,
     StopRequest,
     WithdrawalRisk,
 )
@@ -69,6 +72,13 @@ class TherapyCommand:
     KIND: ClassVar[str]
     EVENT_CODES: ClassVar[tuple[EventCode, ...]]  # the pump event that shows it ran
     NEEDS_ALARMS: ClassVar[bool] = False
+    NEEDS_SCHEDULE: ClassVar[bool] = False  # planned against the program in force
+    VERIFIES_SCHEDULE: ClassVar[bool] = False  # the read-back includes the program
+
+    def daily_dose_after(self, seen: Interrogation) -> int | None:
+        """The daily dose this command programs, which the guard judges; None if it
+        programs none."""
+        return None
 
     def check(self, ctx: Context) -> None:
         """Refuse (``ProgrammerRefusal``) or say there is nothing to do (``NothingToSend``)."""
@@ -93,14 +103,23 @@ class TherapyCommand:
 
 def _low_date_rows(seen: Interrogation, dose_after: int, *, running_after: bool) -> ReviewRow:
     status, limits = seen.status, seen.limits
-    after = projected_low_reservoir_s(
-        status.pump_time_s,
-        status.reservoir_ul,
-        limits,
-        seen.identity.concentration_ng_per_ml,
-        dose_after,
-        running=running_after and not seen.alarm_active(AlarmCode.OCCLUSION),
-    )
+    running = running_after and not seen.alarm_active(AlarmCode.OCCLUSION)
+    conc = seen.identity.concentration_ng_per_ml
+    periodic = schedule.periodic_of(seen.schedule)
+    if periodic is not None:  # the pump's projection follows the periodic boluses' steps
+        after = schedule.projected_low_reservoir_s(
+            status.pump_time_s,
+            status.reservoir_ul,
+            limits,
+            conc,
+            ((0, dose_after),),
+            running=running,
+            periodic=periodic,
+        )
+    else:
+        after = projected_low_reservoir_s(
+            status.pump_time_s, status.reservoir_ul, limits, conc, dose_after, running=running
+        )
     before = status.low_reservoir_projected_s or None
     shown = pump_date(after)
     if before is not None and after is not None and after != before:
@@ -116,17 +135,35 @@ class SetRate(TherapyCommand):
     override: Override | None = None
     KIND: ClassVar[str] = "set-rate"
     EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.RATE_CHANGED,)
+    # A simple rate replaces a schedule: it is judged against it, time of day by time of day.
+    NEEDS_SCHEDULE: ClassVar[bool] = True
+
+    def daily_dose_after(self, seen: Interrogation) -> int | None:
+        return self.dose_ng_per_day
 
     def check(self, ctx: Context) -> None:
         seen = ctx.seen
         current = seen.status.dose_ng_per_day
-        if self.dose_ng_per_day == current:
+        scheduled = seen.schedule is not None and seen.schedule.active
+        if self.dose_ng_per_day == current and not scheduled:
             raise NothingToSend(
                 f"the pump already delivers {format_amount(current, seen.unit)}: nothing sent"
             )
-        violation = check_rate_change(
-            seen.limits, current, self.dose_ng_per_day, seen.identity.concentration_ng_per_ml
-        )
+        conc = seen.identity.concentration_ng_per_ml
+        if seen.schedule is not None and scheduled:
+            rules = schedule.Rules(seen.schedule.max_steps, seen.schedule.granularity_min)
+            new = ((0, self.dose_ng_per_day),)
+            violation = schedule.check_change(
+                seen.limits, rules, conc, _program(seen), new, _periodic_ng(seen)
+            )
+        else:
+            violation = check_rate_change(seen.limits, current, self.dose_ng_per_day, conc)
+            if violation is None and _periodic_ng(seen):
+                rules = schedule.Rules(1, 1)
+                new = ((0, self.dose_ng_per_day),)
+                violation = schedule.check_change(
+                    seen.limits, rules, conc, new, new, _periodic_ng(seen)
+                )
         if violation is not None:
             raise ProgrammerRefusal(violation.rule, violation.reason)
 
@@ -171,6 +208,13 @@ class SetRate(TherapyCommand):
             )
         if not seen.running:
             warnings.append("The pump is stopped: the new dose starts when it is resumed")
+        if seen.schedule is not None and seen.schedule.active:
+            program = schedule.describe(_program(seen), unit)
+            warnings.insert(
+                0,
+                f"Replaces the flexible-dosing schedule ({program}) with {format_amount(new, unit)}"
+                " around the clock; the pump judges the change at every time of day",
+            )
         title = "Increase the daily dose" if new > current else "Decrease the daily dose"
         return Review(title, rows, tuple(warnings), frozenset(required))
 
@@ -620,8 +664,379 @@ class Refill(TherapyCommand):
         return text
 
 
+def _periodic_ng(seen: Interrogation) -> int:
+    """What the periodic boluses in force deliver a day (0: none)."""
+    periodic = schedule.periodic_of(seen.schedule)
+    return periodic.per_day_ng if periodic is not None else 0
+
+
+def _program(seen: Interrogation) -> schedule.Steps:
+    """The program in force, as the plan read it (READ_SCHEDULE)."""
+    if seen.schedule is None:
+        return ((0, seen.status.dose_ng_per_day),)
+    return schedule.program_of(seen.schedule)
+
+
+def _program_rows(seen: Interrogation, old: schedule.Steps, new: schedule.Steps) -> list[ReviewRow]:
+    """Old and new side by side: each stretch of the day, then the daily doses (the
+    integral), the flow, and the limits that apply."""
+    unit, limits, conc = seen.unit, seen.limits, seen.identity.concentration_ng_per_ml
+    rows = [
+        ReviewRow(
+            f"{schedule.clock(start)}-{schedule.clock(end % schedule.MIN_PER_DAY)}",
+            format_amount(o, unit),
+            format_amount(n, unit),
+        )
+        for start, end, o, n in schedule.compare(old, new)
+    ]
+    before, after = schedule.daily_dose_ng(old), schedule.daily_dose_ng(new)
+    rows += [
+        ReviewRow(
+            "Daily dose", format_amount(before, unit, False), format_amount(after, unit, False)
+        ),
+        ReviewRow(
+            "Flow (a day)",
+            format_flow(flow_nl_per_day(before, conc)),
+            format_flow(flow_nl_per_day(after, conc)),
+        ),
+        ReviewRow("Concentration", *[format_concentration(conc, unit)] * 2),
+        ReviewRow("Reservoir", *[format_volume(seen.status.reservoir_ul)] * 2),
+    ]
+    status = seen.status
+    low_after = schedule.projected_low_reservoir_s(
+        status.pump_time_s,
+        status.reservoir_ul,
+        limits,
+        conc,
+        new,
+        running=seen.running and not seen.alarm_active(AlarmCode.OCCLUSION),
+        periodic=schedule.periodic_of(seen.schedule),
+    )
+    rows += [
+        ReviewRow(
+            "Low-reservoir date", pump_date(status.low_reservoir_projected_s), pump_date(low_after)
+        ),
+        ReviewRow("Maximum daily dose", *[format_amount(limits.max_dose_ng_per_day, unit)] * 2),
+        ReviewRow(
+            "Maximum step",
+            *[f"{limits.max_step_pct}% and {format_amount(limits.max_step_ng_per_day, unit)}"] * 2,
+        ),
+    ]
+    return rows
+
+
+def _program_review(
+    seen: Interrogation, old: schedule.Steps, new: schedule.Steps, title: str
+) -> Review:
+    limits, unit = seen.limits, seen.unit
+    warnings: list[str] = []
+    required: set[Confirmation] = set()
+    if schedule.is_large_change(limits, old, new):
+        required.add(Confirmation.LARGE_CHANGE)
+        warnings.append(
+            f"{schedule.describe(old, unit)} -> {schedule.describe(new, unit)} multiplies a "
+            f"dose by {limits.large_change_factor} or more, or cuts one below half, at some time "
+            "of day: a slipped decimal point? A large cut can cause withdrawal"
+        )
+    if schedule.increases(old, new) and limits.withdrawal_risk == WithdrawalRisk.OPIOID:
+        warnings.append("Respiratory depression is most likely after an increase: observe for 24 h")
+    if not seen.running:
+        warnings.append("The pump is stopped: the new program starts when it is resumed")
+    warnings.append("Times of day are the pump's clock (UTC)")
+    return Review(title, tuple(_program_rows(seen, old, new)), tuple(warnings), frozenset(required))
+
+
+@dataclass(frozen=True)
+class SetSchedule(TherapyCommand):
+    """Program a flexible-dosing schedule: timed steps repeating daily."""
+
+    steps: schedule.Steps
+    override: Override | None = None
+    KIND: ClassVar[str] = "set-schedule"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.SCHEDULE_SET,)
+    NEEDS_SCHEDULE: ClassVar[bool] = True
+    VERIFIES_SCHEDULE: ClassVar[bool] = True
+
+    def daily_dose_after(self, seen: Interrogation) -> int | None:
+        return schedule.daily_dose_ng(self.steps)
+
+    def check(self, ctx: Context) -> None:
+        seen = ctx.seen
+        old = _program(seen)
+        if old == self.steps:
+            raise NothingToSend(
+                f"the pump already delivers {schedule.describe(old, seen.unit)}: nothing sent"
+            )
+        if len(self.steps) < 2:
+            raise ProgrammerRefusal(
+                NakCode.INVALID_ARGUMENT, "a schedule has 2 or more steps (one is set-rate)"
+            )
+        assert seen.schedule is not None
+        rules = schedule.Rules(seen.schedule.max_steps, seen.schedule.granularity_min)
+        off_grid = [s for s, _ in self.steps if s % rules.granularity_min]
+        if off_grid:
+            raise ProgrammerRefusal(
+                NakCode.INVALID_ARGUMENT,
+                f"step {schedule.clock(off_grid[0])} is not on the pump's "
+                f"{rules.granularity_min} min granularity",
+            )
+        violation = schedule.check_change(
+            seen.limits,
+            rules,
+            seen.identity.concentration_ng_per_ml,
+            old,
+            self.steps,
+            _periodic_ng(seen),
+        )
+        if violation is not None:
+            raise ProgrammerRefusal(violation.rule, violation.reason)
+
+    def review(self, ctx: Context) -> Review:
+        return _program_review(
+            ctx.seen, _program(ctx.seen), self.steps, "Program a flexible-dosing schedule"
+        )
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        return SetScheduleRequest(
+            request_id=request_id,
+            steps=schedule.to_wire(self.steps),
+            believed_steps=schedule.to_wire(_program(ctx.seen)),
+            confirm_large_change=confirmations.large_change,
+        )
+
+    def verify(self, ctx: Context, after: Interrogation, event: EventRecord) -> str | None:
+        read = _program(after)
+        if read == self.steps:
+            return None
+        unit = ctx.seen.unit
+        return (
+            f"the pump acknowledged {schedule.describe(self.steps, unit)} but reads back "
+            f"{schedule.describe(read, unit)}"
+        )
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        unit = ctx.seen.unit
+        daily = format_amount(after.status.dose_ng_per_day, unit)
+        return (
+            f"Schedule {schedule.describe(_program(after), unit)} ({daily}), verified by read-back"
+        )
+
+
+@dataclass(frozen=True)
+class ClearSchedule(TherapyCommand):
+    """Replace the schedule with a simple continuous rate: ``dose_ng_per_day``, or by
+    default the schedule's daily dose spread evenly over the day."""
+
+    dose_ng_per_day: int | None = None
+    KIND: ClassVar[str] = "clear-schedule"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.SCHEDULE_CLEARED,)
+    NEEDS_SCHEDULE: ClassVar[bool] = True
+    VERIFIES_SCHEDULE: ClassVar[bool] = True
+
+    def dose(self, seen: Interrogation) -> int:
+        return (
+            self.dose_ng_per_day
+            if self.dose_ng_per_day is not None
+            else seen.status.dose_ng_per_day
+        )
+
+    def daily_dose_after(self, seen: Interrogation) -> int | None:
+        return self.dose(seen)
+
+    def check(self, ctx: Context) -> None:
+        seen = ctx.seen
+        if seen.schedule is None or not seen.schedule.active:
+            raise NothingToSend("no schedule is programmed (a simple rate is): nothing sent")
+        rules = schedule.Rules(seen.schedule.max_steps, seen.schedule.granularity_min)
+        violation = schedule.check_change(
+            seen.limits,
+            rules,
+            seen.identity.concentration_ng_per_ml,
+            _program(seen),
+            ((0, self.dose(seen)),),
+            _periodic_ng(seen),
+        )
+        if violation is not None:
+            raise ProgrammerRefusal(violation.rule, violation.reason)
+
+    def review(self, ctx: Context) -> Review:
+        seen = ctx.seen
+        new = ((0, self.dose(seen)),)
+        return _program_review(seen, _program(seen), new, "Clear the schedule: a simple rate")
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        return SetRateRequest(
+            request_id=request_id,
+            dose_ng_per_day=self.dose(ctx.seen),
+            believed_dose_ng_per_day=ctx.seen.status.dose_ng_per_day,
+            confirm_large_change=confirmations.large_change,
+        )
+
+    def verify(self, ctx: Context, after: Interrogation, event: EventRecord) -> str | None:
+        dose = self.dose(ctx.seen)
+        if _program(after) == ((0, dose),) and after.status.dose_ng_per_day == dose:
+            return None
+        unit = ctx.seen.unit
+        return (
+            f"the pump acknowledged {format_amount(dose, unit)} but reads back "
+            f"{schedule.describe(_program(after), unit)}"
+        )
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        dose = format_amount(after.status.dose_ng_per_day, ctx.seen.unit)
+        return f"Schedule cleared: {dose} around the clock, verified by read-back"
+
+
+@dataclass(frozen=True)
+class SetPeriodicBolus(TherapyCommand):
+    """Program periodic boluses: ``dose_ng`` every ``interval_h`` hours from ``first_min``
+    after 00:00, each over ``duration_min``; a dose of 0 clears them."""
+
+    dose_ng: int
+    interval_h: int = 0
+    duration_min: int = 0
+    first_min: int = 0
+    KIND: ClassVar[str] = "periodic-bolus"
+    EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.PERIODIC_BOLUS_SET,)
+    NEEDS_SCHEDULE: ClassVar[bool] = True
+    VERIFIES_SCHEDULE: ClassVar[bool] = True
+
+    def new(self) -> schedule.Periodic | None:
+        if not self.dose_ng:
+            return None
+        return schedule.Periodic(
+            self.dose_ng, self.duration_min, self.interval_h * 60, self.first_min
+        )
+
+    def daily_dose_after(self, seen: Interrogation) -> int | None:
+        """An increase of the boluses' daily amount escalates the daily dose by as much."""
+        old, new = schedule.periodic_of(seen.schedule), self.new()
+        more = (new.per_day_ng if new else 0) - (old.per_day_ng if old else 0)
+        return seen.status.dose_ng_per_day + more if more > 0 else None
+
+    def check(self, ctx: Context) -> None:
+        seen = ctx.seen
+        unit, limits = seen.unit, seen.limits
+        old, new = schedule.periodic_of(seen.schedule), self.new()
+        if old == new:
+            what = "no periodic boluses" if new is None else new.describe(unit)
+            raise NothingToSend(f"the pump already has {what}: nothing sent")
+        if new is None:
+            return
+        problem = new.shape_error()
+        if problem is not None:
+            raise ProgrammerRefusal(NakCode.INVALID_ARGUMENT, problem)
+        if self.dose_ng > limits.bolus_max_ng:
+            raise ProgrammerRefusal(
+                NakCode.BOLUS_TOO_LARGE,
+                f"a periodic bolus of {format_amount(self.dose_ng, unit, False)} exceeds the "
+                f"maximum bolus of {format_amount(limits.bolus_max_ng, unit, False)}",
+            )
+        daily = schedule.daily_dose(_program(seen)) + new.per_day_ng
+        if daily > limits.max_dose_ng_per_day:
+            raise ProgrammerRefusal(
+                NakCode.ABOVE_MAX_DOSE,
+                f"{format_amount(seen.status.dose_ng_per_day, unit)} with "
+                f"{format_amount(new.per_day_ng, unit, False)} of periodic boluses a day "
+                f"exceeds the maximum daily dose {format_amount(limits.max_dose_ng_per_day, unit)}",
+            )
+
+    def review(self, ctx: Context) -> Review:
+        seen = ctx.seen
+        unit, limits, status = seen.unit, seen.limits, seen.status
+        old, new = schedule.periodic_of(seen.schedule), self.new()
+        basal = status.dose_ng_per_day
+
+        def each(p: schedule.Periodic | None) -> str:
+            return "none" if p is None else p.describe(unit)
+
+        def per_day(p: schedule.Periodic | None) -> int:
+            return 0 if p is None else p.per_day_ng
+
+        low_after = schedule.projected_low_reservoir_s(
+            status.pump_time_s,
+            status.reservoir_ul,
+            limits,
+            seen.identity.concentration_ng_per_ml,
+            _program(seen),
+            running=seen.running and not seen.alarm_active(AlarmCode.OCCLUSION),
+            periodic=new,
+        )
+        rows = (
+            ReviewRow("Periodic bolus", each(old), each(new)),
+            ReviewRow(
+                "Boluses a day",
+                format_amount(per_day(old), unit, False),
+                format_amount(per_day(new), unit, False),
+            ),
+            ReviewRow("Basal daily dose", *[format_amount(basal, unit)] * 2),
+            ReviewRow(
+                "Daily dose, boluses included",
+                format_amount(basal + per_day(old), unit, False),
+                format_amount(basal + per_day(new), unit, False),
+            ),
+            ReviewRow(
+                "Low-reservoir date",
+                pump_date(status.low_reservoir_projected_s),
+                pump_date(low_after),
+            ),
+            ReviewRow("Bolus maximum", *[format_amount(limits.bolus_max_ng, unit, False)] * 2),
+            ReviewRow("Maximum daily dose", *[format_amount(limits.max_dose_ng_per_day, unit)] * 2),
+        )
+        warnings = []
+        if per_day(new) > per_day(old) and limits.withdrawal_risk == WithdrawalRisk.OPIOID:
+            warnings.append(
+                "Respiratory depression is most likely after an increase: observe for 24 h"
+            )
+        if new is not None:
+            warnings.append(
+                "Periodic boluses are programmed, not on demand: every 24 h maximum counts them, "
+                "the demand bolus lockout and count do not"
+            )
+            warnings.append("Times of day are the pump's clock (UTC)")
+        if not seen.running:
+            warnings.append("The pump is stopped: no bolus is given until it is resumed")
+        title = "Clear the periodic boluses" if new is None else "Program periodic boluses"
+        return Review(title, rows, tuple(warnings))
+
+    def request(
+        self, request_id: int, ctx: Context, confirmations: Confirmations
+    ) -> messages.Command:
+        old, new = schedule.periodic_of(ctx.seen.schedule), self.new()
+        return SetPeriodicBolusRequest(
+            request_id=request_id,
+            dose_ng=self.dose_ng,
+            duration_min=new.duration_min if new else 0,
+            interval_min=new.interval_min if new else 0,
+            first_min=new.first_min if new else 0,
+            believed_dose_ng=old.dose_ng if old else 0,
+            believed_interval_min=old.interval_min if old else 0,
+        )
+
+    def verify(self, ctx: Context, after: Interrogation, event: EventRecord) -> str | None:
+        read = schedule.periodic_of(after.schedule)
+        if read == self.new():
+            return None
+        unit = ctx.seen.unit
+        shown = "none" if read is None else read.describe(unit)
+        return f"the pump acknowledged the periodic boluses but reads back {shown}"
+
+    def done(self, ctx: Context, after: Interrogation) -> str:
+        read = schedule.periodic_of(after.schedule)
+        if read is None:
+            return "Periodic boluses cleared, verified by read-back"
+        return f"Periodic boluses {read.describe(ctx.seen.unit)}, verified by read-back"
+
+
 COMMAND_KINDS: tuple[type[TherapyCommand], ...] = (
     SetRate,
+    SetSchedule,
+    ClearSchedule,
+    SetPeriodicBolus,
     Bolus,
     Stop,
     Resume,

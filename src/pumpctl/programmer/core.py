@@ -10,13 +10,26 @@ outcomes included.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
-from pumpctl.client import PumpClient, Resolution, new_request_id
-from pumpctl.clinical.guard import GuardConfig, GuardDecision, Reading, evaluate
-from pumpctl.clinical.record import RATE_ANSWERS, ClinicalRecord
-from pumpctl.link.errors import OutcomeUncertain, PumpError, Refused
+from pumpctl.client import PumpClient, Resolution, ResolvedOutcome, new_request_id
+from pumpctl.clinical.guard import (
+    GuardConfig,
+    GuardDecision,
+    Reading,
+    Verdict,
+    evaluate,
+    override_refusal,
+)
+from pumpctl.clinical.record import (
+    RATE_ANSWERS,
+    SETTLED_CHANGE_OUTCOMES,
+    SETTLED_COMMAND_OUTCOMES,
+    UNRESOLVED_OUTCOMES,
+    ClinicalRecord,
+)
+from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, Refused
 from pumpctl.programmer.commands import SetRate, TherapyCommand
 from pumpctl.programmer.errors import (
     ConfirmationRequired,
@@ -26,14 +39,18 @@ from pumpctl.programmer.errors import (
     ProgrammerRefusal,
     VerificationFailed,
 )
+from pumpctl.programmer.evidence import guard_inputs
 from pumpctl.programmer.interrogation import Context, Interrogation, Override
 from pumpctl.programmer.review import Confirmations, Review
 from pumpctl.protocol.messages import (
     Command,
     EventCode,
+    EventRecord,
+    LimitsResponse,
     Message,
     Nak,
     NakCode,
+    ScheduleResponse,
     StatusResponse,
 )
 from pumpctl.units import format_amount
@@ -59,6 +76,20 @@ SESSION_REFUSALS = frozenset(
         NakCode.LOCKED_OUT,
     }
 )
+# Answers to one copy of a frame that say nothing of the command: the session's refusals,
+# and the unrecorded NAKs (a copy that did not decode, a failure the pump rolled back).
+COPY_REFUSALS = SESSION_REFUSALS | {
+    NakCode.MALFORMED_PAYLOAD,
+    NakCode.UNKNOWN_MESSAGE,
+    NakCode.INTERNAL_ERROR,
+}
+
+# How long an uncertain outcome is resolved before giving up: QUERY_OUTCOME rounds, each
+# with the link's tries and deadlines (design default — verify).
+RESOLVE_ROUNDS = 4
+# Rounds of sending one command (each the link's tries): a round after the first only once
+# QUERY_OUTCOME shows the pump never executed it, with the same request id (design default).
+SEND_ROUNDS = 2
 
 # Records a command's outcome in the table it was begun in.
 _Finish = Callable[["Outcome", str], None]
@@ -159,12 +190,36 @@ class Programmer:
 
     # --- reading the pump ----------------------------------------------------------------
 
-    async def interrogate(self) -> Interrogation:
+    async def interrogate(
+        self, *, settle: bool = True, limits: LimitsResponse | None = None
+    ) -> Interrogation:
+        """Read the pump; with a record, first settle any command left open in it
+        (:meth:`settle_open`), so every face sees what the pump did before anything else.
+        ``limits`` already read in this session are not asked again (no therapy command
+        changes the drug library)."""
         # In a session the handshake already brought the identity: one round trip fewer.
-        identity = self.client.identity or await self.client.identify()
+        # STATUS first: an answer that disagrees with it brings the pump's sealed identity.
         status = await self.client.status()
-        limits = await self.client.read_limits()
-        return Interrogation(identity, status, limits)
+        identity = self.client.identity or await self.client.identify()
+        limits = limits or await self.client.read_limits()
+        seen = Interrogation(identity, status, limits)
+        if settle:
+            await self.settle_open(seen)
+        return seen
+
+    async def read_schedule(self) -> ScheduleResponse:
+        """The program in force (a flexible-dosing schedule, or the simple rate as one step)."""
+        return await self.client.read_schedule()
+
+    async def settle_open(self, seen: Interrogation) -> None:
+        """Sync the record if it holds a command of this pump whose outcome is still open."""
+        if self._record is None:
+            return
+        serial = seen.serial
+        open_rows = [("change", c.id) for c in self._record.unresolved_changes(serial)]
+        open_rows += [("command", c.id) for c in self._record.unresolved_commands(serial)]
+        if any(row not in self._in_flight for row in open_rows):
+            await self.sync_record(seen)
 
     async def sync_record(self, seen: Interrogation) -> int | None:
         """Mirror the pump's new events into the record, then settle any command a previous
@@ -193,16 +248,29 @@ class Programmer:
         unit = record.pump_unit(serial) or "mg"
         open_rows = [
             _Open("change", c.id, c.request_id, c.time_s, c.outcome, RATE_ANSWERS, c.new_ng_per_day)
-            for c in record.unresolved_changes(serial)
+            for c in record.changes(serial)
+            if c.outcome in UNRESOLVED_OUTCOMES + SETTLED_CHANGE_OUTCOMES
         ] + [
             _Open("command", c.id, c.request_id, c.time_s, c.outcome)
-            for c in record.unresolved_commands(serial)
+            for c in record.commands(serial)
+            if c.outcome in UNRESOLVED_OUTCOMES + SETTLED_COMMAND_OUTCOMES
         ]
         settled = []
         for row in open_rows:
             if (row.table, row.id) in self._in_flight:
                 continue
             event = record.event_for_request(serial, row.request_id, row.codes)
+            if row.outcome not in UNRESOLVED_OUTCOMES:
+                # An earlier verdict (a session refusal of one copy of the frame taken for the
+                # pump's, an answer that never came): the pump's log overrides it.
+                if event is None:
+                    continue
+                outcome, detail = self._from_event(row, event, unit)
+                if _stored_name(row, outcome) == row.outcome:
+                    continue
+                detail += f"; the pump's log overrides the earlier verdict ({row.outcome})"
+                settled.append((row.id, self._settle(row, outcome, detail)))
+                continue
             if event is None and not record.events_complete_since(serial, row.time_s):
                 if row.outcome != "pending":
                     continue  # already uncertain: only the pump's log can settle it
@@ -214,21 +282,23 @@ class Programmer:
             elif event is None:
                 outcome = Outcome.NOT_SENT
                 detail = "settled from the pump's event log: the pump never received it"
-            elif event.code == EventCode.REFUSED:
-                outcome = Outcome.REFUSED
-                detail = f"settled from the pump's event log (event {event.index}): {event.detail}"
-            elif row.dose_ng_per_day is not None and event.value_b != row.dose_ng_per_day:
-                outcome = Outcome.VERIFY_FAILED
-                detail = (
-                    f"settled from the pump's event log (event {event.index}): the pump changed "
-                    f"the dose to {format_amount(event.value_b, unit)}, not "
-                    f"{format_amount(row.dose_ng_per_day, unit)}"
-                )
             else:
-                outcome = Outcome.CONFIRMED
-                detail = f"settled from the pump's event log (event {event.index})"
+                outcome, detail = self._from_event(row, event, unit)
             settled.append((row.id, self._settle(row, outcome, detail)))
         return settled
+
+    @staticmethod
+    def _from_event(row: _Open, event: EventRecord, unit: str) -> tuple[Outcome, str]:
+        """The outcome the pump's event for a command's request id shows."""
+        where = f"settled from the pump's event log (event {event.index})"
+        if event.code == EventCode.REFUSED:
+            return Outcome.REFUSED, f"{where}: {event.detail}"
+        if row.dose_ng_per_day is not None and event.value_b != row.dose_ng_per_day:
+            return Outcome.VERIFY_FAILED, (
+                f"{where}: the pump changed the dose to {format_amount(event.value_b, unit)}, "
+                f"not {format_amount(row.dose_ng_per_day, unit)}"
+            )
+        return Outcome.CONFIRMED, where
 
     def _settle(self, row: _Open, outcome: Outcome, detail: str) -> str:
         """Record ``outcome`` in the row's own table; returns the name stored there."""
@@ -238,31 +308,31 @@ class Programmer:
         self.record.finish_command(row.id, outcome.value, detail)
         return outcome.value
 
-    async def log_vas(self, score_tenths: int, note: str = "") -> Reading:
-        """Log a pain score on the pump's timeline (its clock and its event sequence)."""
+    async def log_vas(
+        self,
+        score_tenths: int,
+        note: str = "",
+        *,
+        taken_at: Callable[[int], int] | None = None,
+    ) -> Reading:
+        """Log a pain score on the pump's timeline (its clock and its event sequence);
+        ``taken_at`` maps the pump's time now to when the score was taken."""
         seen = await self.interrogate()
         events_seen = await self.sync_record(seen)
+        now_s = seen.status.pump_time_s
         return self.record.log_vas(
             seen.serial,
-            seen.status.pump_time_s,
+            now_s,
             score_tenths,
             events_seen=events_seen,
             clinician=self.clinician,
             note=note,
+            taken_at_s=None if taken_at is None else taken_at(now_s),
         )
 
     def guard(self, seen: Interrogation, proposed_ng_per_day: int) -> GuardDecision:
         """The guard's decision on ``proposed`` from what the record holds now."""
-        serial = seen.serial
-        unit = seen.unit
-        return evaluate(
-            seen.status.dose_ng_per_day,
-            proposed_ng_per_day,
-            self.record.dose_changes(serial),
-            self.record.readings(serial),
-            self.guard_config,
-            lambda ng: format_amount(ng, unit),
-        )
+        return evaluate(guard_inputs(self.record, seen, proposed_ng_per_day), self.guard_config)
 
     # --- the command path ----------------------------------------------------------------
 
@@ -270,7 +340,9 @@ class Programmer:
         """Check and review ``command`` against what the clinician saw (``seen``); raises
         ``ProgrammerRefusal``, ``GuardBlocked`` or ``NothingToSend`` before anything is sent,
         each noted in the audit trail."""
-        seen = seen or await self.interrogate()
+        seen = seen or await self.interrogate(settle=False)
+        if command.NEEDS_SCHEDULE and seen.schedule is None:
+            seen = replace(seen, schedule=await self.client.read_schedule())
         await self.sync_record(seen)
         alarms = (await self.client.read_alarms()).alarms if command.NEEDS_ALARMS else []
         ctx = Context(seen, tuple(alarms), self.record.last_refill_s(seen.serial))
@@ -288,30 +360,50 @@ class Programmer:
     def _evaluate(self, command: TherapyCommand, ctx: Context, *, note: bool) -> Plan:
         """The guard, the command's checks and its review: no I/O, so ``execute`` runs them
         again on what the plan saw and never trusts a plan it did not make."""
-        decision = (
-            self._guard_rate(ctx, command, note=note) if isinstance(command, SetRate) else None
-        )
+        proposed = command.daily_dose_after(ctx.seen)
+        decision = None if proposed is None else self._guard_rate(ctx, command, proposed, note=note)
         command.check(ctx)
-        return Plan(command, ctx, command.review(ctx), decision)
+        review = command.review(ctx)
+        if decision is not None and decision.warnings:
+            # Shown with the review, kept with it in the audit trail; they stop nothing.
+            review = replace(review, warnings=review.warnings + tuple(decision.warning_lines()))
+        return Plan(command, ctx, review, decision)
 
-    def _guard_rate(self, ctx: Context, command: SetRate, *, note: bool) -> GuardDecision | None:
+    def _guard_rate(
+        self, ctx: Context, command: TherapyCommand, proposed: int, *, note: bool
+    ) -> GuardDecision | None:
+        """The guard on the daily dose ``proposed`` (a schedule's: its integral)."""
         seen = ctx.seen
-        if command.dose_ng_per_day <= seen.status.dose_ng_per_day:
-            return None
-        decision = self.guard(seen, command.dose_ng_per_day)
-        if not decision.allowed and note:
+        decision = self.guard(seen, proposed)
+        override: Override | None = getattr(command, "override", None)
+        refusal = (
+            None
+            if override is None
+            else override_refusal(
+                decision,
+                override.reason,
+                proposed,
+                format_amount(decision.dose_before_fault_ng_per_day or 0, seen.unit),
+            )
+        )
+        if note and (not decision.allowed or decision.warnings):
+            verdict = "warn" if decision.allowed else decision.verdict.value
             self.record.note(
                 seen.serial,
                 self.clinician,
-                f"guard-{decision.verdict.value}",
+                f"guard-{verdict}",
                 seen.status.pump_time_s,
-                proposed_ng_per_day=command.dose_ng_per_day,
+                proposed_ng_per_day=proposed,
                 current_ng_per_day=seen.status.dose_ng_per_day,
+                rule=decision.rule.value,
                 reason=decision.reason,
-                overridden=command.override is not None,
+                evidence=decision.evidence_lines(),
+                warnings=decision.warning_lines(),
+                overridden=override is not None and refusal is None and not decision.allowed,
+                **({"override_refused": refusal} if refusal is not None else {}),
             )
-        if not decision.allowed and command.override is None:
-            raise GuardBlocked(decision)
+        if decision.verdict is not Verdict.ALLOW and (override is None or refusal is not None):
+            raise GuardBlocked(decision, refusal)
         return decision
 
     def _note(self, ctx: Context, command: TherapyCommand, action: str, **data: object) -> None:
@@ -391,38 +483,42 @@ class Programmer:
     async def _send(self, plan: Plan, request: Command, finish: _Finish) -> Result:
         command, ctx = plan.command, plan.ctx
         reply: Message | None = None
-        try:
+        for send_round in range(1, SEND_ROUNDS + 1):
             try:
                 reply = await self.client.send_once(request)
+                break
             except Refused as refused:
-                if refused.code not in SESSION_REFUSALS:
+                if refused.code not in COPY_REFUSALS:
                     finish(Outcome.REFUSED, str(refused))
                     raise
-                # A session-level refusal may answer one copy of a frame whose earlier copy
-                # ran, and an unsealed one may be forged: only the pump's record can say.
-                raise OutcomeUncertain(str(refused), request.request_id) from None
-        except OutcomeUncertain as uncertain:
-            try:
-                outcome = await self.client.resolve(uncertain.request_id)
-            except PumpError:
-                finish(Outcome.UNCERTAIN, str(uncertain))
-                raise uncertain from None
-            if outcome.resolution is Resolution.REFUSED:
-                refusal = Refused(Nak(code=outcome.nak_code, limit=0, detail=outcome.detail))
-                finish(Outcome.REFUSED, str(refusal))
-                raise refusal from None
-            if outcome.resolution is Resolution.NOT_EXECUTED:
-                detail = "the answer was lost and the pump shows it never received the command"
-                finish(Outcome.NOT_SENT, detail)
-                raise NotApplied(f"{detail}: not applied") from None
+                # A refusal of one copy of the frame, not of the command: an earlier copy may
+                # have run, and an unsealed refusal may be forged. Only the pump's record can
+                # say.
+                why = f"the pump answered {refused}"
+            except OutcomeUncertain as lost:  # no answer after the tries
+                why = lost.reason
+            except PumpError as lost:  # the line gone, the session lost
+                why = str(lost)
+            last = send_round == SEND_ROUNDS
+            if await self._resolve(command, request, finish, why, last=last):
+                break
         try:
-            after = await self.interrogate()
+            after = await self._read_back(ctx)
+            if command.VERIFIES_SCHEDULE:
+                after = replace(after, schedule=await self.client.read_schedule())
             await self.sync_record(after)
         except PumpError as error:
-            detail = f"the pump acknowledged {command.KIND} but the read-back failed: {error}"
-            finish(Outcome.UNCERTAIN, detail)
-            raise OutcomeUncertain(detail, request.request_id) from None
-        event = self.record.event_for_request(ctx.seen.serial, request.request_id)
+            uncertain = _uncertain(
+                command.KIND,
+                request.request_id,
+                f"the pump acknowledged {command.KIND} but the read-back failed: {error}",
+            )
+            finish(Outcome.UNCERTAIN, str(uncertain))
+            raise uncertain from None
+        # The event that shows it ran (a command may leave more than one under its id).
+        event = self.record.event_for_request(
+            ctx.seen.serial, request.request_id, command.EVENT_CODES
+        )
         if event is None or event.code not in command.EVENT_CODES:
             problem: str | None = f"the pump's event log shows no {command.KIND} under this request"
         else:
@@ -432,6 +528,60 @@ class Programmer:
             raise VerificationFailed(problem)
         finish(Outcome.CONFIRMED, "verified by read-back")
         return Result(plan, after, request.request_id, command.done(ctx, after), reply)
+
+    async def _read_back(self, ctx: Context) -> Interrogation:
+        """The pump after a command it executed: a read that gets no answer is tried again
+        (it changes nothing), in as many rounds as a resolution."""
+        for _ in range(RESOLVE_ROUNDS - 1):
+            try:
+                return await self.interrogate(settle=False, limits=ctx.seen.limits)
+            except NoResponse:
+                continue
+        return await self.interrogate(settle=False, limits=ctx.seen.limits)
+
+    async def _resolve(
+        self, command: TherapyCommand, request: Command, finish: _Finish, why: str, *, last: bool
+    ) -> bool:
+        """What became of a command whose answer is not the pump's verdict on it: True if the
+        pump executed it; False if it provably never did and this was not the ``last`` round
+        of sending (the same frame, the same request id, may go again: the pump executes an
+        id at most once); raises ``Refused`` (by the pump's rule), ``NotApplied`` (provably
+        never executed, in the last round) or ``OutcomeUncertain`` (after ``RESOLVE_ROUNDS``
+        rounds of QUERY_OUTCOME, each with the link's own tries), each recorded."""
+        outcome: ResolvedOutcome | None = None
+        error: PumpError | None = None
+        for _ in range(RESOLVE_ROUNDS):
+            try:
+                # The last round closes the id, so "never executed" cannot change later.
+                outcome = await self.client.resolve(request.request_id, close=last)
+                break
+            except LinkError as gone:  # the port itself has gone: nothing more to try
+                error = gone
+                break
+            except (NoResponse, Refused) as failed:
+                if isinstance(failed, Refused) and failed.code not in COPY_REFUSALS:
+                    error = failed
+                    break
+                error = failed
+        if outcome is None:
+            reason = f"{why}, and the pump could not be read back ({error})"
+            uncertain = _uncertain(command.KIND, request.request_id, reason)
+            finish(Outcome.UNCERTAIN, str(uncertain))
+            raise uncertain
+        if outcome.resolution is Resolution.REFUSED:
+            refusal = Refused(Nak(code=outcome.nak_code, limit=0, detail=outcome.detail))
+            finish(Outcome.REFUSED, str(refusal))
+            raise refusal
+        if outcome.resolution is Resolution.NOT_EXECUTED:
+            if not last:
+                return False
+            detail = (
+                f"request id {request.request_id}: its answer was lost and the pump shows it "
+                "never executed it"
+            )
+            finish(Outcome.NOT_SENT, detail)
+            raise NotApplied(f"{detail}: not applied")
+        return True
 
     async def run(
         self,
@@ -461,3 +611,18 @@ class Programmer:
             result.resolved_after_lost_answer,
             plan.overridden,
         )
+
+
+def _stored_name(row: _Open, outcome: Outcome) -> str:
+    """``outcome`` as the row's table names it."""
+    return CHANGE_OUTCOME[outcome] if row.table == "change" else outcome.value
+
+
+def _uncertain(kind: str, request_id: int, why: str) -> OutcomeUncertain:
+    """The one message an uncertain outcome gets, on every face: what happened, which command
+    and its request id, and what to do."""
+    return OutcomeUncertain(
+        f"{why}; {kind} request id {request_id} was not resent: read the pump back before any "
+        "other change (that settles it from the pump's log)",
+        request_id,
+    )

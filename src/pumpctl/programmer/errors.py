@@ -33,9 +33,11 @@ class NothingToSend(PumpError):
 class GuardBlocked(PumpError):
     """The titration guard held or blocked an increase; ``decision`` explains why."""
 
-    def __init__(self, decision: GuardDecision) -> None:
-        super().__init__(f"guard {decision.verdict.value}: {decision.reason}")
+    def __init__(self, decision: GuardDecision, override_refused: str | None = None) -> None:
+        why = f"override refused: {override_refused}" if override_refused else decision.reason
+        super().__init__(f"guard {decision.verdict.value} ({decision.rule.value}): {why}")
         self.decision = decision
+        self.override_refused = override_refused
 
 
 class NotApplied(PumpError):

@@ -11,6 +11,7 @@ from pumpctl.protocol.messages import (
     IdentifyResponse,
     LimitsResponse,
     PumpState,
+    ScheduleResponse,
     StatusResponse,
 )
 
@@ -20,6 +21,7 @@ class Interrogation:
     identity: IdentifyResponse
     status: StatusResponse
     limits: LimitsResponse
+    schedule: ScheduleResponse | None = None  # read for the commands that change the program
 
     @property
     def unit(self) -> str:

@@ -19,6 +19,7 @@ from pumpctl.protocol.wire import (
     U32,
     U64,
     Bool,
+    Bytes4,
     Bytes16,
     Fixed,
     ListOf,
@@ -38,10 +39,13 @@ class MsgType(IntEnum):
     REFILL = 0x15
     ACK_ALARM = 0x16
     WRITE_LIMITS = 0x17
+    SET_SCHEDULE = 0x18
+    SET_PERIODIC_BOLUS = 0x19
     READ_EVENTS = 0x20
     READ_ALARMS = 0x21
     READ_LIMITS = 0x22
     QUERY_OUTCOME = 0x23
+    READ_SCHEDULE = 0x24
     SESSION_OPEN = 0x30
     NAK = 0x7F
 
@@ -123,11 +127,14 @@ class NakCode(IntEnum):
     BOLUS_COUNT_LIMIT = 0x14
     INVALID_ARGUMENT = 0x15
     DISCREPANCY_UNACKNOWLEDGED = 0x16
+    BOLUS_TOO_SHORT = 0x17  # a patient's bolus faster than the drug's minimum duration
+    ABOVE_HARD_LIMIT = 0x18  # WRITE_LIMITS beyond the firmware's hard limits for the drug
+    REQUEST_CLOSED = 0x1F  # a command whose request id a QUERY_OUTCOME closed before it came
     AUTH_REQUIRED = 0x20
     AUTH_FAILED = 0x21
     REPLAYED = 0x22
     SESSION_EXPIRED = 0x23
-    LOCKED_OUT = 0x24
+    LOCKED_OUT = 0x24  # reserved: the pump throttles failed proofs, it never locks out
     ROLE_FORBIDDEN = 0x25
     INTERNAL_ERROR = 0xFF
 
@@ -148,9 +155,13 @@ class EventCode(IntEnum):
     CLOCK_SET = 13
     FAULT_INJECTED = 14
     SESSION_OPENED = 15
-    AUTH_FAILURE = 16
-    LOCKOUT = 17
+    AUTH_FAILURE = 16  # failures coalesced: how many, over what window
+    LOCKOUT = 17  # reserved: no longer produced (the pump never locks out)
     LIMITS_CHANGED = 18
+    AUTH_THROTTLED = 19  # authentication failures began: counted, proofs throttled
+    SCHEDULE_SET = 20  # a flexible-dosing schedule programmed (SET_SCHEDULE)
+    SCHEDULE_CLEARED = 21  # a schedule replaced by a simple rate (SET_RATE)
+    PERIODIC_BOLUS_SET = 22  # periodic boluses programmed, changed or cleared
 
 
 # --- nested records --------------------------------------------------------------------
@@ -167,6 +178,19 @@ class AlarmRecord(WireModel):
     severity: Annotated[Severity, Fixed("B")]
     raised_at_s: U64
     acknowledged: Bool
+
+
+# The most steps a schedule list carries on the wire (two lists fit a payload); a pump
+# accepts at most its own ``max_steps`` (READ_SCHEDULE).
+SCHEDULE_STEPS_MAX = 48
+
+
+class ScheduleStep(WireModel):
+    """One step of a flexible-dosing schedule: from ``start_min`` after midnight on the pump's
+    clock until the next step's start (the last step until midnight)."""
+
+    start_min: U16
+    dose_ng_per_day: U32
 
 
 class EventRecord(WireModel):
@@ -247,6 +271,68 @@ class SetRateResponse(Response):
     dose_ng_per_day: U32
     previous_dose_ng_per_day: U32
     flow_nl_per_day: U32
+    applied_at_s: U64
+
+
+class SetScheduleRequest(Command):
+    """Program a flexible-dosing schedule (2 or more steps, repeating daily); refused unless
+    ``believed_steps`` is the pump's current program (a simple rate: one step at 00:00)."""
+
+    TYPE = MsgType.SET_SCHEDULE
+    steps: Annotated[list[ScheduleStep], ListOf(SCHEDULE_STEPS_MAX)]
+    believed_steps: Annotated[list[ScheduleStep], ListOf(SCHEDULE_STEPS_MAX)]
+    confirm_large_change: Bool = False
+
+
+class SetScheduleResponse(Response):
+    TYPE = MsgType.SET_SCHEDULE
+    request_id: U64
+    dose_ng_per_day: U32  # the new schedule's daily dose (its integral, rounded down)
+    previous_dose_ng_per_day: U32
+    flow_nl_per_day: U32  # the volume it delivers a day
+    applied_at_s: U64
+
+
+class ReadScheduleRequest(Message):
+    TYPE = MsgType.READ_SCHEDULE
+
+
+class ScheduleResponse(Response):
+    """The program in force: a schedule's steps, or a simple rate as one step at 00:00."""
+
+    TYPE = MsgType.READ_SCHEDULE
+    active: Bool  # a flexible-dosing schedule is programmed
+    dose_ng_per_day: U32  # its daily dose (the integral, rounded down)
+    current_step: U8  # the index of the step in force now
+    max_steps: U8  # the most steps the pump accepts
+    granularity_min: U16  # step starts fall on multiples of this
+    steps: Annotated[list[ScheduleStep], ListOf(SCHEDULE_STEPS_MAX)]
+    periodic_dose_ng: U32  # each periodic bolus; 0: none programmed
+    periodic_duration_min: U16
+    periodic_interval_min: U16
+    periodic_first_min: U16  # the first bolus of the day, minutes after 00:00
+
+
+class SetPeriodicBolusRequest(Command):
+    """Program periodic boluses (``dose_ng`` 0 clears them); refused unless the believed
+    dose and interval are the pump's (0, 0 for none)."""
+
+    TYPE = MsgType.SET_PERIODIC_BOLUS
+    dose_ng: U32
+    duration_min: U16
+    interval_min: U16
+    first_min: U16
+    believed_dose_ng: U32
+    believed_interval_min: U16
+
+
+class SetPeriodicBolusResponse(Response):
+    TYPE = MsgType.SET_PERIODIC_BOLUS
+    request_id: U64
+    dose_ng: U32
+    interval_min: U16
+    periodic_ng_per_day: U32  # what the periodic boluses deliver a day
+    previous_periodic_ng_per_day: U32
     applied_at_s: U64
 
 
@@ -395,6 +481,7 @@ class SessionOpenResponse(Response):
     session_id: U32
     pump_nonce: Bytes16
     pump_proof: Bytes16
+    nonce_echo: Bytes4  # the request's programmer_nonce, its first 4 bytes: which try it answers
     idle_timeout_s: U32
     model: ShortText
     serial_number: ShortText
@@ -422,10 +509,13 @@ class WriteLimitsRequest(Command):
 
 
 class QueryOutcomeRequest(Message):
-    """What became of the command with this request id: a read, never an execution."""
+    """What became of the command with this request id: never an execution. With ``close``,
+    an id the pump never received is closed: any copy of it that arrives later is refused
+    (REQUEST_CLOSED), so "never executed" stays true (docs/protocol.md §6.3)."""
 
     TYPE = MsgType.QUERY_OUTCOME
     request_id: U64
+    close: Bool = False
 
 
 class QueryOutcomeResponse(Response):
@@ -462,6 +552,9 @@ REQUESTS: tuple[type[Message], ...] = (
     QueryOutcomeRequest,
     SessionOpenRequest,
     WriteLimitsRequest,
+    SetScheduleRequest,
+    ReadScheduleRequest,
+    SetPeriodicBolusRequest,
 )
 RESPONSES: tuple[type[Message], ...] = (
     IdentifyResponse,
@@ -478,5 +571,8 @@ RESPONSES: tuple[type[Message], ...] = (
     LimitsResponse,
     QueryOutcomeResponse,
     SessionOpenResponse,
+    SetScheduleResponse,
+    ScheduleResponse,
+    SetPeriodicBolusResponse,
     Nak,
 )

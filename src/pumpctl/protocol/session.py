@@ -3,7 +3,9 @@
 Shared by the programmer and the pump. Each pump holds a 32-byte secret; each role has its
 own key derived from it, so a programmer holding the patient key cannot act as a clinician.
 A session key binds the role key, both nonces, the role and the session id; every frame
-after the handshake carries a strictly increasing counter and a MAC under that key.
+after the handshake carries a strictly increasing counter and a MAC under that key. The
+pump's proof also covers its whole handshake answer (identity, drug, concentration), so a
+man in the middle cannot change what the programmer believes is in the pump.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from pumpctl.protocol.codec import encode_payload
 from pumpctl.protocol.frames import Frame, FrameFlags, pack_header
+from pumpctl.protocol.messages import SessionOpenResponse
 
 MAC_LEN = 16  # HMAC-SHA-256 truncated to 128 bits
 NONCE_LEN = 16
+NONCE_ECHO_LEN = 4  # of the programmer's nonce, echoed in the pump's answer
 KEY_LEN = 32
 _COUNTER = struct.Struct("<I")
 
@@ -49,13 +54,39 @@ def _context(role: Role, programmer_nonce: bytes, pump_nonce: bytes, session_id:
     return bytes([role]) + programmer_nonce + pump_nonce + struct.pack("<I", session_id)
 
 
+def handshake_transcript(answer: SessionOpenResponse) -> bytes:
+    """The SESSION_OPEN answer's payload as sent, its 16 proof bytes zero: what the proof
+    covers (docs/protocol.md §11.2)."""
+    return encode_payload(answer.model_copy(update={"pump_proof": bytes(MAC_LEN)}))
+
+
 def pump_proof(
-    key: bytes, role: Role, programmer_nonce: bytes, pump_nonce: bytes, session_id: int
+    key: bytes,
+    role: Role,
+    programmer_nonce: bytes,
+    pump_nonce: bytes,
+    session_id: int,
+    transcript: bytes,
 ) -> bytes:
-    """The pump's proof that it holds the role key (the programmer checks it)."""
-    return _hmac(key, b"pump proof", _context(role, programmer_nonce, pump_nonce, session_id))[
-        :MAC_LEN
-    ]
+    """The pump's proof that it holds the role key and sent ``transcript`` (the programmer
+    checks it)."""
+    context = _context(role, programmer_nonce, pump_nonce, session_id)
+    return _hmac(key, b"pump proof v2", context, transcript)[:MAC_LEN]
+
+
+def proven_answer(
+    key: bytes, role: Role, programmer_nonce: bytes, answer: SessionOpenResponse
+) -> SessionOpenResponse:
+    """``answer`` with the proof over its own transcript filled in (the pump's side)."""
+    proof = pump_proof(
+        key,
+        role,
+        programmer_nonce,
+        answer.pump_nonce,
+        answer.session_id,
+        handshake_transcript(answer),
+    )
+    return answer.model_copy(update={"pump_proof": proof})
 
 
 def session_key(

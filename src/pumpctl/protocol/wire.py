@@ -50,6 +50,7 @@ I64 = Annotated[int, Fixed("q"), Field(ge=-(2**63), le=2**63 - 1)]
 Bool = Annotated[bool, Fixed("?")]
 ShortText = Annotated[str, Text(), Field(max_length=255)]
 Bytes16 = Annotated[bytes, Octets(16), Field(min_length=16, max_length=16)]
+Bytes4 = Annotated[bytes, Octets(4), Field(min_length=4, max_length=4)]
 
 
 class WireModel(BaseModel):

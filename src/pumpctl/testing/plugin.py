@@ -99,7 +99,7 @@ class PumpUnderTest(Generic[Sim]):
         self.client.close()
         if self.sim is not None:
             self.port = self.sim.port
-        self.client = SyncPumpClient(self.port, keys=self.keys)
+        self.client = SyncPumpClient(self.port, keys=self.keys, exclusive=False)
         return self.client
 
 
@@ -125,7 +125,8 @@ def pump_target(request: pytest.FixtureRequest) -> Iterator[SimulatedPump | str]
 def pump(
     pump_target: SimulatedPump | str, request: pytest.FixtureRequest
 ) -> Iterator[PumpUnderTest]:
-    """A client in an authenticated clinician session with the pump under test."""
+    """A client in an authenticated clinician session with the pump under test. It does not
+    lock the port: the test's own ``pumpctl`` runs share the line with it."""
     sim = None if isinstance(pump_target, str) else pump_target
     options = ConnectOptions(
         port=sim.port if sim is not None else str(pump_target),
@@ -136,7 +137,10 @@ def pump(
     target = open_target(options)  # the same factory as the CLI and the TUI
     assert isinstance(target.keys, Keystore)
     under_test = PumpUnderTest(
-        target.port, SyncPumpClient(target.port, keys=target.keys), sim, target.keys
+        target.port,
+        SyncPumpClient(target.port, keys=target.keys, exclusive=False),
+        sim,
+        target.keys,
     )
     try:
         yield under_test

@@ -10,12 +10,14 @@ pump disagree, one of them is wrong.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from firmware_sim.model.library import DrugLimits, PumpModel
+from firmware_sim.model.library import DrugLimits, PumpModel, shipped_json
 from firmware_sim.model.pump import Pump
 from pumpctl.protocol.messages import AlarmCode, NakCode, Severity, StopReason
 
@@ -25,6 +27,28 @@ BRIDGE_BOLUS_MS = 3_600_000
 LOW_BATTERY_PCT = 20
 ELECTIVE_REPLACEMENT_PCT = 10
 CONCENTRATION_FACTOR = 2  # a refill changing the concentration ×2 or ÷2 needs confirming
+# Hard limits (docs/simulator.md §4.1), read from the shipped library: fields no WRITE_LIMITS
+# may raise, and fields none may lower.
+CEILINGS = (
+    "max_concentration_ng_per_ml",
+    "max_dose_ng_per_day",
+    "max_step_pct",
+    "max_step_ng_per_day",
+    "bolus_max_ng",
+    "max_boluses_per_day",
+    "large_change_factor",
+)
+FLOORS = ("min_concentration_ng_per_ml", "min_increase_interval_s", "bolus_lockout_s")
+UNKNOWN_DRUG_PATIENT_BOLUS_MIN_S = 600
+# Flexible dosing (docs/simulator.md §3.11): a program is steps (start_min, ng/day) from
+# 00:00, a simple rate the one step (0, dose).
+SCHEDULE_MAX_STEPS = 24
+SCHEDULE_GRANULARITY_MIN = 15
+MIN_PER_DAY = 1440
+Program = tuple[tuple[int, int], ...]
+Rated = tuple[tuple[int, int | Fraction], ...]  # a program with periodic boluses on top
+Periodic = tuple[int, int, int, int]  # dose_ng, duration_min, interval_min, first_min
+PERIODIC_INTERVALS_H = (1, 2, 3, 4, 6, 8, 12, 24)
 WARNINGS = {
     AlarmCode.LOW_RESERVOIR,
     AlarmCode.LOW_BATTERY,
@@ -67,6 +91,10 @@ class ReferencePump:
     leak_found: bool = False
     acknowledged: set[AlarmCode] = field(default_factory=set)
     doses: list[tuple[int, int]] = field(default_factory=list)  # (since_ms, ng/day)
+    schedule: Program | None = None  # the flexible-dosing steps in force, if any
+    periodic: Periodic | None = None  # periodic boluses, if any
+    # (since_ms, program) beside ``doses``: what was programmed, step by step
+    programs: list[tuple[int, Rated]] = field(default_factory=list)
     boluses: list[ReferenceBolus] = field(default_factory=list)
     # The ledger: reservoir == added - delivered - withdrawn, always, exactly.
     added_nl: Fraction = Fraction(0)
@@ -94,6 +122,7 @@ class ReferencePump:
             concentration_ng_per_ml,
             Fraction(volume_ul * 1000),
             doses=[(now_ms, dose_ng_per_day)],
+            programs=[(now_ms, ((0, dose_ng_per_day),))],
             added_nl=Fraction(volume_ul * 1000),
         )
         pump._settle()
@@ -136,9 +165,11 @@ class ReferencePump:
                 break
             active = [b for b in self.boluses if b.start_ms <= t < b.end_ms]
             until = min([target_ms] + [b.end_ms for b in active])
-            ng_per_ms = Fraction(self.dose_ng_per_day, DAY_MS) + sum(
-                (b.ng_per_ms for b in active), Fraction(0)
-            )
+            rate: int | Fraction = self.dose_ng_per_day
+            if self.schedule is not None or self.periodic is not None:
+                rate, step_end = _step_at(self.delivering(), t)
+                until = min(until, step_end)
+            ng_per_ms = Fraction(rate, DAY_MS) + sum((b.ng_per_ms for b in active), Fraction(0))
             nl_per_ms = ng_per_ms * NL_PER_ML / self.concentration_ng_per_ml
             volume = nl_per_ms * (until - t)
             if volume >= self.reservoir_nl:
@@ -184,20 +215,37 @@ class ReferencePump:
         self.boluses = [b for b in self.boluses if b.end_ms > ms or b.start_ms > ms - DAY_MS]
         while len(self.doses) > 1 and self.doses[1][0] <= ms:
             del self.doses[0]
+        while len(self.programs) > 1 and self.programs[1][0] <= ms:
+            del self.programs[0]
         self.deliveries = [d for d in self.deliveries if d[1] > ms]
 
     # --- the 24 h maximum ----------------------------------------------------------------
 
-    def peak_24h_ng(self, dose_from_now: int, extra: ReferenceBolus | None = None) -> Fraction:
-        """The fullest 24 h window starting within the last 24 h, counting past doses as
-        programmed, boluses as delivered over their duration, and ``dose_from_now`` after
-        now. Tries every window whose start or end lies on an edge of what it holds."""
+    def peak_24h_ng(
+        self,
+        dose_from_now: int,
+        extra: ReferenceBolus | None = None,
+        *,
+        program: Program | None = None,
+    ) -> Fraction:
+        """The fullest 24 h window starting within the last 24 h, counting past programs as
+        programmed (step by step), boluses as delivered over their duration, and
+        ``dose_from_now`` after now (``program``: those steps instead; the dose in force under
+        a schedule: its steps). Tries every window whose start or end lies on an edge of what
+        it holds."""
         now, earliest = self.now_ms, self.now_ms - DAY_MS
+        if program is None:
+            same = dose_from_now == self.dose_ng_per_day
+            future = (
+                self.delivering() if same else _with_periodic(((0, dose_from_now),), self.periodic)
+            )
+        else:
+            future = _with_periodic(program, self.periodic)
         pieces: list[tuple[int, int, Fraction]] = []
-        for i, (since, dose) in enumerate(self.doses):
-            until = self.doses[i + 1][0] if i + 1 < len(self.doses) else now
-            pieces.append((since, until, Fraction(dose, DAY_MS)))
-        pieces.append((now, now + DAY_MS, Fraction(dose_from_now, DAY_MS)))
+        for i, (since, steps) in enumerate(self.programs):
+            until = self.programs[i + 1][0] if i + 1 < len(self.programs) else now
+            pieces += _stepped(steps, max(since, earliest), until)
+        pieces += _stepped(future, now, now + DAY_MS)
         for b in [*self.boluses, *([extra] if extra else [])]:
             pieces.append((b.start_ms, b.end_ms, b.ng_per_ms))
         pieces = [p for p in pieces if p[1] > earliest and p[1] > p[0]]
@@ -263,6 +311,8 @@ class ReferencePump:
         limits, current = self.limits, self.dose_ng_per_day
         if believed != current:
             return NakCode.STALE_DOSE
+        if self.schedule is not None or self.periodic is not None:
+            return self._change_program(((0, new),), confirm)
         if new > limits.max_dose_ng_per_day:
             return NakCode.ABOVE_MAX_DOSE
         if self._flow_too_low(new, self.concentration_ng_per_ml):
@@ -287,15 +337,115 @@ class ReferencePump:
             self.last_increase_ms = self.now_ms
         self.dose_ng_per_day = new
         self.doses.append((self.now_ms, new))
+        self.programs.append((self.now_ms, ((0, new),)))
+        return None
+
+    def program(self) -> Program:
+        return self.schedule if self.schedule is not None else ((0, self.dose_ng_per_day),)
+
+    def delivering(self) -> Rated:
+        return _with_periodic(self.program(), self.periodic)
+
+    def set_periodic(self, periodic: Periodic | None, believed: tuple[int, int]) -> NakCode | None:
+        """SET_PERIODIC_BOLUS (docs/simulator.md §3.12); ``None`` clears them."""
+        limits, old = self.limits, self.periodic
+        if believed != ((old[0], old[2]) if old else (0, 0)):
+            return NakCode.STALE_DOSE
+        if periodic is not None:
+            dose, duration, interval, first = periodic
+            if (
+                interval % 60
+                or interval // 60 not in PERIODIC_INTERVALS_H
+                or not 1 <= duration <= interval
+                or first >= interval
+                or first % SCHEDULE_GRANULARITY_MIN
+            ):
+                return NakCode.INVALID_ARGUMENT
+            if dose > limits.bolus_max_ng:
+                return NakCode.BOLUS_TOO_LARGE
+            if _daily(self.program()) + _per_day(periodic) > limits.max_dose_ng_per_day:
+                return NakCode.ABOVE_MAX_DOSE
+            before, after = self.delivering(), _with_periodic(self.program(), periodic)
+            if any(_dose_at(after, m) > _dose_at(before, m) for m in range(MIN_PER_DAY)):
+                if self.catheter == "occluded":
+                    return NakCode.OCCLUSION_PRESENT
+                self.periodic, kept = periodic, self.periodic
+                peak = self.peak_24h_ng(self.dose_ng_per_day)
+                self.periodic = kept
+                if peak > limits.max_dose_ng_per_day:
+                    return NakCode.DAILY_LIMIT
+        self.periodic = periodic
+        self.programs.append((self.now_ms, self.delivering()))
+        return None
+
+    def set_schedule(self, steps: Program, believed: Program, confirm: bool) -> NakCode | None:
+        """SET_SCHEDULE: the rules of SET_RATE at every time of day (docs/simulator.md §3.11)."""
+        if believed != self.program():
+            return NakCode.STALE_DOSE
+        starts = [s for s, _ in steps]
+        doses = [d for _, d in steps]
+        if (
+            not 2 <= len(steps) <= SCHEDULE_MAX_STEPS
+            or starts[0] != 0
+            or any(b <= a for a, b in itertools.pairwise(starts))
+            or any(a == b for a, b in itertools.pairwise(doses))
+            or any(s >= MIN_PER_DAY or s % SCHEDULE_GRANULARITY_MIN for s in starts)
+        ):
+            return NakCode.INVALID_ARGUMENT
+        return self._change_program(steps, confirm)
+
+    def _change_program(self, new: Program, confirm: bool) -> NakCode | None:
+        limits, old = self.limits, self.program()
+        if _daily(new) + _per_day(self.periodic) > limits.max_dose_ng_per_day:
+            return NakCode.ABOVE_MAX_DOSE
+        if any(self._flow_too_low(d, self.concentration_ng_per_ml) for _, d in new):
+            return NakCode.BELOW_MIN_FLOW
+        # Minute by minute: naive, and independent of the pump's stretches.
+        pairs = {(_dose_at(old, m), _dose_at(new, m)) for m in range(MIN_PER_DAY)}
+        increase = any(n > o for o, n in pairs)
+        factor = limits.large_change_factor
+        if increase and self.catheter == "occluded":
+            return NakCode.OCCLUSION_PRESENT
+        if not confirm and any(
+            o > 0 and (n >= o * factor or (n < o and n * factor <= o)) for o, n in pairs
+        ):
+            return NakCode.LARGE_CHANGE_UNCONFIRMED
+        if any(
+            n - o > limits.max_step_ng_per_day
+            or (o > 0 and (n - o) * 100 > o * limits.max_step_pct)
+            for o, n in pairs
+        ):
+            return NakCode.STEP_TOO_LARGE
+        if increase:
+            interval_ms = limits.min_increase_interval_s * 1000
+            if self.last_increase_ms is not None and (
+                self.now_ms - self.last_increase_ms < interval_ms
+            ):
+                return NakCode.INCREASE_TOO_SOON
+            if self.peak_24h_ng(0, program=new) > limits.max_dose_ng_per_day:
+                return NakCode.DAILY_LIMIT
+            self.last_increase_ms = self.now_ms
+        self.schedule = new if len(new) > 1 else None
+        self.dose_ng_per_day = math.floor(_daily(new))
+        self.doses.append((self.now_ms, self.dose_ng_per_day))
+        self.programs.append((self.now_ms, self.delivering()))
         return None
 
     def _flow_too_low(self, dose: int, concentration: int) -> bool:
         return Fraction(dose * NL_PER_ML, concentration) < self.model.min_flow_nl_per_day
 
-    def bolus(self, request_id: int, dose_ng: int, duration_s: int) -> NakCode | None:
+    def bolus(
+        self, request_id: int, dose_ng: int, duration_s: int, *, patient: bool = False
+    ) -> NakCode | None:
         limits, now = self.limits, self.now_ms
         if dose_ng == 0 or duration_s == 0:
             return NakCode.INVALID_ARGUMENT
+        hard = self.hard_limits()
+        minimum_s = (
+            hard["patient_bolus_min_duration_s"] if hard else UNKNOWN_DRUG_PATIENT_BOLUS_MIN_S
+        )
+        if patient and duration_s < minimum_s:
+            return NakCode.BOLUS_TOO_SHORT
         if not self.running:
             return NakCode.PUMP_STOPPED
         if self.reservoir_nl <= 0:
@@ -314,6 +464,27 @@ class ReferencePump:
         if self.peak_24h_ng(self.dose_ng_per_day, bolus) > limits.max_dose_ng_per_day:
             return NakCode.DAILY_LIMIT
         self.boluses.append(bolus)
+        return None
+
+    def hard_limits(self) -> dict[str, int] | None:
+        found: dict[str, int] | None = shipped_json().get("hard_limits", {}).get(self.limits.drug)
+        return found
+
+    def write_limits(self, values: dict[str, int]) -> NakCode | None:
+        """WRITE_LIMITS for the drug in the reservoir (``values``: its limit fields)."""
+        if not (
+            0 < values["min_concentration_ng_per_ml"] <= values["max_concentration_ng_per_ml"]
+            and values["max_dose_ng_per_day"] > 0
+            and values["large_change_factor"] >= 2
+            and values["bolus_max_ng"] <= values["max_dose_ng_per_day"]
+        ):
+            return NakCode.INVALID_ARGUMENT
+        # A drug the build does not know: what it holds now bounds it.
+        bound = self.hard_limits() or dataclasses.asdict(self.limits)
+        if any(values[f] > bound[f] for f in CEILINGS) or any(values[f] < bound[f] for f in FLOORS):
+            return NakCode.ABOVE_HARD_LIMIT
+        changes: dict[str, object] = dict(values)
+        self.limits = dataclasses.replace(self.limits, **changes)  # type: ignore[arg-type]
         return None
 
     def stop(self) -> None:
@@ -363,7 +534,7 @@ class ReferencePump:
             return NakCode.PUMP_STOPPED  # it would not be delivered: resume first, or waive
         if bridge_ng > limits.bridge_bolus_max_ng:
             return NakCode.BOLUS_TOO_LARGE
-        if self._flow_too_low(self.dose_ng_per_day, concentration):
+        if any(self._flow_too_low(d, concentration) for _, d in self.program()):
             return NakCode.BELOW_MIN_FLOW
         now = self.now_ms
         bridge = None
@@ -422,6 +593,53 @@ class ReferencePump:
         self._settle()
 
 
+def _dose_at(program: Rated, minute: int) -> int | Fraction:
+    return max((step for step in program if step[0] <= minute), key=lambda step: step[0])[1]
+
+
+def _per_day(periodic: Periodic | None) -> int:
+    return 0 if periodic is None else periodic[0] * (MIN_PER_DAY // periodic[2])
+
+
+def _with_periodic(program: Program, periodic: Periodic | None) -> Rated:
+    """Minute by minute: the program, and each periodic bolus spread over its minutes."""
+    if periodic is None:
+        return program
+    dose, duration, interval, first = periodic
+    steps: list[tuple[int, int | Fraction]] = []
+    for minute in range(MIN_PER_DAY):
+        rate: int | Fraction = _dose_at(program, minute)
+        if (minute - first) % interval < duration:
+            rate += Fraction(dose * MIN_PER_DAY, duration)
+        if not steps or steps[-1][1] != rate:
+            steps.append((minute, rate))
+    return tuple(steps)
+
+
+def _step_at(program: Rated, ms: int) -> tuple[int | Fraction, int]:
+    """The dose in force at ``ms`` and when its step ends."""
+    day_ms = ms - ms % DAY_MS
+    minute = (ms - day_ms) // 60_000
+    later = [s for s, _ in program if s > minute]
+    end = day_ms + (later[0] * 60_000 if later else DAY_MS)
+    return _dose_at(program, minute), end
+
+
+def _stepped(program: Rated, start_ms: int, end_ms: int) -> list[tuple[int, int, Fraction]]:
+    pieces = []
+    t = start_ms
+    while t < end_ms:
+        dose, step_end = _step_at(program, t)
+        until = min(end_ms, step_end)
+        pieces.append((t, until, Fraction(dose, DAY_MS)))
+        t = until
+    return pieces
+
+
+def _daily(program: Rated) -> Fraction:
+    return Fraction(sum(_dose_at(program, m) for m in range(MIN_PER_DAY)), MIN_PER_DAY)
+
+
 def disagreements(pump: Pump, ref: ReferencePump) -> list[str]:
     """Where the pump's state differs from the reference's (empty when they agree)."""
     state, found = pump.state, []
@@ -437,6 +655,9 @@ def disagreements(pump: Pump, ref: ReferencePump) -> list[str]:
     if not 0 <= state.reservoir_nl <= capacity_ul * 1000:
         found.append(f"reservoir {state.reservoir_nl} nL outside 0-{capacity_ul} µL")
     differ("dose (ng/day)", state.dose_ng_per_day, ref.dose_ng_per_day)
+    schedule = None if ref.schedule is None else [list(step) for step in ref.schedule]
+    differ("schedule (start_min, ng/day)", state.schedule, schedule)
+    differ("periodic boluses", state.periodic, None if ref.periodic is None else list(ref.periodic))
     differ("concentration (ng/mL)", state.concentration_ng_per_ml, ref.concentration_ng_per_ml)
     differ("running", state.running, ref.running)
     differ("stop reason", StopReason(state.stop_reason), ref.stop_reason)

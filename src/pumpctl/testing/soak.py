@@ -50,7 +50,10 @@ from pumpctl.protocol.messages import (
     NakCode,
     RefillRequest,
     ResumeRequest,
+    ScheduleStep,
+    SetPeriodicBolusRequest,
     SetRateRequest,
+    SetScheduleRequest,
     StopReason,
     StopRequest,
 )
@@ -58,6 +61,9 @@ from pumpctl.testing.reference import DAY_MS, ReferencePump, disagreements
 
 HOUR_MS = 3_600_000
 EVENT_CAPACITY = 1 << 22  # a year of events without the ring wrapping: loss must be visible
+# Flexible-dosing schedules begin once the patient has been titrated on a simple rate for a
+# month (and the runs before stay those the regression tests replay).
+SCHEDULES_FROM_DAY = 32
 
 
 class Diverged(Exception):
@@ -119,6 +125,9 @@ class Soak:
     ) -> None:
         self.path = path
         self.rng = random.Random(seed)
+        # Schedules draw from their own generator: the runs of a seed before they begin stay
+        # as they were (tests/faults/test_regressions.py replays some).
+        self.schedule_rng = random.Random(f"{seed}-schedule")
         self.days = days
         self.reload_days = reload_days
         library = library or default_library()
@@ -325,6 +334,15 @@ class Soak:
 
     def _titrate(self) -> None:
         rng, ref, limits = self.rng, self.ref, self.limits
+        day = (ref.now_ms - self.start_ms) // DAY_MS
+        if day >= SCHEDULES_FROM_DAY:
+            roll = self.schedule_rng.random()
+            if roll < 0.15:
+                self._reschedule()
+                return
+            if roll < 0.2:
+                self._periodic()
+                return
         current = ref.dose_ng_per_day
         step = min(limits.max_step_ng_per_day, current * limits.max_step_pct // 100)
         floor_dose = self._min_flow_dose(
@@ -355,9 +373,76 @@ class Soak:
             dose_ng_per_day=new,
             believed_dose_ng_per_day=believed,
         )
+        scheduled = ref.schedule is not None
         self._command(request, expected, f"set rate {current} -> {new} (believed {believed})")
         if expected is None:
             self.expected_events[EventCode.RATE_CHANGED] += 1
+            if scheduled:
+                self.expected_events[EventCode.SCHEDULE_CLEARED] += 1
+
+    def _periodic(self) -> None:
+        """Periodic boluses of up to the bolus maximum every 4 to 24 h, or none, now and
+        then more than the maximum bolus or the day allows."""
+        rng, ref, limits = self.schedule_rng, self.ref, self.limits
+        old = ref.periodic
+        if old is not None and rng.random() < 0.4:
+            periodic = None
+        else:
+            dose = rng.randint(1, max(1, limits.bolus_max_ng + limits.bolus_max_ng // 10))
+            every_h = rng.choice([4, 6, 8, 12, 24])
+            periodic = (
+                dose,
+                rng.choice([10, 30, 60]),
+                every_h * 60,
+                rng.randrange(every_h * 4) * 15,
+            )
+        believed = (old[0], old[2]) if old else (0, 0)
+        expected = ref.set_periodic(periodic, believed)
+        dose, duration, interval, first = periodic or (0, 0, 0, 0)
+        request = SetPeriodicBolusRequest(
+            request_id=self._request_id(),
+            dose_ng=dose,
+            duration_min=duration,
+            interval_min=interval,
+            first_min=first,
+            believed_dose_ng=believed[0],
+            believed_interval_min=believed[1],
+        )
+        self._command(request, expected, f"set periodic boluses {old} -> {periodic}")
+        if expected is None:
+            self.expected_events[EventCode.PERIODIC_BOLUS_SET] += 1
+
+    def _reschedule(self) -> None:
+        """A flexible-dosing schedule of 2 to 6 steps on the 15 min grid, each step moved
+        from what the program in force delivers then, mostly within the step limits and
+        towards the patient's need, now and then beyond them."""
+        rng, ref, limits = self.schedule_rng, self.ref, self.limits
+        old = ref.program()
+        minutes = sorted({0, *(rng.randrange(96) * 15 for _ in range(rng.randint(1, 5)))})
+        steps: list[tuple[int, int]] = []
+        for minute in minutes:
+            before = max(step for step in old if step[0] <= minute)[1]
+            room = min(limits.max_step_ng_per_day, before * limits.max_step_pct // 100)
+            if rng.random() < 0.9:
+                up = self.target_dose > before
+                change = rng.randint(0, max(1, room)) * (1 if up else -1)
+            else:
+                change = room + rng.randint(1, 1000)  # too large a step
+            dose = max(0, before + change)
+            if not steps or steps[-1][1] != dose:
+                steps.append((minute, dose))
+        if len(steps) < 2:
+            return
+        program = tuple(steps)
+        expected = ref.set_schedule(program, old, False)
+        request = SetScheduleRequest(
+            request_id=self._request_id(),
+            steps=[ScheduleStep(start_min=m, dose_ng_per_day=d) for m, d in program],
+            believed_steps=[ScheduleStep(start_min=m, dose_ng_per_day=d) for m, d in old],
+        )
+        self._command(request, expected, f"set schedule {old} -> {program}")
+        if expected is None:
+            self.expected_events[EventCode.SCHEDULE_SET] += 1
 
     def _refill(self) -> None:
         rng, ref, limits, model = self.rng, self.ref, self.limits, self.model

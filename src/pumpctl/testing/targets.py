@@ -236,6 +236,13 @@ class InProcessSimulator(_Simulated):
             raise RuntimeError("the simulator is not running")
         return self._simulator
 
+    @property
+    def line(self) -> MemoryLine:
+        """The memory line it serves (set ``line.tamper`` for a faulty one)."""
+        if self._line is None:
+            raise RuntimeError("the simulator is not running")
+        return self._line
+
     def _serve_control(self) -> None:
         from firmware_sim.control import ControlServer
 

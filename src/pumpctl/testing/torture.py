@@ -17,9 +17,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from firmware_sim.faults import FaultyLine, LineFaults
-from pumpctl.client import PumpClient, Resolution
+from pumpctl.client import PumpClient, Resolution, new_request_id
 from pumpctl.keystore import Keystore
-from pumpctl.link.errors import NoResponse, OutcomeUncertain, Refused
+from pumpctl.link.errors import NoResponse, OutcomeUncertain, PumpError, Refused
+from pumpctl.programmer.core import COPY_REFUSALS
 from pumpctl.protocol.messages import (
     BolusResponse,
     CatheterCheckResponse,
@@ -55,9 +56,11 @@ class TortureReport:
     confirmed: int = 0
     refused: int = 0
     unknown_resolved: int = 0
+    unresolved: int = 0  # no answer and no read-back: the outcome stayed unknown
     reads: int = 0
     reads_failed: int = 0
-    mis_executed: int = 0
+    mis_executed: int = 0  # reported applied, not in the pump's log
+    misreported: int = 0  # reported refused or not executed, but the pump executed it
     duplicated: int = 0
     phantom: int = 0
     order_mismatches: int = 0
@@ -65,26 +68,36 @@ class TortureReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.mis_executed or self.duplicated or self.phantom or self.order_mismatches)
+        return not (
+            self.mis_executed
+            or self.misreported
+            or self.duplicated
+            or self.phantom
+            or self.order_mismatches
+        )
 
     def summary(self) -> str:
         return (
             f"commands={self.commands} sent={self.sent} retried={self.retried} "
             f"confirmed={self.confirmed} refused={self.refused} "
-            f"unknown-resolved={self.unknown_resolved} reads={self.reads} "
-            f"reads-failed={self.reads_failed} mis-executed={self.mis_executed} "
+            f"unknown-resolved={self.unknown_resolved} unresolved={self.unresolved} "
+            f"reads={self.reads} reads-failed={self.reads_failed} "
+            f"mis-executed={self.mis_executed} misreported={self.misreported} "
             f"duplicated={self.duplicated} phantom={self.phantom} "
             f"order-mismatches={self.order_mismatches}"
         )
 
 
-async def _resolve(client: PumpClient, request_id: int, attempts: int = 50) -> Resolution:
+async def _resolve(client: PumpClient, request_id: int, attempts: int = 50) -> Resolution | None:
+    """What the pump recorded for ``request_id``; None if it could not be read back."""
     for _ in range(attempts):
         try:
             return (await client.resolve(request_id)).resolution
-        except NoResponse:
+        except (NoResponse, Refused):  # a lost answer, or a refusal of one copy's session
             continue
-    raise RuntimeError(f"could not read the pump back to resolve {request_id:#x}")
+        except PumpError:
+            return None
+    return None
 
 
 async def _drive(
@@ -95,7 +108,7 @@ async def _drive(
     while dose is None:
         try:
             dose = (await client.status()).dose_ng_per_day
-        except NoResponse:
+        except PumpError:
             continue
     for _ in range(commands):
         report.commands += 1
@@ -107,10 +120,11 @@ async def _drive(
                     await client.status()
                 else:
                     await client.read_events(rng.randrange(64), 8)
-            except NoResponse:
+            except PumpError:  # no answer, or a refusal of one copy's session
                 report.reads_failed += 1
             continue
         kind = "set_rate" if roll < 0.75 else ("bolus" if roll < 0.9 else "catheter")
+        request_id = new_request_id()  # kept whatever the answer: every command is audited
         call: Awaitable[SetRateResponse | BolusResponse | CatheterCheckResponse]
         if kind == "set_rate":
             up = rng.random() < 0.5
@@ -119,39 +133,64 @@ async def _drive(
                 new = dose - STEP_NG if up else dose + STEP_NG
             if new > dose:
                 sim.advance(25 * HOUR_MS)  # increases must be 24 h apart
-            call = client.set_rate(new, dose)
+            call = client.set_rate(new, dose, request_id=request_id)
         elif kind == "bolus":
             sim.advance(7 * HOUR_MS)  # past the lockout, and at most 4 a day
-            call = client.bolus(50_000, 60)
+            call = client.bolus(50_000, 60, request_id=request_id)
         else:
-            call = client.catheter_check()
+            call = client.catheter_check(request_id=request_id)
         report.sent += 1
         before = client.transactions.counters.retransmissions
-        try:
-            reply = await call
-            outcome = "applied"
-            report.confirmed += 1
-            request_id = reply.request_id
-        except Refused as refused:
-            outcome = "refused"
-            report.refused += 1
-            request_id = 0
-            report.problems.append(f"{kind} refused: {refused}")
-        except OutcomeUncertain as uncertain:
-            request_id = uncertain.request_id
-            resolution = await _resolve(client, request_id)
-            outcome = {
-                Resolution.APPLIED: "applied",
-                Resolution.REFUSED: "refused",
-                Resolution.NOT_EXECUTED: "not-executed",
-            }[resolution]
-            report.unknown_resolved += 1
+        outcome = await _outcome(client, call, request_id, kind, report)
         report.retried += client.transactions.counters.retransmissions - before
         if kind == "set_rate" and outcome == "applied":
             dose = new
-        if request_id:
-            ledger.add(request_id, kind, outcome)
+        if kind == "set_rate" and outcome == "unresolved":
+            dose = await _current_dose(client, dose)
+        ledger.add(request_id, kind, outcome)
     return ledger, report
+
+
+async def _outcome(
+    client: PumpClient,
+    call: Awaitable[SetRateResponse | BolusResponse | CatheterCheckResponse],
+    request_id: int,
+    kind: str,
+    report: TortureReport,
+) -> str:
+    """What the programmer reports, as the programmer's one path decides it: a refusal of
+    one copy of the frame, or a lost answer, is resolved by QUERY_OUTCOME."""
+    try:
+        await call
+        report.confirmed += 1
+        return "applied"
+    except Refused as refused:
+        if refused.code not in COPY_REFUSALS:
+            report.refused += 1
+            return "refused"
+    except OutcomeUncertain:
+        pass
+    except PumpError as error:  # e.g. the session could not be reopened
+        report.problems.append(f"{kind} {request_id:#x}: {error}")
+    resolution = await _resolve(client, request_id)
+    if resolution is None:
+        report.unresolved += 1
+        return "unresolved"
+    report.unknown_resolved += 1
+    return {
+        Resolution.APPLIED: "applied",
+        Resolution.REFUSED: "refused",
+        Resolution.NOT_EXECUTED: "not-executed",
+    }[resolution]
+
+
+async def _current_dose(client: PumpClient, believed: int) -> int:
+    for _ in range(50):
+        try:
+            return (await client.status()).dose_ng_per_day
+        except PumpError:
+            continue
+    return believed
 
 
 def _audit(ledger: Ledger, events: list[tuple[int, int]], report: TortureReport) -> None:
@@ -164,14 +203,18 @@ def _audit(ledger: Ledger, events: list[tuple[int, int]], report: TortureReport)
         if outcome == "applied" and n == 0:
             report.mis_executed += 1
             report.problems.append(f"{kind} {rid:#x} reported applied, not in the pump's log")
-        elif outcome != "applied" and n:
-            report.mis_executed += 1
+        elif outcome not in ("applied", "unresolved") and n:
+            report.misreported += 1
             report.problems.append(f"{kind} {rid:#x} reported {outcome}, but executed")
         if n > 1:
             report.duplicated += 1
             report.problems.append(f"{kind} {rid:#x} executed {n} times")
     report.phantom = sum(1 for rid in counts if rid not in known)
-    applied = [rid for rid, _, outcome in ledger.entries if outcome == "applied"]
+    applied = [
+        rid
+        for rid, _, outcome in ledger.entries
+        if outcome == "applied" or (outcome == "unresolved" and counts.get(rid))
+    ]
     first_seen = list(dict.fromkeys(executed))
     if applied != first_seen:
         report.order_mismatches = 1

@@ -17,11 +17,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -31,9 +33,10 @@ from textual.widgets import Header, Static
 from firmware_sim.simulator import InitialProgram
 from pumpctl.builtin_sim import BuiltinSimulator, training_state_path
 from pumpctl.client import PumpClient
-from pumpctl.clinical.guard import GuardDecision, Verdict
+from pumpctl.clinical.guard import GuardDecision
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.clinical.scores import format_vas
+from pumpctl.clinical.systemic import SystemicLoad, systemic_load
 from pumpctl.clinical.timeline import timeline
 from pumpctl.connection import ConnectOptions, Target, open_client, open_target
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError
@@ -67,7 +70,9 @@ from pumpctl.tui.screens.dialogs import (
     ReviewDialog,
     VasEntry,
 )
+from pumpctl.tui.screens.help import HelpScreen
 from pumpctl.tui.screens.logs import AuditScreen, EventLogScreen
+from pumpctl.tui.screens.schedule import PeriodicDialog, ScheduleEditor
 from pumpctl.tui.screens.training import TrainingPanel
 from pumpctl.tui.widgets import (
     AlarmBar,
@@ -106,12 +111,16 @@ class PumpApp(App[None]):
         Binding("s", "stop_resume", "Stop/Go", tooltip="Stop or resume delivery"),
         Binding("c", "catheter_check", "Cath.", tooltip="Run a catheter check"),
         Binding("r", "refill", "Refill", tooltip="Refill wizard"),
+        Binding("g", "schedule", "Sched.", tooltip="Flexible dosing: the day's steps", show=False),
+        Binding("o", "periodic", "Periodic", tooltip="Periodic boluses", show=False),
         Binding("a", "ack_alarms", "Ack", tooltip="Acknowledge the alarms"),
         Binding("e", "events", "Events", tooltip="Read the pump's event log"),
         Binding("u", "audit", "Audit", tooltip="The audit trail of the clinical record"),
         Binding("t", "training", "Train", tooltip="Training simulator: time and faults"),
         Binding("p", "report", "Report", tooltip="Write the visit report"),
         Binding("i", "interrogate", "Read", tooltip="Interrogate the pump now"),
+        # Not in the footer (its two rows are full): the status line ends with "? help".
+        Binding("question_mark,f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
     ]
     # Every dashboard action, as the command palette lists it (title, help, action).
@@ -126,12 +135,15 @@ class PumpApp(App[None]):
         ("Stop or resume delivery", "Reviewed before anything is sent (s)", "stop_resume"),
         ("Catheter check", "Run a catheter check and show its verdict (c)", "catheter_check"),
         ("Refill", "Residual withdrawn, volume and concentration added (r)", "refill"),
+        ("Flexible dosing", "Edit the day's timed steps, drawn as a step chart (g)", "schedule"),
+        ("Periodic boluses", "A bolus of a set dose every N hours (o)", "periodic"),
         ("Acknowledge alarms", "Acknowledge every unacknowledged alarm (a)", "ack_alarms"),
         ("Event log", "Read the pump's event log, page by page (e)", "events"),
         ("Audit trail", "The clinical record's audit trail and its hash chain (u)", "audit"),
         ("Training simulator", "Advance the training pump's clock, inject faults (t)", "training"),
         ("Visit report", "Write the visit report as Markdown and HTML (p)", "report"),
         ("Interrogate", "Read the pump again now (i)", "interrogate"),
+        ("Help", "Every key, what it does and what the screen shows (? or F1)", "help"),
     )
     # Dashboard actions: not offered over the full-screen event log and audit views.
     DASHBOARD_ACTIONS = frozenset(action.partition("(")[0] for _, _, action in PALETTE)
@@ -217,6 +229,24 @@ class PumpApp(App[None]):
         self.sub_title = "connecting…"
         self.run_worker(self._connect(), name="connect", group="link", exclusive=True)
         self.set_interval(self.poll_s, self._poll)
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Screenshots go to the user's data directory (made if missing), not ~/Downloads,
+        which a clinic's terminal may not have; the path is shown."""
+        directory = Path(path) if path else Path(platformdirs.user_data_dir("pumpctl")) / "shots"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(directory), time_format)
+        except OSError as error:
+            self.notify(f"Screenshot not saved: {error.strerror} ({directory})", severity="error")
+            return None
+        self.notify(f"Screenshot saved: {saved}")
+        return saved
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.BINDINGS, self.PALETTE))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette offers every dashboard action, then Textual's own (theme, keys, quit)."""
@@ -353,7 +383,9 @@ class PumpApp(App[None]):
             f"{identity.serial_number} {identity.model} fw {identity.firmware_version} · {mode}"
         )
         self.last_check = self._last_catheter_check(identity.serial_number)
-        self.query_one(TherapyPanel).show(seen, self._last_vas(identity.serial_number))
+        self.query_one(TherapyPanel).show(
+            seen, self._last_vas(identity.serial_number), self._systemic(seen)
+        )
         self.query_one(ReservoirPanel).show(seen, self.last_check)
         self.query_one(AlarmBar).show(seen)
         if self.record is not None:
@@ -365,6 +397,12 @@ class PumpApp(App[None]):
             )
         self._status_line()
 
+    def _systemic(self, seen: Interrogation) -> SystemicLoad | None:
+        """The systemic load, once any systemic opioid was ever recorded for this pump."""
+        if self.record is None or not self.record.systemic_entries(seen.serial):
+            return None
+        return systemic_load(self.record, seen.serial, seen.status.pump_time_s)
+
     def _last_vas(self, serial: str) -> str:
         readings = self.record.readings(serial) if self.record is not None else []
         if not readings:
@@ -375,12 +413,9 @@ class PumpApp(App[None]):
     def _last_catheter_check(self, serial: str) -> str:
         if self.record is None:
             return "-"
-        checks = [
-            e for e in self.record.pump_events(serial) if e.code == EventCode.CATHETER_CHECKED
-        ]
-        if not checks:
+        last = self.record.last_event(serial, EventCode.CATHETER_CHECKED)
+        if last is None:
             return "none on record"
-        last = checks[-1]
         verdict = CatheterVerdict(last.value_a).name.lower().replace("_", " ")
         return f"{verdict} ({pump_time(last.time_s)[:10]})"
 
@@ -395,6 +430,7 @@ class PumpApp(App[None]):
             parts.append(
                 f"read {self.seen_at:%H:%M:%S}, pump {pump_time(self.seen.status.pump_time_s)}"
             )
+        parts.append("? help")
         self.query_one("#statusline", Static).update(" │ ".join(parts))
 
     # --- helpers -------------------------------------------------------------------------
@@ -531,7 +567,9 @@ class PumpApp(App[None]):
         try:
             plan = await programmer.plan(SetRate(new, override), seen)
         except GuardBlocked as blocked:
-            await self._guard_panel(programmer, seen, new, blocked.decision)
+            await self._guard_panel(
+                programmer, seen, new, blocked.decision, blocked.override_refused
+            )
             return
         notes = []
         if override is not None and plan.overridden:
@@ -544,9 +582,10 @@ class PumpApp(App[None]):
         seen: Interrogation,
         new: int,
         decision: GuardDecision,
+        override_refused: str | None = None,
     ) -> None:
         self.clear_notifications()  # no toast over the evidence
-        choice = await self.push_screen_wait(GuardPanel(decision))
+        choice = await self.push_screen_wait(GuardPanel(decision, override_refused))
         if choice == "reduce":
             lower = stepped_dose(seen.status.dose_ng_per_day, self.step_pct, seen.unit, up=False)
             await self._stage(programmer, seen, lower)
@@ -554,7 +593,7 @@ class PumpApp(App[None]):
             await self._catheter_check(programmer)
         elif choice == "vas":
             await self._log_vas(programmer, quick=True)
-        elif choice == "override" and decision.verdict is Verdict.BLOCK:
+        elif choice == "override" and GuardPanel.offers_override(decision):
             override = await self.push_screen_wait(OverrideDialog())
             if override is not None:
                 await self._stage(programmer, seen, new, override)
@@ -596,6 +635,27 @@ class PumpApp(App[None]):
                 await self._plan_and_run(programmer, Bolus(dose, BOLUS_DURATION_S), seen)
 
         self._command(work, "bolus")
+
+    def action_schedule(self) -> None:
+        self._edit_program(ScheduleEditor, "schedule")
+
+    def action_periodic(self) -> None:
+        self._edit_program(PeriodicDialog, "periodic")
+
+    def _edit_program(self, dialog: type[ScheduleEditor | PeriodicDialog], name: str) -> None:
+        """Read the program in force, let ``dialog`` edit it, then review and send."""
+        ready = self._pump_ready()
+        if ready is None:
+            return
+        programmer, seen = ready
+
+        async def work() -> None:
+            schedule = await programmer.read_schedule()
+            command = await self.push_screen_wait(dialog(schedule, seen.unit))
+            if command is not None:
+                await self._plan_and_run(programmer, command, replace(seen, schedule=schedule))
+
+        self._command(work, name)
 
     def action_stop_resume(self) -> None:
         ready = self._pump_ready()

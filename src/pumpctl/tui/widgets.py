@@ -10,6 +10,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, ProgressBar, Static
 
+from pumpctl.clinical.systemic import SystemicLoad, short_text
 from pumpctl.programmer import Interrogation
 from pumpctl.protocol.messages import Severity
 from pumpctl.tui.chart import ChartData, render_chart
@@ -43,8 +44,14 @@ class KeyFooter(Footer):
 
 
 class TherapyPanel(Static):
-    def show(self, seen: Interrogation, pain: str = "") -> None:
-        """``pain``: the last pain score logged, shown here where no notification covers it."""
+    NARROWEST = 36  # the panel's text width at 80 columns, before its first layout
+
+    def show(
+        self, seen: Interrogation, pain: str = "", systemic: SystemicLoad | None = None
+    ) -> None:
+        """``pain``: the last pain score logged, shown here where no notification covers it;
+        ``systemic``: the patient's systemic opioids, beside the IT dose and never added to it
+        (``None`` when none were ever recorded)."""
         identity, status, unit = seen.identity, seen.status, seen.unit
         conc = format_concentration(identity.concentration_ng_per_ml, unit)
         state = status.state.name.lower()
@@ -53,7 +60,15 @@ class TherapyPanel(Static):
         text = Text()
         text.append(f"{identity.drug} {conc}\n", style="bold")
         text.append("Dose  ")
-        text.append(format_amount(status.dose_ng_per_day, unit), style="bold cyan")
+        dose = format_amount(status.dose_ng_per_day, unit)
+        text.append(dose, style="bold cyan")
+        if systemic is not None:
+            load = short_text(systemic)
+            width = self.content_size.width or self.NARROWEST
+            labels = [" IT │ systemic ", " │ systemic ", " │ sys. "]
+            fits = [label for label in labels if len(f"Dose  {dose}{label}{load}") <= width]
+            text.append(fits[0] if fits else labels[-1])
+            text.append(load, style="bold magenta")
         text.append(f"\nFlow  {format_flow(status.flow_nl_per_day)}\n")
         text.append("State ")
         text.append(state, style="bold green" if status.state.name == "RUNNING" else "bold red")

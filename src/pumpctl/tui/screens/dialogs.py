@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Verdict
+from pumpctl.clinical.guard.words import when
 from pumpctl.clinical.scores import ScoreError, parse_vas
 from pumpctl.programmer import Confirmation, Confirmations, Override, Refill, Review
 from pumpctl.programmer.review import TICKED
@@ -202,9 +203,27 @@ class GuardPanel(ModalScreen[str | None]):
         Binding("escape", "choose('')", "Close"),
     ]
 
-    def __init__(self, decision: GuardDecision) -> None:
+    def __init__(self, decision: GuardDecision, override_refused: str | None = None) -> None:
         super().__init__()
         self.decision = decision
+        self.override_refused = override_refused
+
+    @staticmethod
+    def offers_override(decision: GuardDecision) -> bool:
+        """A block a documented reason may pass (a hold asks for a VAS or a catheter check)."""
+        return decision.verdict is Verdict.BLOCK and decision.overridable
+
+    @staticmethod
+    def next_step(decision: GuardDecision) -> str:
+        """What clears the hold, with this screen's keys."""
+        return {
+            "resolve-fault": "find and repair the fault, then a catheter check (c)",
+            "explain-discrepancy": "acknowledge the discrepancy with what was found (esc, a)",
+            "catheter-check": "a catheter check (c)",
+            "resume": "resume delivery (esc, s), then reassess",
+            "return-to-dose": f"return to {decision.return_dose} (d steps down), then reassess",
+            "log-vas": "log a VAS (v) when the reason says",
+        }.get(decision.next_action, "")
 
     def compose(self) -> ComposeResult:
         decision = self.decision
@@ -214,8 +233,13 @@ class GuardPanel(ModalScreen[str | None]):
                 "ESCALATION BLOCKED" if blocked else "ESCALATION ON HOLD",
                 style="bold white on red" if blocked else "bold black on yellow",
             ),
-            Text(decision.reason),
+            Text(f"{decision.reason} [{decision.rule.value}]"),
         ]
+        if self.override_refused:
+            parts.append(Text(f"Override refused: {self.override_refused}", style="bold red"))
+        step = self.next_step(decision)
+        if step:
+            parts.append(Text(f"Next: {step}", style="bold"))
 
         def section(title: str, mark: str, lines: Iterable[str]) -> None:
             # A grid, so a wrapped line hangs under its text, not under the mark.
@@ -227,9 +251,17 @@ class GuardPanel(ModalScreen[str | None]):
             parts.extend((Text(""), Text(title, style="bold"), items))
 
         if decision.evidence:
-            section("Evidence", "", decision.evidence_lines())
+            # The time in its own column, so a wrapped fact hangs under its text.
+            facts = Table.grid(padding=(0, 1))
+            facts.add_column(width=16, no_wrap=True)
+            facts.add_column(ratio=1)
+            for item in decision.evidence:
+                facts.add_row(when(item.time_s) if item.time_s is not None else "", item.text)
+            parts.extend((Text(""), Text("Evidence", style="bold"), facts))
+        if decision.warnings:
+            section("Warnings", "!", decision.warning_lines())
         if decision.checklist:
-            section("OIH criteria still to check", "☐", decision.checklist)
+            section(decision.checklist_title, "☐", decision.checklist)
         if decision.options:
             section("Options", "•", decision.options)
         with Vertical(id="dialog", classes="guard"):
@@ -240,7 +272,7 @@ class GuardPanel(ModalScreen[str | None]):
                 yield Button("Reduce (d)", id="reduce", variant="primary", compact=True)
                 yield Button("Cath. check (c)", id="catheter", compact=True)
                 yield Button("Log VAS (v)", id="vas", compact=True)
-                if blocked:
+                if self.offers_override(decision):
                     yield Button("Override (o)", id="override", variant="error", compact=True)
                 yield Button("Close (esc)", id="close", compact=True)
 
@@ -248,7 +280,7 @@ class GuardPanel(ModalScreen[str | None]):
         self.dismiss(None if event.button.id == "close" else event.button.id)
 
     def action_choose(self, choice: str) -> None:
-        if choice == "override" and self.decision.verdict is not Verdict.BLOCK:
+        if choice == "override" and not self.offers_override(self.decision):
             return
         self.dismiss(choice or None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -12,6 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from pumpctl.clinical.scores import format_vas
 from pumpctl.protocol.messages import EventCode, EventRecord
+from pumpctl.text import printable
 from pumpctl.tui.widgets import pump_time
 from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
 
@@ -98,7 +100,7 @@ class AuditScreen(Screen[None]):
             table.add_row(
                 str(entry["seq"]),
                 pump_time(entry["time_s"]),
-                entry["actor"],
-                entry["action"],
-                details[:120],
+                Text(printable(str(entry["actor"]))),
+                Text(printable(str(entry["action"]))),
+                Text(printable(details[:120])),
             )

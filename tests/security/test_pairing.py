@@ -1,0 +1,104 @@
+"""``pumpctl pair`` stores a key only once the pump on ``--port`` has proved it holds it: a
+wrong key, or a key for another pump, is refused in one line (exit 6) and never stored."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+
+from pumpctl.cli import main
+from pumpctl.keystore import Keystore
+from pumpctl.protocol.session import Role
+from pumpctl.testing.plugin import PumpUnderTest
+
+pytestmark = pytest.mark.needs_simulator
+
+
+@pytest.fixture
+def fresh_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Keystore:
+    """An empty key store for the CLI, and a clinical record of its own."""
+    monkeypatch.delenv("PUMPCTL_PORT", raising=False)
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir(mode=0o700)
+    monkeypatch.setenv("PUMPCTL_KEYSTORE", str(keys_dir / "keys.json"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("PUMPCTL_DB", str(tmp_path / "clinical.db"))
+    monkeypatch.setenv("PUMPCTL_CLINICIAN", "test")
+    return Keystore(keys_dir / "keys.json")
+
+
+def _key_file(tmp_path: Path, key: bytes) -> str:
+    path = tmp_path / "pump.key"
+    path.write_text(key.hex() + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def _pump_key(pump: PumpUnderTest) -> tuple[str, bytes]:
+    serial = pump.client.identify().serial_number
+    key = pump.keys.key_for(serial, Role.CLINICIAN)
+    assert key is not None
+    return serial, key
+
+
+def test_the_pumps_own_key_is_proved_then_stored_and_works(
+    pump: PumpUnderTest, fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serial, key = _pump_key(pump)
+    pair = ["--port", pump.port, "pair", "--serial", serial]
+    assert main([*pair, "--key-file", _key_file(tmp_path, key)]) == 0
+    assert f"Pump {serial} paired" in capsys.readouterr().out
+    assert fresh_keys.key_for(serial, Role.CLINICIAN) == key
+    assert main(["--port", pump.port, "status"]) == 0  # the stored key opens sessions
+
+
+def test_a_wrong_key_is_refused_and_not_stored(
+    pump: PumpUnderTest, fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serial, _ = _pump_key(pump)
+    wrong = _key_file(tmp_path, secrets.token_bytes(32))
+    code = main(["--port", pump.port, "pair", "--serial", serial, "--key-file", wrong])
+    err = capsys.readouterr().err
+    assert code == 6, err
+    assert len(err.strip().splitlines()) == 1
+    assert "not stored" in err
+    assert fresh_keys.key_for(serial, Role.CLINICIAN) is None
+    assert main(["audit", "verify"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "show"]) == 0
+    assert "authentication-failed" in capsys.readouterr().out
+
+
+def test_a_key_for_another_serial_is_not_stored_under_it(
+    pump: PumpUnderTest, fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serial, key = _pump_key(pump)
+    code = main(
+        [
+            "--port",
+            pump.port,
+            "pair",
+            "--serial",
+            "SN-OTHER",
+            "--key-file",
+            _key_file(tmp_path, key),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 6, err
+    assert f"is {serial}, not SN-OTHER" in err
+    assert fresh_keys.key_for("SN-OTHER", Role.CLINICIAN) is None
+    assert fresh_keys.key_for(serial, Role.CLINICIAN) is None
+
+
+def test_pairing_without_a_port_says_so(
+    fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = _key_file(tmp_path, secrets.token_bytes(32))
+    code = main(["pair", "--serial", "SN1", "--key-file", key_file])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "--port" in err
+    assert fresh_keys.key_for("SN1", Role.CLINICIAN) is None
