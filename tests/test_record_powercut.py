@@ -35,7 +35,8 @@ SERIAL = "SIM000001"
 pytestmark = pytest.mark.needs_simulator
 
 # The child: a programmer that logs VAS and steps the dose up and down for as long as it
-# lives, advancing the pump's clock a day before each increase (the pump's 24 h rule), and
+# lives, advancing the pump's clock a day and checking the catheter before each increase (the
+# pump's 24 h rule; the guard's delivery check), and
 # printing one line after each operation is committed to the record.
 CHILD = r"""
 import asyncio, random, sys
@@ -45,7 +46,7 @@ from pumpctl.client import PumpClient
 from pumpctl.clinical.guard import OverrideReason
 from pumpctl.keystore import Keystore
 from pumpctl.clinical.record import ClinicalRecord
-from pumpctl.programmer import Override, Programmer
+from pumpctl.programmer import CatheterCheck, Override, Programmer
 
 
 async def main(port, db, control_path, seed, keystore):
@@ -68,6 +69,8 @@ async def main(port, db, control_path, seed, keystore):
         up = current <= 1_300_000 or (current < 2_000_000 and rng.random() < 0.5)
         if up:
             control.advance(86_400_000)
+            # a patent catheter check first: delivery is ruled out, which no override does
+            await programmer.run(CatheterCheck())
             seen = await programmer.interrogate()
         new = current + 100_000 if up else current - 100_000
         await programmer.set_rate(new, believed=seen, override=override)
@@ -80,7 +83,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.ar
 """
 
 # More kills, elsewhere: PUMPCTL_PROGRAMMER_KILLS=200 PUMPCTL_PROGRAMMER_KILL_SEED=7
-RUNS = int(os.environ.get("PUMPCTL_PROGRAMMER_KILLS", "12"))
+RUNS = int(os.environ.get("PUMPCTL_PROGRAMMER_KILLS", "8"))
 SEED = int(os.environ.get("PUMPCTL_PROGRAMMER_KILL_SEED", "20260104"))
 
 

@@ -31,7 +31,7 @@ from pumpctl.testing.targets import SimulatorProcess
 from tests.hil.conftest import MakePump
 from tests.hil.expect import DAY_MS, MINUTE_MS
 
-CUTS = int(os.environ.get("PUMPSIM_POWER_CUTS", "16"))
+CUTS = int(os.environ.get("PUMPSIM_POWER_CUTS", "10"))
 SEED = int(os.environ.get("PUMPSIM_POWER_CUT_SEED", "20260101"))
 LATEST_CUT_S = 0.12  # each cut lands at a random instant this far into its session
 DEADLINE_S = 0.15  # a dead pump is noticed after one short deadline, not three long ones

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.text import Text
 from textual import events
 from textual.app import App
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Static
 from textual.worker import WorkerState
@@ -101,7 +102,9 @@ async def on_screen(pilot: Pilot[Any], kind: type) -> Any:
 
 
 async def type_text(pilot: Pilot[Any], text: str) -> None:
-    await pilot.press(*("space" if char == " " else char for char in text))
+    """Type into the focused input as a typist does, every key queued at once (Pilot.press
+    would wait for the app to go idle after each one), then wait for the screen."""
+    await burst(pilot, *("space" if char == " " else char for char in text))
 
 
 def plain(widget: Static, width: int = 76) -> str:
@@ -121,8 +124,10 @@ async def burst(pilot: Pilot[Any], *keys: str) -> None:
     driver = pilot.app._driver
     assert driver is not None
     for key in keys:
-        character = "\r" if key == "enter" else key
-        event = events.Key(key, character)
+        if len(key) == 1:  # a character, named as Pilot names it ("." is "full_stop")
+            event = events.Key(_character_to_key(key), key)
+        else:
+            event = events.Key(key, {"enter": "\r", "space": " ", "tab": "\t"}.get(key))
         event.set_sender(pilot.app)
         driver.send_message(event)
     await pilot.pause()
