@@ -21,7 +21,13 @@ from pumpctl.client import PumpClient
 from pumpctl.keystore import Keystore
 from pumpctl.protocol.codec import to_frame
 from pumpctl.protocol.frames import encode_frame
-from pumpctl.protocol.messages import ReadLimitsRequest, StatusRequest
+from pumpctl.protocol.messages import (
+    PumpState,
+    ReadLimitsRequest,
+    StatusRequest,
+    StatusResponse,
+    StopReason,
+)
 from pumpctl.testing.targets import InProcessSimulator, SimulatorProcess
 
 if TYPE_CHECKING:
@@ -438,6 +444,7 @@ def authenticated_session(n: int) -> list[Row]:
         handshake, identify, with_auth, without = asyncio.run(measure())
     finally:
         sim.cleanup()
+    sealed, clear = _sealing_cost(n)
     return [
         Row(
             "Session handshake (SESSION_OPEN)",
@@ -447,8 +454,63 @@ def authenticated_session(n: int) -> list[Row]:
             "< 1 extra round trip",
             f"interrogation: {with_auth} round trips with a session, {without} without "
             f"(+{with_auth - without})",
-        )
+        ),
+        Row(
+            "STATUS answer sealed, framed, unframed, opened",
+            sealed,
+            "the same unsealed",
+            clear,
+            "",
+            "ChaCha20-Poly1305 both ends; frame sizes unchanged",
+        ),
     ]
+
+
+def _sealing_cost(n: int) -> tuple[Timing, Timing]:
+    """One STATUS answer through both ends' frame work, sealed (encrypted and opened) and
+    in clear: what encryption adds to each frame."""
+    from pumpctl.protocol.codec import from_frame
+    from pumpctl.protocol.frames import decode_body
+    from pumpctl.protocol.session import Direction, Role, SessionKeys
+
+    answer = to_frame(
+        StatusResponse(
+            state=PumpState.RUNNING,
+            stop_reason=StopReason.NONE,
+            dose_ng_per_day=1_400_000,
+            flow_nl_per_day=56_000,
+            reservoir_ul=20_000,
+            battery_pct=100,
+            pump_time_s=1_767_225_600,
+            last_rate_change_s=1_767_225_600,
+            low_reservoir_projected_s=1_781_049_600,
+            bolus_active=False,
+            alarms=[],
+        ),
+        1,
+    )
+    pump = SessionKeys(1, bytes(32), Role.CLINICIAN)
+    programmer = SessionKeys(1, bytes(32), Role.CLINICIAN)
+
+    def sealed() -> None:
+        wire = encode_frame(pump.seal(answer, Direction.TO_PROGRAMMER))
+        frame = programmer.open(decode_body(wire[:-1]), Direction.TO_PROGRAMMER)
+        from_frame(frame)
+
+    def clear() -> None:
+        from_frame(decode_body(encode_frame(answer)[:-1]))
+
+    def timed(call: Callable[[], None]) -> list[float]:
+        samples = []
+        for _ in range(n * 10):
+            start = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - start)
+        return samples
+
+    timed(sealed)  # warm up
+    timed(clear)
+    return Timing.of(timed(sealed)), Timing.of(timed(clear))
 
 
 def hil_setup(n: int) -> list[Row]:

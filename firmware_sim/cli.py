@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -18,6 +19,7 @@ from firmware_sim.faults import FaultyLine, LineFaults
 from firmware_sim.model.library import DrugLibrary, default_library
 from firmware_sim.server import PtyServer
 from firmware_sim.simulator import InitialProgram, Simulator
+from firmware_sim.store import NoPumpMemory, NvError
 from pumpctl.keystore import Keystore, KeystoreError
 from pumpctl.protocol.session import Role
 from pumpctl.units import UnitError, format_volume, parse_amount_ng, parse_volume_ul
@@ -33,6 +35,12 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pumpsim {version('pumpctl')}")
     parser.add_argument("--pty", action="store_true", required=True, help="serve on a new pty")
     parser.add_argument("--state", type=Path, help="NV memory file (kept across restarts)")
+    parser.add_argument(
+        "--first-boot",
+        action="store_true",
+        help="program a new pump when --state is missing or empty (never otherwise: a lost "
+        "memory is not silently replaced)",
+    )
     parser.add_argument("--control", help="Unix socket for the debug port (pumpsim ctl)")
     parser.add_argument("--drug", default="morphine", help="drug at first boot")
     parser.add_argument(
@@ -131,6 +139,30 @@ def _program(args: argparse.Namespace, library: DrugLibrary) -> InitialProgram:
     )
 
 
+MAX_BAUD = 4_000_000
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Start-up options a pump could not start with: ``ValueError``, one line."""
+    if args.baud is not None and not 0 < args.baud <= MAX_BAUD:
+        raise ValueError(f"--baud {args.baud}: give a line rate from 1 to {MAX_BAUD}")
+    if args.event_capacity is not None and args.event_capacity < 1:
+        raise ValueError(f"--event-capacity {args.event_capacity}: give at least 1")
+    if args.state is not None:
+        if args.state.is_dir():
+            raise ValueError(f"--state {args.state} is a directory: give a file")
+        if not args.state.parent.is_dir():
+            raise ValueError(f"--state {args.state}: directory {args.state.parent} does not exist")
+    if args.control is not None:
+        control = Path(args.control)
+        if not control.parent.is_dir():
+            raise ValueError(f"--control {control}: directory {control.parent} does not exist")
+        if control.is_dir():
+            raise ValueError(f"--control {control} is a directory: give a socket path")
+    if args.library is not None and args.library.is_dir():
+        raise ValueError(f"--library {args.library} is a directory: give a JSON file")
+
+
 def pair(simulator: Simulator, keystore: Keystore, role: Role) -> None:
     """Pairing, as at implant: the programmer's key store gets this pump's role key."""
     serial = simulator.pump.state.serial_number
@@ -147,16 +179,23 @@ def serve(argv: list[str]) -> int:
     try:
         # Before the simulator: a bad spec must not leave a first-booted state file behind.
         faults = None if args.line_faults is None else LineFaults.parse(args.line_faults)
+        check_options(args)
         library = _library(args)
         simulator = Simulator(
             state_path,
             _program(args, library),
             library,
             event_capacity=args.event_capacity,
+            first_boot_allowed=args.first_boot or args.state is None,
         )
         if args.pair is not None:
             pair(simulator, Keystore(args.pair or None), Role.CLINICIAN)
-    except (UnitError, ValueError, KeystoreError) as error:
+    except NoPumpMemory as error:
+        print(f"pumpsim: {error}: give --first-boot to program a new pump", file=sys.stderr)
+        if scratch:
+            scratch.cleanup()
+        return 2
+    except (UnitError, ValueError, KeystoreError, NvError, OSError, sqlite3.Error) as error:
         print(f"pumpsim: {error}", file=sys.stderr)
         if scratch:
             scratch.cleanup()
@@ -169,10 +208,23 @@ def serve(argv: list[str]) -> int:
     # Handlers first: whoever reads the port may signal the moment it appears.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server = PtyServer(simulator, baud=args.baud).start()
+    failed: list[BaseException] = []
+
+    def on_line_failure(error: BaseException) -> None:
+        failed.append(error)
+        stop.set()
+
+    server = PtyServer(simulator, baud=args.baud, on_failure=on_line_failure).start()
     line = FaultyLine(server.port, faults).start() if faults is not None else None
-    control = ControlServer(simulator, args.control).start() if args.control else None
-    print(line.port if line else server.port, flush=True)
+    try:
+        control = ControlServer(simulator, args.control).start() if args.control else None
+    except OSError as error:
+        print(f"pumpsim: cannot serve --control {args.control}: {error}", file=sys.stderr)
+        control = None
+        failed.append(error)
+        stop.set()
+    if not failed:
+        print(line.port if line else server.port, flush=True)
     while not stop.wait(3600):
         pass
     if control:
@@ -183,7 +235,7 @@ def serve(argv: list[str]) -> int:
     simulator.close()
     if scratch:
         scratch.cleanup()
-    return 0
+    return 1 if failed else 0
 
 
 def _ctl_parser() -> argparse.ArgumentParser:

@@ -16,9 +16,9 @@ import os
 import select
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from firmware_sim.pty_thread import FdThread, open_raw_pty
+from firmware_sim.pty_thread import FdThread, log_line_error, open_raw_pty
 from firmware_sim.simulator import Simulator
 from pumpctl.protocol.frames import StreamDecoder, encode_frame
 
@@ -37,6 +37,7 @@ class FrameServer:
         self.simulator = simulator
         self.decoder = StreamDecoder()
         self.partial_frames_dropped = 0
+        self.frames_failed = 0
         self._timeout_s = inter_byte_timeout_s
         self._idle_since_s = 0.0
 
@@ -49,7 +50,16 @@ class FrameServer:
         if self._timeout_s is not None and time.monotonic() - self._idle_since_s > self._timeout_s:
             self.line_idle()
         for frame in self.decoder.feed(data):
-            reply = self.simulator.handle_frame(frame)
+            try:
+                reply = self.simulator.handle_frame(frame)
+            except Exception as error:
+                # A fault outside a command's handling: logged, memory back to its last
+                # commit, no answer (the programmer resolves a lost answer by reading back),
+                # and the line goes on serving the next frame.
+                self.frames_failed += 1
+                log_line_error("pumpsim-line", error, "frame dropped, serving on")
+                self.simulator.recover()
+                continue
             if reply is not None:
                 yield encode_frame(reply)
         self._idle_since_s = time.monotonic()  # the line is read again from now on
@@ -64,12 +74,20 @@ class FrameServer:
 class PtyServer:
     """Serves one simulator on a new pty; ``port`` is the path a programmer opens."""
 
-    def __init__(self, simulator: Simulator, *, baud: int | None = None) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        *,
+        baud: int | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.simulator = simulator
         self.frames = FrameServer(simulator, inter_byte_timeout_s=None)  # select times out
         self.byte_time_s = 10.0 / baud if baud else 0.0  # 8N1: ten bit times a byte
         self._master, self._slave, self.port = open_raw_pty()
-        self._thread = FdThread(self._serve, "pumpsim-line", (self._master, self._slave))
+        self._thread = FdThread(
+            self._serve, "pumpsim-line", (self._master, self._slave), on_failure
+        )
         self._wake_r = self._thread.wake_fd
         self.bytes_dropped = 0
 

@@ -27,10 +27,12 @@ from pumpctl.protocol.messages import (
     MsgType,
     Nak,
     NakCode,
+    SessionIdentity,
     SessionOpenRequest,
     SessionOpenResponse,
 )
 from pumpctl.protocol.session import (
+    COUNTER_MAX,
     MAC_LEN,
     NONCE_ECHO_LEN,
     NONCE_LEN,
@@ -38,14 +40,14 @@ from pumpctl.protocol.session import (
     Direction,
     Role,
     SessionKeys,
-    proven_answer,
+    handshake_answer,
     role_key,
     session_key,
 )
 
 IDLE_TIMEOUT_S = 600
 PENDING_MAX = 4  # attempts awaiting their proof; a new one drops the oldest
-# Throttling (docs/security.md §3): design defaults — verify. With 256-bit keys and 128-bit
+# Throttling (docs/security.md §5): design defaults — verify. With 256-bit keys and 128-bit
 # tags the delay adds nothing a guesser could notice; it bounds the work a flood costs, and
 # its cap bounds what a key holder can be made to wait: one proof, 100 ms.
 THROTTLE_FIRST_MS = 10
@@ -183,12 +185,15 @@ class SessionGuard:
             idle_timeout_s=IDLE_TIMEOUT_S,
             model=identity.model,
             serial_number=identity.serial_number,
+            sealed_identity=b"",
+        )
+        sealed = SessionIdentity(
             firmware_version=identity.firmware_version,
             reservoir_capacity_ul=identity.reservoir_capacity_ul,
             drug=identity.drug,
             concentration_ng_per_ml=identity.concentration_ng_per_ml,
         )
-        return proven_answer(key, role, nonce, answer)
+        return handshake_answer(key, role, nonce, answer, sealed)
 
     def _new_session_id(self) -> int:
         taken = set(self._pending) | {s.keys.session_id for s in self._proven.values()}
@@ -199,8 +204,9 @@ class SessionGuard:
 
     # --- every later frame ---------------------------------------------------------------
 
-    def admit(self, frame: Frame) -> Role:
-        """Authenticate a request frame; the session's role, or ``Refused``."""
+    def admit(self, frame: Frame) -> tuple[Role, Frame]:
+        """Authenticate a request frame: the session's role and the frame decrypted, or
+        ``Refused``."""
         self._current = None
         now = self._now_ms()
         session = self._find(frame.session_id)
@@ -209,10 +215,15 @@ class SessionGuard:
         if now - session.last_activity_ms > IDLE_TIMEOUT_S * 1000:
             self._forget(session)
             raise Refused(NakCode.SESSION_EXPIRED, "the session was idle too long: open a new one")
+        if session.keys.sent >= COUNTER_MAX:  # no answer could be sealed: a nonce is never reused
+            self._forget(session)
+            raise Refused(
+                NakCode.SESSION_EXPIRED, "the session's counter is used up: open a new one"
+            )
         if not session.proven:
             now = self._throttle(now)
         try:
-            session.keys.open(frame, Direction.TO_PUMP)
+            plain = session.keys.open(frame, Direction.TO_PUMP)
         except AuthError as error:
             replay = "replay" in str(error)
             self._failed(str(error), now)
@@ -222,7 +233,7 @@ class SessionGuard:
             self._prove(session, now)
         session.last_activity_ms = now
         self._current = session
-        return session.role
+        return session.role, plain
 
     def _find(self, session_id: int) -> _Session | None:
         pending = self._pending.get(session_id)
@@ -232,6 +243,12 @@ class SessionGuard:
             if session.keys.session_id == session_id:
                 return session
         return None
+
+    def keys(self, session_id: int) -> SessionKeys | None:
+        """The keys of an open session or attempt: for a test that reads the line as this
+        pump does (the in-process simulator); nothing puts them on the line."""
+        session = self._find(session_id)
+        return None if session is None else session.keys
 
     def _forget(self, session: _Session) -> None:
         self._pending.pop(session.keys.session_id, None)
@@ -309,6 +326,19 @@ class SessionGuard:
         self._unsaved_failures = 0
 
     # --- roles and sealing ---------------------------------------------------------------
+
+    @staticmethod
+    def outside_session(identity: IdentifyResponse) -> IdentifyResponse:
+        """IDENTIFY without a session: the product name, and the serial number a programmer
+        needs to pick its key; nothing of the therapy (docs/security.md T17)."""
+        return IdentifyResponse(
+            model=identity.model,
+            serial_number=identity.serial_number,
+            firmware_version="",
+            reservoir_capacity_ul=0,
+            drug="",
+            concentration_ng_per_ml=0,
+        )
 
     def permit(self, role: Role, msg_type: int) -> None:
         if msg_type not in PERMITTED[role]:

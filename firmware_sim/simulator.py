@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -17,13 +18,14 @@ from typing import Any
 
 from firmware_sim.model.clock import PumpClock
 from firmware_sim.model.hard_limits import breaches
+from firmware_sim.model.integrity import SERIAL_MAX_BYTES, library_problems, state_problems
 from firmware_sim.model.library import DrugLibrary, default_library
 from firmware_sim.model.pump import Pump, clip_text
 from firmware_sim.model.state import PumpState
 from firmware_sim.model.units import flow_nl_per_day
 from firmware_sim.sessions import WITHOUT_SESSION, SecurityState, SessionGuard
 from firmware_sim.sessions import Refused as SessionRefused
-from firmware_sim.store import NonVolatileStore, Outcome
+from firmware_sim.store import Loaded, NonVolatileStore, NoPumpMemory, NvError, Outcome
 from pumpctl.protocol.codec import DecodeError, decode_payload, from_frame, to_frame
 from pumpctl.protocol.frames import Frame, FrameFlags
 from pumpctl.protocol.messages import (
@@ -75,27 +77,23 @@ class Simulator:
         library: DrugLibrary | None = None,
         *,
         event_capacity: int | None = None,
+        first_boot_allowed: bool = True,
     ) -> None:
         """Boot from the NV memory at ``state_path``; ``program``, ``library`` and
-        ``event_capacity`` are used only at first boot (an empty file)."""
+        ``event_capacity`` are used only at first boot (a missing or empty file), which
+        ``first_boot_allowed=False`` refuses (``NoPumpMemory``). ``NvError``: the memory is
+        unreadable or newer; damage it survives is the safe state (docs/simulator.md §3.10.1)."""
         self.lock = threading.RLock()
+        if not first_boot_allowed and NonVolatileStore.is_blank(state_path):
+            raise NoPumpMemory(f"{state_path} holds no pump memory (missing or empty)")
         self.store = NonVolatileStore(state_path, event_capacity)
         self.frames_rejected = 0
-        loaded = self.store.load()
-        if loaded is None:
-            state, library = first_boot(program or InitialProgram(), library or default_library())
-            self.pump = Pump(state, library, self.store)
-            self._log_boot("first boot")
-            self.pump.reconcile()
-            self.store.commit(state, library=library)
-        else:
-            state, library = loaded
-            self.pump = Pump(state, library, self.store)
-            # What happened while the process was down happened before this boot.
-            self.pump.advance_to(self.pump.now_ms())
-            self._log_boot("restart")
-            self.pump.reconcile()
-            self.store.commit(state)
+        try:
+            self._boot(program, library, first_boot_allowed)
+        except BaseException:
+            self.store.close()
+            raise
+        stored_security = self.store.security()
         stored_security = self.store.security()
         self.sessions = SessionGuard(
             self.store.secret(),
@@ -104,6 +102,51 @@ class Simulator:
             lambda code, a, b, detail: self.pump._log(code, 0, a, b, detail),
             self._spend_ms,
         )
+
+    def _boot(
+        self, program: InitialProgram | None, library: DrugLibrary | None, allowed: bool
+    ) -> None:
+        loaded = self.store.load()
+        if loaded is None:
+            if not allowed:
+                raise NoPumpMemory(f"{self.store.path} holds no pump memory")
+            state, library = first_boot(program or InitialProgram(), library or default_library())
+            self.pump = Pump(state, library, self.store)
+            self._log_boot("first boot")
+            self.pump.reconcile()
+            self.store.commit(state, library=library)
+            return
+        try:
+            self._restart(loaded)
+        except sqlite3.Error as error:
+            raise NvError(f"NV memory {self.store.path} is unreadable: {error}") from None
+        except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as error:
+            # Only an unverified state can hold a value of the wrong type.
+            raise NvError(
+                f"NV memory {self.store.path}: the pump state is damaged beyond use ({error})"
+            ) from None
+
+    def _restart(self, loaded: Loaded) -> None:
+        state, library = loaded.state, loaded.library
+        problems = library_problems(library) + state_problems(state, library)
+        if state.drug not in library.drugs or state.model_name not in library.pump_models:
+            raise NvError(f"NV memory {self.store.path}: {problems[-1]}: the pump cannot boot")
+        self.pump = Pump(state, library, self.store)
+        safe_state = not loaded.verified or bool(problems)
+        if not safe_state:
+            # What happened while the process was down happened before this boot.
+            self.pump.advance_to(self.pump.now_ms())
+        damage = loaded.damage + problems
+        self._log_boot("restart" if not damage else f"restart, NV memory: {'; '.join(damage)}")
+        if damage:
+            self.pump.memory_damaged(safe_state=safe_state)
+        self.pump.reconcile()
+        self.store.commit(state, library=library if damage else None, reseal=bool(damage))
+
+    def recover(self) -> None:
+        """After a fault outside a command's handling: memory back to the last commit."""
+        with self.lock:
+            self._reload()
 
     def _spend_ms(self, delay_ms: int) -> None:
         """The pump waits (a throttled proof, firmware_sim.sessions): a frozen clock is moved
@@ -136,7 +179,7 @@ class Simulator:
             try:
                 if frame.msg_type == MsgType.SESSION_OPEN:
                     return self._open_session(frame)
-                role = self._admit(frame)
+                role, frame = self._admit(frame)
             except SessionRefused as refused:
                 self._commit_security()
                 return to_frame(refused.nak, frame.seq)
@@ -144,12 +187,13 @@ class Simulator:
             self._commit_security()
             return reply if role is None else self.sessions.seal(reply)
 
-    def _admit(self, frame: Frame) -> Role | None:
+    def _admit(self, frame: Frame) -> tuple[Role | None, Frame]:
+        """The session's role (``None``: no session) and the frame, decrypted."""
         if FrameFlags.AUTHENTICATED in frame.flags:
             return self.sessions.admit(frame)
         if frame.msg_type not in WITHOUT_SESSION:
             raise SessionRefused(NakCode.AUTH_REQUIRED, "this request needs a session")
-        return None
+        return None, frame
 
     def _open_session(self, frame: Frame) -> Frame:
         try:
@@ -204,6 +248,8 @@ class Simulator:
             response = self._write_limits(request)
         else:
             response = self.pump.handle(request, patient=role == Role.PATIENT)
+        if role is None and isinstance(response, IdentifyResponse):
+            response = self.sessions.outside_session(response)
         reply = to_frame(response, seq)
         if isinstance(request, Command):
             outcome = Outcome(reply.msg_type, int(reply.flags), reply.payload)
@@ -339,7 +385,7 @@ class Simulator:
         self.store.discard_pending()
         loaded = self.store.load()
         assert loaded is not None
-        self.pump.state, self.pump.library = loaded
+        self.pump.state, self.pump.library = loaded.state, loaded.library
 
     # --- simulation control (the debug port) ---------------------------------------------
 
@@ -377,6 +423,14 @@ def first_boot(program: InitialProgram, library: DrugLibrary) -> tuple[PumpState
     outside the drug library or the pump model."""
     limits = library.limits_for(program.drug)
     model = library.model(program.model)
+    serial = program.serial_number
+    if serial is not None and not (
+        0 < len(serial.encode()) <= SERIAL_MAX_BYTES and serial.isprintable()
+    ):
+        raise ValueError(
+            f"serial number must be 1 to {SERIAL_MAX_BYTES} printable characters "
+            f"({len(serial.encode())} bytes given)"
+        )
     if not (
         limits.min_concentration_ng_per_ml
         <= program.concentration_ng_per_ml

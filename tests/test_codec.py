@@ -50,7 +50,7 @@ from pumpctl.protocol.messages import (
     StatusResponse,
     WithdrawalRisk,
 )
-from pumpctl.protocol.wire import Fixed, ListOf, Octets, Text, WireModel
+from pumpctl.protocol.wire import Blob, Fixed, ListOf, Octets, Text, WireModel
 
 MESSAGE_CLASSES: tuple[type[Message], ...] = (*REQUESTS, *RESPONSES)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -68,12 +68,14 @@ FIXED_RANGE = {
 }
 MAX_TEXT_CHARS = 60  # ≤ 240 UTF-8 bytes, inside the 255-byte wire limit
 MAX_LIST_ITEMS = 5
+MAX_BLOB_BYTES = 64  # a sealed record in the strategy; the codec allows its declared maximum
 
 
-def _marker(model: type[WireModel], name: str) -> Fixed | Text | ListOf | Octets:
+def _marker(model: type[WireModel], name: str) -> Fixed | Text | ListOf | Octets | Blob:
     field = model.model_fields[name]
-    marker = next(m for m in field.metadata if isinstance(m, Fixed | Text | ListOf | Octets))
-    assert isinstance(marker, Fixed | Text | ListOf | Octets)
+    kinds = Fixed | Text | ListOf | Octets | Blob
+    marker = next(m for m in field.metadata if isinstance(m, kinds))
+    assert isinstance(marker, kinds)
     return marker
 
 
@@ -95,6 +97,8 @@ def worst_case_size(model: type[WireModel], *, empty_lists: bool = False) -> int
             size += marker.length
         elif isinstance(marker, Text):
             size += 1 + 4 * MAX_TEXT_CHARS
+        elif isinstance(marker, Blob):
+            size += 2 + MAX_BLOB_BYTES
         else:
             items = 0 if empty_lists else list_max_items(model, name)
             size += 1 + items * worst_case_size(_list_item(model, name))
@@ -137,6 +141,8 @@ def records(model: type[WireModel]) -> st.SearchStrategy[Any]:
             fields[name] = st.binary(min_size=marker.length, max_size=marker.length)
         elif isinstance(marker, Text):
             fields[name] = st.text(st.characters(codec="utf-8"), max_size=MAX_TEXT_CHARS)
+        elif isinstance(marker, Blob):
+            fields[name] = st.binary(max_size=MAX_BLOB_BYTES)
         else:
             item = _list_item(model, name)
             fields[name] = st.lists(records(item), max_size=list_max_items(model, name))

@@ -36,10 +36,7 @@ def _foreign_answer(seq: int) -> bytes:
         idle_timeout_s=600,
         model="IT-20",
         serial_number="SIM000001",
-        firmware_version="SIM-1.0.0",
-        reservoir_capacity_ul=20_000,
-        drug="morphine",
-        concentration_ng_per_ml=25_000_000,
+        sealed_identity=secrets.token_bytes(40),
     )
     return encode_frame(to_frame(answer, seq))
 

@@ -13,13 +13,22 @@ import pytest
 from pumpctl.protocol import messages
 from pumpctl.protocol.codec import from_frame, to_frame
 from pumpctl.protocol.frames import Frame, FrameFlags, StreamDecoder, encode_frame
-from pumpctl.protocol.messages import REQUESTS, RESPONSES, Message, SessionOpenResponse
+from pumpctl.protocol.messages import (
+    REQUESTS,
+    RESPONSES,
+    Message,
+    SessionIdentity,
+    SessionOpenResponse,
+)
 from pumpctl.protocol.session import (
     AuthError,
     Direction,
     Role,
     SessionKeys,
+    aead_nonce,
+    handshake_answer,
     handshake_transcript,
+    open_identity,
     pump_proof,
     role_key,
     session_key,
@@ -173,7 +182,8 @@ def test_decoding_the_vector_bytes_gives_the_message(vector: Vector) -> None:
         assert frame.session_id == 0
     else:
         assert frame.session_id == int(vector.fields["session"])
-        assert session.open(frame, vector.direction) == int(vector.fields["counter"])
+        frame = session.open(frame, vector.direction)
+        assert session.received == int(vector.fields["counter"])
     decoded = from_frame(frame)
     assert type(decoded) is type(vector.message())
     assert decoded == vector.message()
@@ -230,46 +240,84 @@ def test_a_forged_tag_passes_the_frame_checks_but_not_the_session() -> None:
             session.open(frames[0], vector.direction)
 
 
+def _derivation() -> dict[str, str]:
+    (block,) = [parse_block(m.group(1)) for m in DERIVATION.finditer(SPEC.read_text("utf-8"))]
+    return block.fields
+
+
+def _identity(values: dict[str, str]) -> SessionIdentity:
+    class_name, _, data = values["identity"].partition(" ")
+    assert class_name == "SessionIdentity"
+    return SessionIdentity.model_validate(json.loads(data))
+
+
 def test_the_key_derivation_vector() -> None:
-    blocks = [parse_block(m.group(1)) for m in DERIVATION.finditer(SPEC.read_text("utf-8"))]
-    assert blocks
-    for block in blocks:
-        values = block.fields
-        role = Role(int(values["role"]))
-        key = role_key(bytes.fromhex(values["pump-secret"]), role)
-        assert key.hex() == values["role-key"]
-        context = (
-            bytes.fromhex(values["programmer-nonce"]),
-            bytes.fromhex(values["pump-nonce"]),
-            int(values["session-id"]),
-        )
-        transcript = bytes.fromhex(values["transcript"])
-        assert pump_proof(key, role, *context, transcript).hex() == values["pump-proof"]
-        assert session_key(key, role, *context).hex() == values["session-key"]
+    values = _derivation()
+    role = Role(int(values["role"]))
+    key = role_key(bytes.fromhex(values["pump-secret"]), role)
+    assert key.hex() == values["role-key"]
+    context = (
+        bytes.fromhex(values["programmer-nonce"]),
+        bytes.fromhex(values["pump-nonce"]),
+        int(values["session-id"]),
+    )
+    transcript = bytes.fromhex(values["transcript"])
+    assert pump_proof(key, role, *context, transcript).hex() == values["pump-proof"]
+    assert session_key(key, role, *context).hex() == values["session-key"]
+    assert aead_nonce(Direction.TO_PROGRAMMER, 0).hex() == values["identity-nonce"]
+    assert aead_nonce(Direction.TO_PUMP, 1).hex() == values["first-request-nonce"]
+
+
+def test_the_handshake_answer_is_sealed_and_proved_exactly_as_the_vector() -> None:
+    values = _derivation()
+    answer = BY_NAME["SESSION_OPEN response"].message()
+    assert isinstance(answer, SessionOpenResponse)
+    key = bytes.fromhex(values["role-key"])
+    nonce = bytes.fromhex(values["programmer-nonce"])
+    unsealed = answer.model_copy(update={"pump_proof": bytes(16), "sealed_identity": b""})
+    rebuilt = handshake_answer(key, Role.CLINICIAN, nonce, unsealed, _identity(values))
+    assert rebuilt == answer
+    assert answer.sealed_identity.hex() == values["sealed-identity"].replace(" ", "")
+    k_s = bytes.fromhex(values["session-key"])
+    assert open_identity(k_s, answer) == _identity(values)
+    assert b"morphine" not in BY_NAME["SESSION_OPEN response"].wire
 
 
 def test_the_pump_proof_covers_the_whole_session_open_answer() -> None:
-    (block,) = [parse_block(m.group(1)) for m in DERIVATION.finditer(SPEC.read_text("utf-8"))]
+    values = _derivation()
     answer = BY_NAME["SESSION_OPEN response"].message()
     assert isinstance(answer, SessionOpenResponse)
-    assert handshake_transcript(answer).hex() == block.fields["transcript"].replace(" ", "")
-    assert answer.pump_proof.hex() == block.fields["pump-proof"]
-    key = bytes.fromhex(block.fields["role-key"])
-    nonce = bytes.fromhex(block.fields["programmer-nonce"])
-    forged = answer.model_copy(update={"concentration_ng_per_ml": 10_000_000})
-    proof = pump_proof(
-        key,
-        Role.CLINICIAN,
-        nonce,
-        answer.pump_nonce,
-        answer.session_id,
-        handshake_transcript(forged),
-    )
-    assert proof != answer.pump_proof
+    assert handshake_transcript(answer).hex() == values["transcript"].replace(" ", "")
+    assert answer.pump_proof.hex() == values["pump-proof"]
+    key = bytes.fromhex(values["role-key"])
+    nonce = bytes.fromhex(values["programmer-nonce"])
+    sealed = bytearray(answer.sealed_identity)
+    sealed[0] ^= 1
+    altered = answer.model_copy(update={"sealed_identity": bytes(sealed)})
+    for forged in (answer.model_copy(update={"serial_number": "SIM000002"}), altered):
+        proof = pump_proof(
+            key,
+            Role.CLINICIAN,
+            nonce,
+            answer.pump_nonce,
+            answer.session_id,
+            handshake_transcript(forged),
+        )
+        assert proof != answer.pump_proof
+    with pytest.raises(AuthError):
+        open_identity(bytes.fromhex(values["session-key"]), altered)
 
 
 def test_the_sealed_vectors_use_the_derived_session_key() -> None:
-    (block,) = [parse_block(m.group(1)) for m in DERIVATION.finditer(SPEC.read_text("utf-8"))]
     sealed = [v for v in VECTORS if "key" in v.fields]
     assert sealed
-    assert {v.fields["key"] for v in sealed} == {block.fields["session-key"]}
+    assert {v.fields["key"] for v in sealed} == {_derivation()["session-key"]}
+
+
+def test_a_sealed_payload_is_ciphertext_of_the_same_length() -> None:
+    vector = BY_NAME["STATUS response, authenticated"]
+    (frame,) = StreamDecoder().feed(vector.wire)
+    clear = to_frame(vector.message(), frame.seq)
+    assert len(frame.payload) == len(clear.payload)
+    assert frame.payload != clear.payload
+    assert (1_400_000).to_bytes(4, "little") not in frame.payload

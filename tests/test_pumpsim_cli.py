@@ -148,7 +148,7 @@ def test_serves_one_programmer_after_another(start: Start) -> None:
 
 def test_state_file_survives_a_restart(start: Start, workdir: Path) -> None:
     state = str(workdir / "pump.db")
-    first, port = start("--state", state, "--serial", "SIM000042")
+    first, port = start("--state", state, "--first-boot", "--serial", "SIM000042")
     with SyncPumpClient(port, keys=KEYS) as client:
         client.set_rate(1_600_000, MORPHINE_START_NG)
         assert client.status().dose_ng_per_day == 1_600_000

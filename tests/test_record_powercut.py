@@ -25,7 +25,7 @@ import pytest
 from pumpctl.client import PumpClient
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.link.errors import Refused
-from pumpctl.programmer import Programmer
+from pumpctl.programmer import AppliedNotRecorded, Programmer
 from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.testing.plugin import PumpUnderTest
 
@@ -198,7 +198,7 @@ def test_a_record_failure_after_sending_leaves_pending_then_settled(
     pump: PumpUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The record cannot be written once the pump has been told: the command stands, the
-    programmer reports the record error, and the next session settles the change."""
+    programmer reports it applied but not recorded, and the next session settles the change."""
     db = tmp_path / "clinical.db"
 
     async def go(client: PumpClient) -> None:
@@ -210,7 +210,7 @@ def test_a_record_failure_after_sending_leaves_pending_then_settled(
                 raise RecordError("cannot write clinical record: disk I/O error")
 
             monkeypatch.setattr(record, "finish_change", broken)
-            with pytest.raises(RecordError):
+            with pytest.raises(AppliedNotRecorded):
                 await programmer.set_rate(1_300_000)
         finally:
             record.close()

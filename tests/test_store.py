@@ -110,11 +110,18 @@ def test_a_restart_with_a_frozen_clock_resumes_at_the_same_instant(tmp_path: Pat
 
 
 def _rewrite(path: Path, key: str, edit: Callable[[dict[str, Any]], None]) -> None:
-    """Change one JSON value of the NV memory in place, as an older firmware left it."""
+    """Change one JSON value of the NV memory, as an older firmware left it: the memory is
+    turned back into schema 0 (no MACs, no copies), which boot migrates."""
     db = sqlite3.connect(path)
     (text,) = db.execute("SELECT value FROM nv WHERE key = ?", (key,)).fetchone()
     data = json.loads(text)
     edit(data)
+    if db.execute("PRAGMA user_version").fetchone()[0] != 0:
+        db.executescript(
+            "CREATE TABLE old (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO old SELECT key, value FROM nv; DROP TABLE nv; DROP TABLE nv_copy;"
+            "ALTER TABLE old RENAME TO nv; PRAGMA user_version = 0;"
+        )
     db.execute("UPDATE nv SET value = ? WHERE key = ?", (json.dumps(data), key))
     db.commit()
     db.close()

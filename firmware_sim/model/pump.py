@@ -78,6 +78,9 @@ SEVERITY = {
     AlarmCode.CATHETER_LEAK: Severity.CRITICAL,
     # Loss of delivery causes withdrawal: critical unless the drug has none (Pump._severity).
     AlarmCode.PUMP_STOPPED: Severity.CRITICAL,
+    # The memory failed its check at boot: what the pump delivers may not be what was
+    # programmed until a clinician has reviewed it (docs/simulator.md §3.10.1).
+    AlarmCode.NV_INTEGRITY: Severity.CRITICAL,
 }
 CATHETER_STATES = {
     "patent": CatheterVerdict.PATENT,
@@ -280,6 +283,17 @@ class Pump:
         if state.running and (empty or state.motor_stall):
             reason = StopReason.RESERVOIR_EMPTY if empty else StopReason.MOTOR_STALL
             self._stop_delivery(reason, at_ms)
+
+    def memory_damaged(self, *, safe_state: bool) -> None:
+        """Boot found the NV memory damaged: raise NV_INTEGRITY; with ``safe_state`` (no
+        verified program, or one outside the library or the hard limits) stop delivery too,
+        as of the last committed instant (docs/simulator.md §3.10.1)."""
+        state = self.state
+        at_ms = state.anchor_ms
+        state.alarms.pop(AlarmCode.NV_INTEGRITY, None)
+        self._raise(AlarmCode.NV_INTEGRITY, at_ms)
+        if safe_state and state.running:
+            self._stop_delivery(StopReason.NV_INTEGRITY, at_ms)
 
     def _severity(self, code: AlarmCode) -> Severity:
         if code == AlarmCode.PUMP_STOPPED and self.limits.withdrawal_risk == "none":
@@ -810,8 +824,8 @@ class Pump:
         if alarm is None:
             raise Refusal(NakCode.NO_SUCH_ALARM, f"no active {request.code.name} alarm")
         self._log(EventCode.ALARM_ACKNOWLEDGED, request.request_id, request.code, 0, "")
-        if request.code == AlarmCode.VOLUME_DISCREPANCY:
-            self._clear(AlarmCode.VOLUME_DISCREPANCY, self.state.anchor_ms)
+        if request.code in (AlarmCode.VOLUME_DISCREPANCY, AlarmCode.NV_INTEGRITY):
+            self._clear(request.code, self.state.anchor_ms)
         else:
             alarm.acknowledged = True
         return AckAlarmResponse(request_id=request.request_id, code=request.code)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from pumpctl.keystore import StaticKeys
+from pumpctl.link.errors import LinkError
 from pumpctl.protocol.session import Role
 
 if TYPE_CHECKING:
@@ -38,11 +39,18 @@ class BuiltinSimulator:
     ) -> None:
         from firmware_sim.server import FrameServer
         from firmware_sim.simulator import InitialProgram, Simulator
+        from firmware_sim.store import NvError
         from pumpctl.link.memory import register
 
         path = state_path or training_state_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.simulator = Simulator(path, program or InitialProgram(frozen_clock=frozen_clock))
+        try:
+            self.simulator = Simulator(path, program or InitialProgram(frozen_clock=frozen_clock))
+        except NvError as error:
+            raise LinkError(
+                f"the training pump's memory {path} cannot be used ({error}); "
+                "start it afresh with pumpctl tui --reset-training"
+            ) from None
         self.line = register(FrameServer(self.simulator), f"training-{next(_training_lines)}")
 
     @property

@@ -3,8 +3,9 @@
 Exit status: 0 done (or nothing to do); 1 refused (by the pump, the programmer or the guard;
 a missing confirmation names its flag); 2 bad input; 3 no pump, or not sent (the pump shows it
 never received the command); 4 outcome uncertain (read the pump back before anything else);
-5 the clinical record cannot be opened or written; 6 not authorised; 7 the pump acknowledged
-but reads back something else (interrogate it).
+5 the clinical record cannot be opened, written or trusted; 6 not authorised; 7 the pump
+acknowledged but reads back something else (interrogate it); 8 applied but not recorded (the
+pump executed it, the record could not be written: completed at the next sync).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import difflib
 import json
 import os
 import re
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +43,7 @@ from pumpctl.link.errors import (
 from pumpctl.link.transport import DEFAULT_BAUD
 from pumpctl.programmer import (
     AckAlarm,
+    AppliedNotRecorded,
     Bolus,
     CatheterCheck,
     ClearSchedule,
@@ -97,13 +100,13 @@ from pumpctl.units import (
 )
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD, EXIT_AUTH = 1, 2, 3, 4, 5, 6
-EXIT_VERIFY_FAILED = 7
+EXIT_VERIFY_FAILED, EXIT_NOT_RECORDED = 7, 8
 MAX_REPORT_HOURS = 24 * 366 * 10  # a visit report reaches back at most ten years
 OFFLINE_COMMANDS = {"audit", "pair"}
 CLI_HINTS = {NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-bridge)"}
 THERAPY_COMMANDS = {"set-rate", "bolus", "stop", "resume", "catheter-check", "refill", "ack"}
 RECORD_COMMANDS = THERAPY_COMMANDS | {"vas", "history", "audit", "report", "pair"}
-RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus"}
+RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus", "reconcile"}
 
 
 class UsageError(Exception):
@@ -283,6 +286,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     pair.add_argument("--serial", required=True, help="the pump's serial number")
     pair.add_argument("--key-file", required=True, help="file holding the key, 64 hex digits")
+    reconcile = sub.add_parser(
+        "reconcile", help="accept where the pump and the clinical record disagree (audited)"
+    )
+    reconcile.add_argument("--reason", required=True, help="what was found and why it is right")
     report = sub.add_parser("report", help="write the visit report (Markdown and HTML)")
     report.add_argument("--out", default=".", help="directory to write to (default: here)")
     report.add_argument(
@@ -434,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(error, EXIT_USAGE)
     except RecordError as error:
         return _fail(error, EXIT_RECORD)
+    except sqlite3.Error as error:
+        return _fail(f"clinical record error: {error}", EXIT_RECORD)
+    except AppliedNotRecorded as error:
+        return _fail(error, EXIT_NOT_RECORDED)
     except GuardBlocked as error:
         if args.json:
             print(json.dumps(_decision_json(error.decision)))
@@ -608,10 +619,36 @@ def _identity_line(seen: Interrogation) -> str:
 
 async def _status(programmer: Programmer, args: argparse.Namespace) -> Output:
     seen = await programmer.interrogate()
-    return Output(
-        {"identity": _dump(seen.identity), "status": _dump(seen.status), "unit": seen.unit},
-        _status_text(seen),
-    )
+    data: dict[str, Any] = {
+        "identity": _dump(seen.identity),
+        "status": _dump(seen.status),
+        "unit": seen.unit,
+    }
+    data["discrepancies"] = [d.as_json() for d in programmer.discrepancies]
+    lines = [_status_text(seen)]
+    lines += [f"Discrepancy {d.text}" for d in programmer.discrepancies]
+    if programmer.discrepancies:
+        lines.append("            increases wait: pumpctl reconcile --reason TEXT")
+    if programmer.record_problem:
+        data["record_problem"] = programmer.record_problem
+        lines.append(f"Record     not synced: {programmer.record_problem}")
+    return Output(data, "\n".join(lines))
+
+
+async def _reconcile(programmer: Programmer, args: argparse.Namespace) -> Output:
+    try:
+        accepted, still = await programmer.reconcile(args.reason)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    data = {
+        "reconciled": [d.as_json() for d in accepted],
+        "discrepancies": [d.as_json() for d in still],
+    }
+    if not accepted:
+        return Output(data, "the pump and the clinical record agree: nothing to reconcile")
+    lines = [f"Reconciled  {d.text}" for d in accepted]
+    lines += [f"Discrepancy {d.text}" for d in still]
+    return Output(data, "\n".join(lines))
 
 
 def _status_text(seen: Interrogation) -> str:
@@ -1182,6 +1219,7 @@ def _schedule_output(seen: Interrogation, schedule: ScheduleResponse) -> Output:
 COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]]] = {
     "identify": _identify,
     "status": _status,
+    "reconcile": _reconcile,
     "limits": _limits,
     "set-rate": _set_rate,
     "bolus": _bolus,

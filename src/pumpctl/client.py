@@ -69,9 +69,11 @@ from pumpctl.protocol.messages import (
 )
 from pumpctl.protocol.session import (
     NONCE_LEN,
+    AuthError,
     Role,
     SessionKeys,
     handshake_transcript,
+    open_identity,
     pump_proof,
     session_key,
 )
@@ -189,18 +191,22 @@ class PumpClient:
                 f"pump {serial} could not prove its identity with the paired key: a wrong "
                 "key, not the pump that was paired, or its answer was altered on the line"
             )
-        self.transactions.session = SessionKeys(
-            answer.session_id,
-            session_key(key, role, nonce, answer.pump_nonce, answer.session_id),
-            role,
-        )
+        k_s = session_key(key, role, nonce, answer.pump_nonce, answer.session_id)
+        try:
+            sealed = open_identity(k_s, answer)
+        except AuthError:
+            raise AuthenticationError(
+                f"pump {serial} proved its key but its sealed identity does not open: "
+                "its answer was altered on the line"
+            ) from None
+        self.transactions.session = SessionKeys(answer.session_id, k_s, role)
         self.identity = IdentifyResponse(
             model=answer.model,
             serial_number=serial,
-            firmware_version=answer.firmware_version,
-            reservoir_capacity_ul=answer.reservoir_capacity_ul,
-            drug=answer.drug,
-            concentration_ng_per_ml=answer.concentration_ng_per_ml,
+            firmware_version=sealed.firmware_version,
+            reservoir_capacity_ul=sealed.reservoir_capacity_ul,
+            drug=sealed.drug,
+            concentration_ng_per_ml=sealed.concentration_ng_per_ml,
         )
         self._keys, self._role = keys, role
 
@@ -217,7 +223,11 @@ class PumpClient:
     async def _exchange(self, request: Message) -> Message:
         """Send in the session. A session that expired or was replaced by another
         programmer's is reopened once and the request sent again: the pump refused it
-        before looking at it, so it was not executed."""
+        before looking at it, so it was not executed. A session whose counter is nearly
+        used up is replaced first: a nonce is never used twice under one key."""
+        session = self.transactions.session
+        if session is not None and session.nearly_spent and self._keys is not None:
+            await self.open_session(self._keys, self._role)
         reply = await self.transactions.request(request)
         lost = isinstance(reply, Nak) and reply.code in _SESSION_GONE
         if lost and self._keys is not None:

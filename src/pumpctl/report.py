@@ -55,6 +55,7 @@ class VisitReport:
     audit: list[dict[str, Any]]
     commands: list[CommandRow]
     systemic: SystemicLoad | None = None
+    discrepancies: tuple[str, ...] = ()  # where the pump and the record disagree, open now
 
     @property
     def unit(self) -> str:
@@ -81,7 +82,24 @@ async def build_visit_report(
     audit = [e for e in record.audit_entries(serial) if e["time_s"] >= since]
     commands = [c for c in record.commands(serial) if c.time_s >= since]
     systemic = systemic_load(record, serial, now)
-    return VisitReport(seen, since, before, rows, events, audit, commands, systemic)
+    open_now = tuple(d.text for d in programmer.discrepancies)
+    return VisitReport(seen, since, before, rows, events, audit, commands, systemic, open_now)
+
+
+def _crosscheck_lines(report: VisitReport) -> list[str]:
+    """Discrepancies between the pump and the record: open now, found and reconciled."""
+    lines = [f"OPEN: {text} (increases wait until reconciled)" for text in report.discrepancies]
+    for entry in report.audit:
+        action, data = entry.get("action"), entry.get("data", {})
+        if action == "discrepancy-found":
+            lines += [f"{_time(entry['time_s'])} found: {t}" for t in data.get("discrepancies", [])]
+        elif action == "discrepancy-reconciled":
+            lines += [
+                f"{_time(entry['time_s'])} reconciled by {entry.get('actor')} "
+                f"({data.get('reason')}): {t}"
+                for t in data.get("discrepancies", [])
+            ]
+    return lines
 
 
 def _systemic_rows(report: VisitReport) -> list[tuple[str, str, str, str]]:
@@ -185,6 +203,13 @@ def render_markdown(report: VisitReport) -> str:
         "| | before | after |",
         "| --- | --- | --- |",
         *[f"| {name} | {before} | {after} |" for name, before, after in _summary(report)],
+        "",
+        "## Pump and record cross-check",
+        "",
+        *(
+            [f"- {line}" for line in _crosscheck_lines(report)]
+            or ["- the pump and the record agree"]
+        ),
         "",
         "## Dose and pain over time",
         "",
@@ -308,6 +333,9 @@ def render_html(report: VisitReport) -> str:
         )
         or "<li>no active alarms</li>"
     )
+    crosscheck = "".join(f"<li>{esc(line)}</li>" for line in _crosscheck_lines(report)) or (
+        "<li>the pump and the record agree</li>"
+    )
     events = (
         "".join(
             f"<li>{esc(_time(e.time_s))} {esc(EventCode(e.code).name)}: {esc(e.detail)}</li>"
@@ -333,6 +361,7 @@ th, td {{ border: 1px solid #999; padding: 0.2em 0.6em; text-align: left; }}
 {esc(_time(report.since_s))} to {esc(_time(status.pump_time_s))} (pump clock).</p>
 <h2>Settings before and after</h2>
 <table><tr><th></th><th>before</th><th>after</th></tr>{summary}</table>
+<h2>Pump and record cross-check</h2><ul>{crosscheck}</ul>
 <h2>Dose and pain over time</h2>
 {_svg_chart(report)}
 <table><tr><th>pump time</th><th>dose</th><th>VAS</th></tr>{history}</table>

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 
+from firmware_sim.simulator import Simulator
 from pumpctl.cli import main
 from pumpctl.client import Resolution
 from pumpctl.link.errors import Refused
-from pumpctl.protocol.codec import from_frame
 from pumpctl.protocol.frames import StreamDecoder
 from pumpctl.protocol.messages import EventCode, MsgType, NakCode, QueryOutcomeRequest
 from pumpctl.testing.plugin import PumpUnderTest
+from pumpctl.testing.raw import read_as_the_pump
 from pumpctl.testing.targets import InProcessSimulator
 
 pytestmark = pytest.mark.needs_simulator
@@ -20,10 +21,12 @@ pytestmark = pytest.mark.needs_simulator
 
 class HeldUntilClosed:
     """Every copy of a ``msg_type`` command is held back on the line; after the pump has
-    taken a QUERY_OUTCOME that closes an id, the first held copy arrives (late)."""
+    taken a QUERY_OUTCOME that closes an id, the first held copy arrives (late). The sealed
+    QUERY_OUTCOME's ``close`` is read with the pump's own session keys (``pump``)."""
 
-    def __init__(self, msg_type: MsgType) -> None:
+    def __init__(self, msg_type: MsgType, pump: Simulator) -> None:
         self.msg_type = msg_type
+        self.pump = pump
         self.held: list[bytes] = []
         self.closing_queries = 0
 
@@ -36,7 +39,7 @@ class HeldUntilClosed:
             f
             for f in frames
             if f.msg_type == MsgType.QUERY_OUTCOME
-            and isinstance(query := from_frame(f), QueryOutcomeRequest)
+            and isinstance(query := read_as_the_pump(self.pump, f), QueryOutcomeRequest)
             and query.close
         ]
         if closes and self.held and not self.closing_queries:
@@ -54,7 +57,7 @@ def test_a_copy_arriving_after_not_sent_is_refused_never_executed(
     pump: PumpUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert isinstance(pump.sim, InProcessSimulator)
-    line = HeldUntilClosed(MsgType.SET_RATE)
+    line = HeldUntilClosed(MsgType.SET_RATE, pump.sim.simulator)
     pump.sim.line.tamper = line
     code = main(["--port", pump.port, "set-rate", "1.3"])
     err = capsys.readouterr().err

@@ -14,7 +14,7 @@ import pytest
 from pumpctl.client import SyncPumpClient
 from pumpctl.keystore import Keystore, StaticKeys
 from pumpctl.link.errors import AuthenticationError, Refused
-from pumpctl.protocol.codec import from_frame, to_frame
+from pumpctl.protocol.codec import to_frame
 from pumpctl.protocol.frames import CRC, HEADER, Frame, FrameFlags, cobs_decode, cobs_encode
 from pumpctl.protocol.messages import (
     EventCode,
@@ -69,16 +69,16 @@ def test_a_captured_set_rate_replayed_later_is_refused(pump: PumpUnderTest) -> N
         captured = line.seal(to_frame(request, line.next_seq()))
         first = line.send_bytes(captured)
         assert first is not None
-        assert from_frame(first).dose_ng_per_day == 1_300_000  # type: ignore[attr-defined]
+        assert line.message(first).dose_ng_per_day == 1_300_000  # type: ignore[attr-defined]
         # The same bytes again, in the same session: the counter gives it away.
-        assert nak_code(from_frame(line.send_bytes(captured))) == NakCode.REPLAYED  # type: ignore[arg-type]
+        assert nak_code(line.message(line.send_bytes(captured))) == NakCode.REPLAYED
     with RawLine(pump.port) as later:
         later.open_session(pump.keys)  # a later session: the captured frame is not of it
         # Its proof replaces the earlier clinician session (the same role's key).
         assert isinstance(later.request(StatusRequest()), StatusResponse)
         replay = later.send_bytes(captured)
         assert replay is not None
-        assert nak_code(from_frame(replay)) == NakCode.AUTH_REQUIRED
+        assert nak_code(later.message(replay)) == NakCode.AUTH_REQUIRED
     pump.reconnect()
     events, _ = pump.client.read_all_events()
     assert [e.code for e in events if e.request_id == 0xCAFE] == [EventCode.RATE_CHANGED]
@@ -108,10 +108,10 @@ def test_any_single_flipped_bit_is_refused(pump: PumpUnderTest) -> None:
             reply = line.send_bytes(cobs_encode(_recrc(bytes(flipped))) + b"\x00")
             if reply is not None:
                 answered += 1
-                assert isinstance(from_frame(reply), Nak), f"bit {bit} was obeyed"
+                assert isinstance(line.message(reply), Nak), f"bit {bit} was obeyed"
         assert answered > (len(body) - HEADER.size) * 8 // 2  # most flips get a reasoned NAK
         # None of it broke the session: the genuine frame still works, once.
-        assert isinstance(from_frame(line.send_bytes(genuine)), StatusResponse)  # type: ignore[arg-type]
+        assert isinstance(line.message(line.send_bytes(genuine)), StatusResponse)
     pump.reconnect()
 
 

@@ -1,7 +1,8 @@
 """The pump's identity is authenticated: its proof covers the whole SESSION_OPEN answer
-(drug, concentration, capacity, serial, model, firmware), and later sealed answers must agree
-with it. A man in the middle who rewrites the drug gets a refused session, never a command
-sealed with the forged concentration."""
+(drug, concentration, capacity, serial, model, firmware, the first four sealed for the key
+holder), and later sealed answers must agree with it. A man in the middle who alters the
+sealed identity gets a refused session, never a command sealed with a forged
+concentration."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 from pumpctl.cli import main
 from pumpctl.protocol.codec import from_frame, to_frame
 from pumpctl.protocol.frames import DELIMITER, FrameFlags, StreamDecoder, encode_frame
-from pumpctl.protocol.messages import MsgType, SessionOpenResponse
-from pumpctl.protocol.session import Role, proven_answer
+from pumpctl.protocol.messages import MsgType, SessionIdentity, SessionOpenResponse
+from pumpctl.protocol.session import Role, handshake_answer, open_identity, session_key
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import InProcessSimulator
 
@@ -23,9 +24,11 @@ HYDROMORPHONE = {"drug": "hydromorphone", "concentration_ng_per_ml": 10_000_000}
 
 
 class RewritesTheHandshake:
-    """A man in the middle: the pump's SESSION_OPEN answers come back showing another drug
-    and concentration. Given ``key`` it also proves the rewritten answer, as a pump whose
-    handshake disagrees with its own later answers would."""
+    """A man in the middle on the pump's SESSION_OPEN answers. Without a key it cannot read
+    the sealed identity, so it changes what it can: one bit of the sealed bytes. Given
+    ``key`` it opens the identity, shows another drug and concentration, seals and proves the
+    rewritten answer again, as a pump whose handshake disagrees with its own later answers
+    would."""
 
     def __init__(self, key: bytes | None = None, **also: object) -> None:
         self.key = key
@@ -42,17 +45,28 @@ class RewritesTheHandshake:
                 self.nonces.append(frame.payload[1:17])
         return [(0.0, data)]
 
+    def _forge(self, answer: SessionOpenResponse) -> SessionOpenResponse:
+        if self.key is None:
+            sealed = bytearray(answer.sealed_identity)
+            sealed[-20] ^= 0x01  # a bit of the ciphertext: the drug's, perhaps
+            return answer.model_copy(update={"sealed_identity": bytes(sealed)})
+        nonce = next(n for n in self.nonces if n[:4] == answer.nonce_echo)
+        k_s = session_key(self.key, Role.CLINICIAN, nonce, answer.pump_nonce, answer.session_id)
+        identity = open_identity(k_s, answer)
+        clinical = {k: v for k, v in self.update.items() if k in SessionIdentity.model_fields}
+        shown = identity.model_copy(update=clinical)
+        clear = answer.model_copy(
+            update={k: v for k, v in self.update.items() if k not in clinical}
+        )
+        return handshake_answer(self.key, Role.CLINICIAN, nonce, clear, shown)
+
     def to_programmer(self, data: bytes) -> list[tuple[float, bytes]]:
         out = b""
         for frame in StreamDecoder().feed(data):
             if frame.msg_type == MsgType.SESSION_OPEN and frame.is_response:
                 answer = from_frame(frame)
                 assert isinstance(answer, SessionOpenResponse)
-                forged = answer.model_copy(update=self.update)
-                if self.key is not None:
-                    nonce = next(n for n in self.nonces if n[:4] == answer.nonce_echo)
-                    forged = proven_answer(self.key, Role.CLINICIAN, nonce, forged)
-                frame = to_frame(forged, frame.seq)
+                frame = to_frame(self._forge(answer), frame.seq)
                 self.rewritten += 1
             out += DELIMITER + encode_frame(frame)
         return [(0.0, out)]

@@ -31,6 +31,10 @@ SETTLED_CHANGE_OUTCOMES = ("applied", "refused", "not-applied")
 SETTLED_COMMAND_OUTCOMES = ("confirmed", "refused", "not-sent")
 # The pump's answer to a SET_RATE: the change, or the refusal.
 RATE_ANSWERS = (EventCode.RATE_CHANGED, EventCode.REFUSED)
+# The events that set the daily dose the pump delivers.
+DOSE_EVENTS = (EventCode.RATE_CHANGED, EventCode.SCHEDULE_SET)
+# Marks the mirror of a pump's former event log, set aside when the log was reset.
+ARCHIVE_MARK = "~"
 
 
 class RecordError(Exception):
@@ -110,11 +114,17 @@ class ClinicalRecord:
             yield self._db
             self._db.execute("COMMIT")
         except sqlite3.Error as error:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise RecordError(f"cannot write clinical record {self.path}: {error}") from None
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        # A failed COMMIT (a full disk) may already have rolled back: no transaction is left.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def _audit(
         self, db: sqlite3.Connection, serial: str, actor: str, action: str, time_s: int, **data: Any
@@ -159,6 +169,88 @@ class ClinicalRecord:
                     for e in events
                 ],
             )
+
+    def mirrored_event(self, serial: str, index: int) -> EventRecord | None:
+        query, args = _event_filter(serial, None, None)
+        row = self._db.execute(query + " AND idx = ?", [*args, index]).fetchone()
+        return None if row is None else _event(row)
+
+    def last_dose_event(self, serial: str) -> EventRecord | None:
+        """The last mirrored event that set the daily dose (a rate or a schedule)."""
+        query, args = _event_filter(serial, DOSE_EVENTS, None)
+        row = self._db.execute(query + " ORDER BY idx DESC LIMIT 1", args).fetchone()
+        return None if row is None else _event(row)
+
+    def programmed_events(self, serial: str) -> tuple[int, int | None]:
+        """How many mirrored dose events a programmer sent (a request id), and the last's index."""
+        query, args = _event_filter(serial, DOSE_EVENTS, None)
+        rows = self._db.execute(query + " AND request_id != '0' ORDER BY idx", args).fetchall()
+        return len(rows), int(rows[-1][0]) if rows else None
+
+    def latest_event_time_s(self, serial: str) -> int | None:
+        row = self._db.execute(
+            "SELECT MAX(time_s) FROM pump_events WHERE pump_serial = ?", (serial,)
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def confirmed_concentration(self, serial: str) -> tuple[int, str] | None:
+        """``(command id, concentration)`` as the review of the last confirmed command that
+        showed one gave it after the command (a refill's new concentration)."""
+        row = self._db.execute(
+            "SELECT id, review FROM commands WHERE pump_serial = ? AND outcome = 'confirmed' "
+            "AND review LIKE '%\"Concentration\"%' ORDER BY id DESC LIMIT 1",
+            (serial,),
+        ).fetchone()
+        if row is None:
+            return None
+        rows = json.loads(row[1]).get("rows", [])
+        after = next((r[2] for r in rows if r and r[0] == "Concentration"), None)
+        return None if after is None else (int(row[0]), str(after))
+
+    def knows_programming(self, serial: str) -> bool:
+        """Whether the record holds any change or command sent to this pump."""
+        change = "SELECT 1 FROM changes WHERE pump_serial = ? LIMIT 1"
+        command = "SELECT 1 FROM commands WHERE pump_serial = ? LIMIT 1"
+        return any(self._db.execute(q, (serial,)).fetchone() for q in (change, command))
+
+    def archive_mirror(self, serial: str, *, clinician: str, time_s: int, reason: str) -> str:
+        """Set the mirror of a pump's former event log aside (its log was reset or replaced),
+        so the pump's new log is mirrored from its start; returns the archive's name. The
+        audit check still finds the former events (``_Answers``)."""
+        with self._transaction() as db:
+            archives = db.execute(
+                "SELECT COUNT(DISTINCT pump_serial) FROM pump_events WHERE pump_serial LIKE ?",
+                (f"{serial}{ARCHIVE_MARK}%",),
+            ).fetchone()[0]
+            name = f"{serial}{ARCHIVE_MARK}{int(archives) + 1}"
+            moved = db.execute(
+                "UPDATE pump_events SET pump_serial = ? WHERE pump_serial = ?", (name, serial)
+            ).rowcount
+            self._audit(
+                db,
+                serial,
+                clinician,
+                "event-mirror-archived",
+                time_s,
+                archive=name,
+                events=moved,
+                reason=reason,
+            )
+        return name
+
+    def discrepancy_marks(self, serial: str) -> dict[str, set[str]]:
+        """Fingerprints of the discrepancies already audited for ``serial``, by action
+        (``discrepancy-found``, ``discrepancy-reconciled``)."""
+        marks: dict[str, set[str]] = {}
+        for (text,) in self._db.execute(
+            'SELECT entry FROM audit WHERE entry LIKE \'%"action":"discrepancy-%\''
+        ):
+            entry = json.loads(text)
+            if entry.get("pump") != serial:
+                continue
+            found = marks.setdefault(str(entry.get("action")), set())
+            found.update(str(f) for f in entry.get("data", {}).get("fingerprints", []))
+        return marks
 
     def pump_events(
         self,
@@ -742,7 +834,7 @@ class _Answers:
             "SELECT pump_serial, idx, time_s, code, request_id, value_a, value_b, detail "
             "FROM pump_events WHERE request_id != '0' ORDER BY pump_serial, idx"
         ):
-            key = (row[0], row[4])
+            key = (row[0].split(ARCHIVE_MARK, 1)[0], row[4])  # a former log's, too
             self._any.setdefault(key, row[1:])
             if row[3] in rate_codes:
                 self._rate.setdefault(key, row[1:])

@@ -119,8 +119,11 @@ class TransactionManager:
             self.counters.stale_responses += 1
             self._trace("rx-stale", frame, None)
             return
-        if self.session is not None and not self._authentic(frame):
-            return
+        if self.session is not None:
+            opened = self._authentic(frame)
+            if opened is None:
+                return
+            frame = opened
         try:
             reply = from_frame(frame)
         except DecodeError:
@@ -138,23 +141,23 @@ class TransactionManager:
             return
         waiting.take(reply)
 
-    def _authentic(self, frame: Frame) -> bool:
-        """In a session, only sealed answers count, but for the pump's refusals of the
-        session itself, which it cannot seal (it may not know the key in use)."""
+    def _authentic(self, frame: Frame) -> Frame | None:
+        """In a session, only sealed answers count (returned decrypted), but for the pump's
+        refusals of the session itself, which it cannot seal (it may not know the key in
+        use); ``None`` for anything else."""
         assert self.session is not None
         if FrameFlags.AUTHENTICATED in frame.flags:
             try:
-                self.session.open(frame, Direction.TO_PROGRAMMER)
+                return self.session.open(frame, Direction.TO_PROGRAMMER)
             except AuthError:
                 self.counters.bad_macs += 1
                 self._trace("rx-forged", frame, None)
-                return False
-            return True
+                return None
         if FrameFlags.NAK in frame.flags and frame.payload[:1] in _SESSION_NAKS:
-            return True
+            return frame
         self.counters.bad_macs += 1
         self._trace("rx-unsealed", frame, None)
-        return False
+        return None
 
     def _trace(self, direction: str, frame: Frame, message: Message | None) -> None:
         if self.trace is not None:

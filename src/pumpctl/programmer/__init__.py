@@ -17,6 +17,7 @@ from pumpctl.programmer.commands import (
 )
 from pumpctl.programmer.core import Outcome, Plan, Programmer, RateChange, Result
 from pumpctl.programmer.errors import (
+    AppliedNotRecorded,
     ConfirmationRequired,
     GuardBlocked,
     NotApplied,
@@ -30,6 +31,7 @@ from pumpctl.programmer.review import Confirmation, Confirmations, Review, Revie
 __all__ = [
     "COMMAND_KINDS",
     "AckAlarm",
+    "AppliedNotRecorded",
     "Bolus",
     "CatheterCheck",
     "ClearSchedule",

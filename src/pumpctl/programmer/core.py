@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from pumpctl.client import PumpClient, Resolution, ResolvedOutcome, new_request_id
+from pumpctl.clinical import crosscheck
+from pumpctl.clinical.crosscheck import Discrepancy
 from pumpctl.clinical.guard import (
     GuardConfig,
     GuardDecision,
@@ -28,10 +30,12 @@ from pumpctl.clinical.record import (
     SETTLED_COMMAND_OUTCOMES,
     UNRESOLVED_OUTCOMES,
     ClinicalRecord,
+    RecordError,
 )
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, Refused
 from pumpctl.programmer.commands import SetRate, TherapyCommand
 from pumpctl.programmer.errors import (
+    AppliedNotRecorded,
     ConfirmationRequired,
     GuardBlocked,
     NotApplied,
@@ -181,6 +185,10 @@ class Programmer:
         self._in_flight: set[tuple[str, int]] = set()  # begun here, not yet answered
         # What the last sync settled: (id, outcome) of commands an earlier session left open.
         self.last_settled: list[tuple[int, str]] = []
+        # What the last sync found the pump and the record disagree on, not yet reconciled.
+        self.discrepancies: list[Discrepancy] = []
+        # Why the last interrogation could not sync the record (a read goes on without it).
+        self.record_problem: str | None = None
 
     @property
     def record(self) -> ClinicalRecord:
@@ -193,44 +201,103 @@ class Programmer:
     async def interrogate(
         self, *, settle: bool = True, limits: LimitsResponse | None = None
     ) -> Interrogation:
-        """Read the pump; with a record, first settle any command left open in it
-        (:meth:`settle_open`), so every face sees what the pump did before anything else.
-        ``limits`` already read in this session are not asked again (no therapy command
-        changes the drug library)."""
+        """Read the pump; with a record, sync it (:meth:`sync_record`: settle any command left
+        open, cross-check the pump against the record), so every face sees what the pump did
+        and where it disagrees with the record before anything else. A record that cannot be
+        written leaves a read going (``record_problem`` says why). ``limits`` already read in
+        this session are not asked again (no therapy command changes the drug library)."""
         # In a session the handshake already brought the identity: one round trip fewer.
         # STATUS first: an answer that disagrees with it brings the pump's sealed identity.
         status = await self.client.status()
         identity = self.client.identity or await self.client.identify()
         limits = limits or await self.client.read_limits()
         seen = Interrogation(identity, status, limits)
-        if settle:
-            await self.settle_open(seen)
+        if settle and self._record is not None:
+            try:
+                await self.sync_record(seen)
+                self.record_problem = None
+            except RecordError as error:
+                self.record_problem = str(error)
         return seen
 
     async def read_schedule(self) -> ScheduleResponse:
         """The program in force (a flexible-dosing schedule, or the simple rate as one step)."""
         return await self.client.read_schedule()
 
-    async def settle_open(self, seen: Interrogation) -> None:
-        """Sync the record if it holds a command of this pump whose outcome is still open."""
-        if self._record is None:
-            return
-        serial = seen.serial
-        open_rows = [("change", c.id) for c in self._record.unresolved_changes(serial)]
-        open_rows += [("command", c.id) for c in self._record.unresolved_commands(serial)]
-        if any(row not in self._in_flight for row in open_rows):
-            await self.sync_record(seen)
-
     async def sync_record(self, seen: Interrogation) -> int | None:
         """Mirror the pump's new events into the record, then settle any command a previous
         session left open (:meth:`reconcile_pending`); returns the last event index."""
-        serial = seen.serial
-        self.record.remember_pump(serial, seen.identity.drug, seen.unit)
-        last = self.record.last_event_index(serial)
-        events, page = await self.client.read_all_events(0 if last is None else last + 1)
-        self.record.mirror_events(serial, events)
-        self.last_settled = self.reconcile_pending(serial)
+        serial, record = seen.serial, self.record
+        record.remember_pump(serial, seen.identity.drug, seen.unit)
+        last = record.last_event_index(serial)
+        # From the last event mirrored, not the one after: the pump must still hold it.
+        events, page = await self.client.read_all_events(0 if last is None else last)
+        reset = (
+            None
+            if last is None
+            else crosscheck.log_reset(record, serial, last, events, page.oldest_index)
+        )
+        self.last_settled = []
+        # A reset log is neither mixed into the former log's mirror nor settles anything from
+        # it: both wait for a clinician's reconciliation.
+        if reset is None:
+            record.mirror_events(serial, [e for e in events if last is None or e.index > last])
+            self.last_settled = self.reconcile_pending(serial)
+        self._crosscheck(seen, reset)
         return page.next_index - 1 if page.next_index else None
+
+    def _crosscheck(self, seen: Interrogation, reset: crosscheck.LogReset | None) -> None:
+        """Compare the pump with the record; audit each disagreement the first time."""
+        record, status = self.record, seen.status
+        found = crosscheck.discrepancies(
+            record,
+            seen.serial,
+            dose_ng_per_day=status.dose_ng_per_day,
+            pump_time_s=status.pump_time_s,
+            unit=seen.unit,
+            concentration_ng_per_ml=seen.identity.concentration_ng_per_ml,
+            reset=reset,
+        )
+        still, new = crosscheck.open_discrepancies(record, seen.serial, found)
+        if new:
+            record.note(
+                seen.serial,
+                self.clinician,
+                "discrepancy-found",
+                status.pump_time_s,
+                fingerprints=[d.fingerprint for d in new],
+                discrepancies=[d.text for d in new],
+            )
+        self.discrepancies = still
+
+    async def reconcile(self, reason: str) -> tuple[list[Discrepancy], list[Discrepancy]]:
+        """A clinician accepts what the pump shows where it disagrees with the record, for a
+        documented ``reason`` (audited); a reset event log's former mirror is set aside so the
+        new one is mirrored. Returns ``(reconciled, still open)``."""
+        if not reason.strip():
+            raise ValueError("a reconciliation needs a reason saying what was found")
+        seen = await self.interrogate(settle=False)
+        await self.sync_record(seen)
+        accepted = list(self.discrepancies)
+        if not accepted:
+            return [], []
+        serial, now_s = seen.serial, seen.status.pump_time_s
+        self.record.note(
+            serial,
+            self.clinician,
+            "discrepancy-reconciled",
+            now_s,
+            fingerprints=[d.fingerprint for d in accepted],
+            discrepancies=[d.text for d in accepted],
+            reason=reason,
+            dose_ng_per_day=seen.status.dose_ng_per_day,
+        )
+        if any(d.kind == "log-reset" for d in accepted):
+            self.record.archive_mirror(
+                serial, clinician=self.clinician, time_s=now_s, reason=reason
+            )
+            await self.sync_record(seen)
+        return accepted, list(self.discrepancies)
 
     def reconcile_pending(self, serial: str) -> list[tuple[int, str]]:
         """Settle dose changes and other commands left ``pending`` or ``uncertain`` from the
@@ -345,7 +412,12 @@ class Programmer:
             seen = replace(seen, schedule=await self.client.read_schedule())
         await self.sync_record(seen)
         alarms = (await self.client.read_alarms()).alarms if command.NEEDS_ALARMS else []
-        ctx = Context(seen, tuple(alarms), self.record.last_refill_s(seen.serial))
+        ctx = Context(
+            seen,
+            tuple(alarms),
+            self.record.last_refill_s(seen.serial),
+            tuple(self.discrepancies),
+        )
         try:
             return self._evaluate(command, ctx, note=True)
         except NothingToSend as nothing:
@@ -361,6 +433,16 @@ class Programmer:
         """The guard, the command's checks and its review: no I/O, so ``execute`` runs them
         again on what the plan saw and never trusts a plan it did not make."""
         proposed = command.daily_dose_after(ctx.seen)
+        current = ctx.seen.status.dose_ng_per_day
+        increases = command.KIND == "bolus" or (proposed is not None and proposed > current)
+        if ctx.discrepancies and increases:
+            raise ProgrammerRefusal(
+                NakCode.DISCREPANCY_UNACKNOWLEDGED,
+                "the pump and the clinical record disagree: "
+                + "; ".join(d.text for d in ctx.discrepancies)
+                + "; no increase until a clinician reconciles it (pumpctl reconcile --reason "
+                "TEXT); a decrease or a stop goes ahead",
+            )
         decision = None if proposed is None else self._guard_rate(ctx, command, proposed, note=note)
         command.check(ctx)
         review = command.review(ctx)
@@ -374,6 +456,15 @@ class Programmer:
     ) -> GuardDecision | None:
         """The guard on the daily dose ``proposed`` (a schedule's: its integral)."""
         seen = ctx.seen
+        if note and proposed > seen.status.dose_ng_per_day:
+            # The guard weighs the record's readings and changes only if the audit trail
+            # written with them verifies: tampered rows never decide an increase.
+            report = self.record.verify_audit()
+            if not report.intact:
+                raise RecordError(
+                    f"the clinical record's audit trail does not verify ({report.problem}): "
+                    "the guard does not trust its evidence, no increase (pumpctl audit verify)"
+                )
         decision = self.guard(seen, proposed)
         override: Override | None = getattr(command, "override", None)
         refusal = (
@@ -481,7 +572,7 @@ class Programmer:
         return ("command", command_id), lambda o, d: record.finish_command(command_id, o.value, d)
 
     async def _send(self, plan: Plan, request: Command, finish: _Finish) -> Result:
-        command, ctx = plan.command, plan.ctx
+        command = plan.command
         reply: Message | None = None
         for send_round in range(1, SEND_ROUNDS + 1):
             try:
@@ -502,6 +593,21 @@ class Programmer:
             last = send_round == SEND_ROUNDS
             if await self._resolve(command, request, finish, why, last=last):
                 break
+        try:
+            return await self._confirm(plan, request, finish, reply)
+        except RecordError as error:
+            raise AppliedNotRecorded(
+                f"applied but not recorded: the pump executed {command.KIND} request id "
+                f"{request.request_id}, but the clinical record could not be written ({error}); "
+                "its entry is completed at the next sync with the pump (pumpctl status once "
+                "the record can be written)"
+            ) from None
+
+    async def _confirm(
+        self, plan: Plan, request: Command, finish: _Finish, reply: Message | None
+    ) -> Result:
+        """Read back, mirror and verify a command the pump executed; record the outcome."""
+        command, ctx = plan.command, plan.ctx
         try:
             after = await self._read_back(ctx)
             if command.VERIFIES_SCHEDULE:

@@ -46,3 +46,8 @@ class NotApplied(PumpError):
 
 class VerificationFailed(PumpError):
     """The pump acknowledged a change but reading it back shows something else."""
+
+
+class AppliedNotRecorded(PumpError):
+    """The pump executed a command but the clinical record could not be written: the
+    record's entry stays open and is completed at the next sync with the pump."""

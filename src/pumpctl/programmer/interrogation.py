@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pumpctl.clinical.crosscheck import Discrepancy
 from pumpctl.clinical.guard import OverrideReason
 from pumpctl.protocol.messages import (
     AlarmCode,
@@ -48,6 +49,8 @@ class Context:
     seen: Interrogation
     alarms: tuple[AlarmRecord, ...] = ()
     last_refill_s: int | None = None  # the last refill in the record's mirror of the pump's log
+    # Where the pump and the record disagree, not yet reconciled: increases wait.
+    discrepancies: tuple[Discrepancy, ...] = ()
 
     def raised_at_s(self, code: AlarmCode) -> int | None:
         return next((a.raised_at_s for a in self.alarms if a.code == code), None)

@@ -12,10 +12,11 @@ from pydantic import ValidationError
 
 from pumpctl.protocol.frames import Frame, FrameFlags
 from pumpctl.protocol.messages import REQUESTS, RESPONSES, Message, MsgType, Nak
-from pumpctl.protocol.wire import Fixed, ListOf, Octets, Text, WireModel
+from pumpctl.protocol.wire import Blob, Fixed, ListOf, Octets, Text, WireModel
 
 M = TypeVar("M", bound=WireModel)
 _COUNT = struct.Struct("<B")
+_BLOB_LENGTH = struct.Struct("<H")
 
 
 class DecodeError(ValueError):
@@ -43,7 +44,13 @@ class _ListField:
     max_items: int
 
 
-_Step = _Run | _TextField | _ListField
+@dataclass(frozen=True, slots=True)
+class _BlobField:
+    name: str
+    max_bytes: int
+
+
+_Step = _Run | _TextField | _ListField | _BlobField
 
 
 @cache
@@ -59,7 +66,7 @@ def _layout(cls: type[WireModel]) -> tuple[_Step, ...]:
             run_names, run_fmt = [], ""
 
     for name, field in cls.model_fields.items():
-        markers = (Fixed, Text, ListOf, Octets)
+        markers = (Fixed, Text, ListOf, Octets, Blob)
         marker = next((m for m in field.metadata if isinstance(m, markers)), None)
         if isinstance(marker, Fixed):
             run_names.append(name)
@@ -72,6 +79,8 @@ def _layout(cls: type[WireModel]) -> tuple[_Step, ...]:
         close_run()
         if isinstance(marker, Text):
             steps.append(_TextField(name, marker.max_bytes))
+        elif isinstance(marker, Blob):
+            steps.append(_BlobField(name, marker.max_bytes))
         elif isinstance(marker, ListOf):
             (item,) = typing.get_args(field.annotation)
             steps.append(_ListField(name, item, marker.max_items))
@@ -96,6 +105,11 @@ def _encode_into(record: WireModel, out: bytearray) -> None:
             if len(text) > step.max_bytes:
                 raise ValueError(f"{step.name} is {len(text)} bytes; at most {step.max_bytes}")
             out += _COUNT.pack(len(text)) + text
+        elif isinstance(step, _BlobField):
+            blob: bytes = getattr(record, step.name)
+            if len(blob) > step.max_bytes:
+                raise ValueError(f"{step.name} is {len(blob)} bytes; at most {step.max_bytes}")
+            out += _BLOB_LENGTH.pack(len(blob)) + blob
         else:
             items: list[WireModel] = getattr(record, step.name)
             if len(items) > step.max_items:
@@ -132,6 +146,13 @@ def _decode_values(cls: type[WireModel], data: bytes, offset: int) -> tuple[dict
             if end > len(data):
                 raise IndexError("text runs past the payload")
             values[step.name] = data[offset + 1 : end].decode()
+            offset = end
+        elif isinstance(step, _BlobField):
+            (length,) = _BLOB_LENGTH.unpack_from(data, offset)
+            end = offset + _BLOB_LENGTH.size + length
+            if end > len(data):
+                raise IndexError("bytes run past the payload")
+            values[step.name] = data[offset + _BLOB_LENGTH.size : end]
             offset = end
         else:
             count = data[offset]

@@ -17,7 +17,7 @@ DELIMITER = b"\x00"
 HEADER = struct.Struct("<BBBHIH")  # version, type, flags, seq, session id, payload length
 CRC = struct.Struct("<I")
 MAX_PAYLOAD = 1024
-AUTH_TRAILER_LEN = 4 + 16  # message counter + truncated HMAC (reserved for authenticated sessions)
+AUTH_TRAILER_LEN = 4 + 16  # message counter + AEAD tag (a session's sealed frames)
 # Longest body a receiver accepts before COBS decoding; longer input is noise.
 MAX_ENCODED = (HEADER.size + MAX_PAYLOAD + AUTH_TRAILER_LEN + CRC.size) * 255 // 254 + 2
 

@@ -18,6 +18,7 @@ from pumpctl.protocol.wire import (
     U16,
     U32,
     U64,
+    Blob,
     Bool,
     Bytes4,
     Bytes16,
@@ -61,6 +62,7 @@ class StopReason(IntEnum):
     RESERVOIR_EMPTY = 2
     MOTOR_STALL = 3
     BATTERY_DEPLETED = 4
+    NV_INTEGRITY = 5  # the pump's memory failed its check at boot: the safe state
 
 
 class AlarmCode(IntEnum):
@@ -73,6 +75,7 @@ class AlarmCode(IntEnum):
     MOTOR_STALL = 7
     CATHETER_LEAK = 8
     PUMP_STOPPED = 9  # delivery is stopped, for any reason; cleared by RESUME only
+    NV_INTEGRITY = 10  # the pump's memory failed its integrity or range check at boot
 
 
 class Severity(IntEnum):
@@ -474,8 +477,23 @@ class SessionOpenRequest(Message):
     programmer_nonce: Bytes16
 
 
+class SessionIdentity(WireModel):
+    """What the handshake tells only the key holder: sealed in ``SessionOpenResponse``."""
+
+    firmware_version: ShortText
+    reservoir_capacity_ul: U32
+    drug: ShortText
+    concentration_ng_per_ml: U32
+
+
+# The longest SessionIdentity (two texts of 255 bytes and two u32) and its 16-byte AEAD tag.
+SEALED_IDENTITY_MAX = 2 * (1 + 255) + 2 * 4 + 16
+
+
 class SessionOpenResponse(Response):
-    """The pump's half of the handshake, with its identity (so no IDENTIFY is needed)."""
+    """The pump's half of the handshake. In clear only what the programmer needs to pick a
+    key (the product name and the serial number); the rest of the identity, sealed under the
+    new session's key, so no IDENTIFY is needed (docs/protocol.md §11.2)."""
 
     TYPE = MsgType.SESSION_OPEN
     session_id: U32
@@ -485,10 +503,9 @@ class SessionOpenResponse(Response):
     idle_timeout_s: U32
     model: ShortText
     serial_number: ShortText
-    firmware_version: ShortText
-    reservoir_capacity_ul: U32
-    drug: ShortText
-    concentration_ng_per_ml: U32
+    sealed_identity: Annotated[
+        bytes, Blob(SEALED_IDENTITY_MAX), Field(max_length=SEALED_IDENTITY_MAX)
+    ]  # SessionIdentity under ChaCha20-Poly1305, its tag last
 
 
 class WriteLimitsRequest(Command):

@@ -1,11 +1,13 @@
-"""Authenticated sessions: key derivation, proofs and frame MACs (docs/protocol.md §11).
+"""Authenticated, encrypted sessions: key derivation, proofs and sealed frames
+(docs/protocol.md §11).
 
 Shared by the programmer and the pump. Each pump holds a 32-byte secret; each role has its
 own key derived from it, so a programmer holding the patient key cannot act as a clinician.
-A session key binds the role key, both nonces, the role and the session id; every frame
-after the handshake carries a strictly increasing counter and a MAC under that key. The
-pump's proof also covers its whole handshake answer (identity, drug, concentration), so a
-man in the middle cannot change what the programmer believes is in the pump.
+A session key binds the role key, both nonces, the role and the session id. Every frame
+after the handshake carries a strictly increasing counter; its payload is encrypted and
+authenticated with ChaCha20-Poly1305 under the session key, the header in clear as associated
+data and the direction and counter as the nonce. The pump's proof covers its whole handshake
+answer, and the identity in it (drug, concentration) is sealed for the key holder alone.
 """
 
 from __future__ import annotations
@@ -13,14 +15,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
-from pumpctl.protocol.codec import encode_payload
-from pumpctl.protocol.frames import Frame, FrameFlags, pack_header
-from pumpctl.protocol.messages import SessionOpenResponse
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-MAC_LEN = 16  # HMAC-SHA-256 truncated to 128 bits
+from pumpctl.protocol.codec import DecodeError, decode_payload, encode_payload
+from pumpctl.protocol.frames import Frame, FrameFlags, pack_header
+from pumpctl.protocol.messages import SessionIdentity, SessionOpenResponse
+
+MAC_LEN = 16  # the pump's proof: HMAC-SHA-256 truncated to 128 bits
+TAG_LEN = 16  # ChaCha20-Poly1305's tag, the last 16 bytes of a sealed frame's trailer
+COUNTER_MAX = 0xFFFF_FFFF  # the last counter a side may seal with in a session
+COUNTER_RESERVE = 64  # counters kept for one request's tries before a new session
+HANDSHAKE_COUNTER = 0  # the sealed identity's nonce; sealed frames count from 1
 NONCE_LEN = 16
 NONCE_ECHO_LEN = 4  # of the programmer's nonce, echoed in the pump's answer
 KEY_LEN = 32
@@ -95,9 +104,40 @@ def session_key(
     return _hmac(key, b"session key", _context(role, programmer_nonce, pump_nonce, session_id))
 
 
-def frame_mac(key: bytes, direction: Direction, frame: Frame, counter: int) -> bytes:
-    header = pack_header(frame)
-    return _hmac(key, bytes([direction]), header, frame.payload, _COUNTER.pack(counter))[:MAC_LEN]
+def aead_nonce(direction: Direction, counter: int) -> bytes:
+    """The 12-byte ChaCha20-Poly1305 nonce: ``direction ‖ seven zero bytes ‖ counter (u32
+    LE)``. Each side counts its own frames, so the direction keeps the two apart."""
+    return bytes([direction]) + bytes(7) + _COUNTER.pack(counter)
+
+
+def seal_identity(key: bytes, identity: SessionIdentity) -> bytes:
+    """``identity`` encrypted under the session key ``key``, its tag last (the pump's side)."""
+    nonce = aead_nonce(Direction.TO_PROGRAMMER, HANDSHAKE_COUNTER)
+    return ChaCha20Poly1305(key).encrypt(nonce, encode_payload(identity), None)
+
+
+def open_identity(key: bytes, answer: SessionOpenResponse) -> SessionIdentity:
+    """The identity sealed in ``answer`` under the session key ``key``, or ``AuthError``."""
+    nonce = aead_nonce(Direction.TO_PROGRAMMER, HANDSHAKE_COUNTER)
+    try:
+        plain = ChaCha20Poly1305(key).decrypt(nonce, answer.sealed_identity, None)
+        return decode_payload(SessionIdentity, plain)
+    except (InvalidTag, DecodeError):
+        raise AuthError("the sealed identity does not open under the session key") from None
+
+
+def handshake_answer(
+    key: bytes,
+    role: Role,
+    programmer_nonce: bytes,
+    answer: SessionOpenResponse,
+    identity: SessionIdentity,
+) -> SessionOpenResponse:
+    """``answer`` with ``identity`` sealed in it and the proof over it all (the pump's side;
+    ``key`` is the role key)."""
+    k_s = session_key(key, role, programmer_nonce, answer.pump_nonce, answer.session_id)
+    sealed = answer.model_copy(update={"sealed_identity": seal_identity(k_s, identity)})
+    return proven_answer(key, role, programmer_nonce, sealed)
 
 
 @dataclass
@@ -105,42 +145,80 @@ class SessionKeys:
     """One side's view of an open session: the key, and both directions' counters."""
 
     session_id: int
-    key: bytes
+    key: bytes = field(repr=False)
     role: Role
     sent: int = 0  # last counter this side used
     received: int = 0  # last counter accepted from the other side
+    _aead: ChaCha20Poly1305 = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._aead = ChaCha20Poly1305(self.key)
+
+    @property
+    def nearly_spent(self) -> bool:
+        """Too few counters left for one more request and its tries: open a new session."""
+        return self.sent >= COUNTER_MAX - COUNTER_RESERVE
 
     def seal(self, frame: Frame, direction: Direction) -> Frame:
-        """``frame`` with the session id, the AUTHENTICATED flag and a fresh counter + MAC."""
+        """``frame`` with the session id, the AUTHENTICATED flag, a fresh counter, and its
+        payload encrypted (the header, as sent, authenticated with it)."""
+        if self.sent >= COUNTER_MAX:
+            raise AuthError("the session's counter is used up: open a new session")
         self.sent += 1
-        unsealed = Frame(
+        clear = Frame(
             frame.msg_type,
             frame.seq,
             frame.payload,
             frame.flags | FrameFlags.AUTHENTICATED,
             self.session_id,
         )
-        mac = frame_mac(self.key, direction, unsealed, self.sent)
+        nonce = aead_nonce(direction, self.sent)
+        sealed = self._aead.encrypt(nonce, frame.payload, pack_header(clear))
         return Frame(
-            unsealed.msg_type,
-            unsealed.seq,
-            unsealed.payload,
-            unsealed.flags,
+            clear.msg_type,
+            clear.seq,
+            sealed[:-TAG_LEN],
+            clear.flags,
             self.session_id,
-            _COUNTER.pack(self.sent) + mac,
+            _COUNTER.pack(self.sent) + sealed[-TAG_LEN:],
         )
 
-    def open(self, frame: Frame, direction: Direction) -> int:
-        """Check ``frame``'s session, MAC and counter; accept its counter and return it."""
+    def open(self, frame: Frame, direction: Direction) -> Frame:
+        """Check ``frame``'s session, tag and counter; accept its counter (``received``) and
+        return the frame with its payload decrypted."""
+        plain = self.peek(frame, direction)
+        counter = self.counter_of(frame)
+        if counter <= self.received:
+            raise AuthError(f"counter {counter} is not above {self.received}: a replay")
+        self.received = counter
+        return plain
+
+    @staticmethod
+    def counter_of(frame: Frame) -> int:
+        return int(_COUNTER.unpack_from(frame.auth_trailer)[0])
+
+    def peek(self, frame: Frame, direction: Direction) -> Frame:
+        """``frame`` decrypted once its session and tag are checked, its counter neither
+        checked nor taken (``open`` does both)."""
         if FrameFlags.AUTHENTICATED not in frame.flags:
             raise AuthError("frame is not authenticated")
         if frame.session_id != self.session_id:
             raise AuthError("frame belongs to another session")
-        counter = int(_COUNTER.unpack_from(frame.auth_trailer)[0])
-        expected = frame_mac(self.key, direction, frame, counter)
-        if not hmac.compare_digest(expected, frame.auth_trailer[_COUNTER.size :]):
-            raise AuthError("message authentication code does not match")
-        if counter <= self.received:
-            raise AuthError(f"counter {counter} is not above {self.received}: a replay")
-        self.received = counter
-        return counter
+        tag = frame.auth_trailer[_COUNTER.size :]
+        try:
+            plain = self._aead.decrypt(
+                aead_nonce(direction, self.counter_of(frame)),
+                frame.payload + tag,
+                pack_header(frame),
+            )
+        except InvalidTag:
+            raise AuthError("message authentication code does not match") from None
+        return Frame(
+            frame.msg_type,
+            frame.seq,
+            plain,
+            frame.flags,
+            frame.session_id,
+            frame.auth_trailer,
+            frame.version,
+        )

@@ -41,6 +41,13 @@ class Octets:
     length: int
 
 
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """Raw bytes of varying length (a sealed record), preceded by their length as a u16."""
+
+    max_bytes: int
+
+
 U8 = Annotated[int, Fixed("B"), Field(ge=0, le=0xFF)]
 U16 = Annotated[int, Fixed("H"), Field(ge=0, le=0xFFFF)]
 U32 = Annotated[int, Fixed("I"), Field(ge=0, le=0xFFFF_FFFF)]

@@ -75,7 +75,8 @@ def handler_target() -> Callable[[bytes], None]:
             session = sessions.get(role) or open_session(role)
             sealed = session.seal(frame, Direction.TO_PUMP)
             reply = simulator.handle_frame(sealed)
-            answer = None if reply is None else from_frame(reply)
+            unsealed = reply is not None and FrameFlags.AUTHENTICATED not in reply.flags
+            answer = from_frame(reply) if unsealed and reply is not None else None
             if isinstance(answer, Nak) and answer.code in lost:  # a fuzzed SESSION_OPEN
                 session = open_session(role)
                 reply = simulator.handle_frame(session.seal(frame, Direction.TO_PUMP))
@@ -83,9 +84,10 @@ def handler_target() -> Callable[[bytes], None]:
             reply = simulator.handle_frame(frame)
         if reply is None:
             raise AssertionError("a request went unanswered")
-        from_frame(reply)
         if session is not None and FrameFlags.AUTHENTICATED in reply.flags:
-            session.open(reply, Direction.TO_PROGRAMMER)  # the answer is sealed correctly
+            from_frame(session.open(reply, Direction.TO_PROGRAMMER))  # sealed correctly
+        else:
+            from_frame(reply)
         if simulator.pump.reservoir_ul < 0:
             raise AssertionError("negative reservoir")
 

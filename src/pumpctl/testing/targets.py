@@ -83,6 +83,7 @@ class SimulatorProcess(_Simulated):
             "--pty",
             "--state",
             str(self.state_path),
+            "--first-boot",
             "--control",
             self.control_path,
             "--frozen-clock",
@@ -192,6 +193,7 @@ class InProcessSimulator(_Simulated):
             "--pty",
             "--state",
             str(self.state_path),
+            "--first-boot",
             "--frozen-clock",
             "--serial",
             serial_number,
@@ -219,7 +221,11 @@ class InProcessSimulator(_Simulated):
             raise ValueError("--line-faults and --baud need a pty: mark the test needs_pty")
         library = _library(args)
         simulator = Simulator(
-            args.state, _program(args, library), library, event_capacity=args.event_capacity
+            args.state,
+            _program(args, library),
+            library,
+            event_capacity=args.event_capacity,
+            first_boot_allowed=args.first_boot,
         )
         if args.pair is not None:
             pair(simulator, Keystore(args.pair or None), Role.CLINICIAN)

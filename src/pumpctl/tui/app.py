@@ -214,6 +214,7 @@ class PumpApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="link")
+        yield Static(id="discrepancy")
         with Horizontal(id="top"):
             yield TherapyPanel(id="therapy")
             yield ReservoirPanel(id="reservoir")
@@ -341,8 +342,7 @@ class PumpApp(App[None]):
         if programmer is None:
             return
         try:
-            seen = await programmer.interrogate()
-            await programmer.sync_record(seen)
+            seen = await programmer.interrogate()  # syncs the record and cross-checks it
         except PumpError as error:
             self._link_lost(str(error))
             return
@@ -388,6 +388,7 @@ class PumpApp(App[None]):
         )
         self.query_one(ReservoirPanel).show(seen, self.last_check)
         self.query_one(AlarmBar).show(seen)
+        self._discrepancy_banner()
         if self.record is not None:
             self.query_one(DoseChart).data = ChartData(
                 timeline(self.record, identity.serial_number),
@@ -396,6 +397,21 @@ class PumpApp(App[None]):
                 seen.unit,
             )
         self._status_line()
+
+    def _discrepancy_banner(self) -> None:
+        """Where the pump and the record disagree (increases wait until reconciled), or why
+        the record could not be synced."""
+        programmer = self.programmer
+        found = programmer.discrepancies if programmer is not None else []
+        problem = programmer.record_problem if programmer is not None else None
+        banner = self.query_one("#discrepancy", Static)
+        lines = [f" DISCREPANCY: {d.text}" for d in found]
+        if found:
+            lines.append(" Increases wait until reconciled: pumpctl reconcile --reason TEXT")
+        if problem:
+            lines.append(f" RECORD NOT SYNCED: {problem}")
+        banner.update("\n".join(lines))
+        banner.set_class(bool(lines), "shown")
 
     def _systemic(self, seen: Interrogation) -> SystemicLoad | None:
         """The systemic load, once any systemic opioid was ever recorded for this pump."""

@@ -42,6 +42,11 @@ PANELS = (
         "LINK LOST when the pump stops answering: every value shown is then stale "
         "until the next good read (i)",
     ),
+    (
+        "Discrepancy banner",
+        "where the pump and the clinical record disagree: increases wait until a clinician "
+        "reconciles it (pumpctl reconcile --reason TEXT); decreases and stops never do",
+    ),
     ("Status line", "the step size, the link, the last read and any refusal, verbatim"),
 )
 
