@@ -642,11 +642,12 @@ class ClinicalRecord:
         if not report.intact:
             return report
         answers = _Answers(self._db)
+        kinds = _by_kind(entries)
         problem = (
-            self._check_readings(entries)
-            or self._check_changes(entries, answers)
-            or self._check_commands(entries, answers)
-            or self._check_systemic(entries)
+            self._check_readings(kinds["vas"])
+            or self._check_changes(kinds["change"], answers)
+            or self._check_commands(kinds["command"], answers)
+            or self._check_systemic(kinds["systemic"])
         )
         return report if problem is None else audit.AuditReport(report.entries, problem)
 
@@ -675,14 +676,14 @@ class ClinicalRecord:
 
     def _check_changes(self, entries: list[dict[str, Any]], answers: _Answers) -> str | None:
         requested: dict[Any, dict[str, Any]] = {}
-        answered: dict[Any, list[Any]] = {}
+        answered: dict[Any, tuple[Any, Any]] = {}
         for entry in entries:
             action = str(entry.get("action", ""))
             data = entry.get("data", {})
             if action == "change-requested":
                 requested[data.get("change_id")] = entry
             elif action.startswith("change-"):
-                answered[data.get("change_id")] = [action[len("change-") :], data.get("detail")]
+                answered[data.get("change_id")] = (action[len("change-") :], data.get("detail"))
         rows = self._db.execute(
             "SELECT id, pump_serial, time_s, clinician, old_ng_per_day, new_ng_per_day, "
             "request_id, override_reason, override_note, outcome, detail FROM changes "
@@ -693,19 +694,20 @@ class ClinicalRecord:
                 return f"change {row[0]} has no audit entry (added outside pumpctl)"
             entry = requested.pop(row[0])
             data = entry.get("data", {})
-            expected = [entry.get("pump"), entry.get("time_s"), entry.get("actor")]
-            expected += [
-                data.get(key)
-                for key in (
-                    "old_ng_per_day",
-                    "new_ng_per_day",
-                    "request_id",
-                    "override_reason",
-                    "override_note",
-                )
-            ]
-            expected += answered.get(row[0], ["pending", ""])
-            if list(row[1:]) != expected:
+            outcome, detail = answered.get(row[0], ("pending", ""))
+            expected = (
+                entry.get("pump"),
+                entry.get("time_s"),
+                entry.get("actor"),
+                data.get("old_ng_per_day"),
+                data.get("new_ng_per_day"),
+                data.get("request_id"),
+                data.get("override_reason"),
+                data.get("override_note"),
+                outcome,
+                detail,
+            )
+            if row[1:] != expected:
                 return f"change {row[0]} differs from its audit entries"
             event = answers.first(row[1], row[6], rate_only=True)
             if event is not None:
@@ -819,6 +821,29 @@ def _event_filter(
         query += " AND time_s >= ?"
         args.append(since_s)
     return query, args
+
+
+def _by_kind(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The audit entries each table check reads, sorted out in one pass over the trail."""
+    kinds: dict[str, list[dict[str, Any]]] = {
+        "vas": [],
+        "change": [],
+        "command": [],
+        "systemic": [],
+    }
+    for entry in entries:
+        action = entry.get("action")
+        if not isinstance(action, str):
+            continue
+        if action == "vas-logged":
+            kinds["vas"].append(entry)
+        elif action.startswith("change-"):
+            kinds["change"].append(entry)
+        elif action.startswith("command-"):
+            kinds["command"].append(entry)
+        elif action.startswith("systemic-opioid-"):
+            kinds["systemic"].append(entry)
+    return kinds
 
 
 class _Answers:
