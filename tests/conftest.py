@@ -19,3 +19,23 @@ def cli_env(pump: PumpUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PUMPCTL_DB", str(tmp_path / "clinical.db"))
     monkeypatch.setenv("PUMPCTL_CLINICIAN", "dr-test")
     return tmp_path / "clinical.db"
+
+
+# The runs that keep a core busy the whole time (fuzzing, the state machine, torture, power
+# cuts, the benchmarks' smoke run) share one worker under `--dist loadgroup`, so they do not
+# starve each other while the other workers mostly wait on lines and terminals.
+CPU_BOUND = (
+    "tests/faults/test_fuzz.py",
+    "tests/faults/test_pump_state_machine.py",
+    "tests/faults/test_torture.py",
+    "tests/faults/test_regressions.py",
+    "tests/hil/test_power_cuts.py",
+    "tests/test_record_powercut.py",
+    "tests/test_benchmarks_smoke.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(CPU_BOUND):
+            item.add_marker(pytest.mark.xdist_group("cpu-bound"))

@@ -21,7 +21,7 @@ ROWS = (
     "Session handshake",
     "HIL pump setup, simulator on the memory link",
     "HIL pump teardown, simulator on the memory link",
-    "audit verify, 3k audit rows",
+    "audit verify, 1k audit rows",
     "a visit report's record reads of one pump",
 )
 
