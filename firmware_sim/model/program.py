@@ -420,6 +420,25 @@ def check_step(pump: Pump, old: int, new: int, at: str = "") -> None:
         )
 
 
+def check_increase_interval(pump: Pump) -> None:
+    """INCREASE_TOO_SOON within the drug's minimum interval after the last increase."""
+    from firmware_sim.model.pump import Refusal
+
+    state, limits = pump.state, pump.limits
+    if state.last_increase_ms is None:
+        return
+    elapsed_ms = state.anchor_ms - state.last_increase_ms
+    interval_ms = limits.min_increase_interval_s * 1000
+    if elapsed_ms < interval_ms:
+        wait_min = math.ceil((interval_ms - elapsed_ms) / 60_000)
+        raise Refusal(
+            NakCode.INCREASE_TOO_SOON,
+            f"last increase was {elapsed_ms // 60_000} min ago; increases must be "
+            f"{limits.min_increase_interval_s // 3600} h apart ({wait_min} min to wait)",
+            limits.min_increase_interval_s,
+        )
+
+
 def check_change(pump: Pump, old: Basal, new: Basal, confirmed: bool) -> bool:
     """Refuse a change of program a rule forbids; returns whether it increases any time of
     day. The same rules as a simple rate's, at every time of day (docs/simulator.md §3.11)."""
@@ -451,17 +470,7 @@ def check_change(pump: Pump, old: Basal, new: Basal, confirmed: bool) -> bool:
         check_step(pump, o, n, f"at {clock(start)}: " if several else "")
     if not increase:
         return False
-    if state.last_increase_ms is not None:
-        elapsed_ms = state.anchor_ms - state.last_increase_ms
-        interval_ms = limits.min_increase_interval_s * 1000
-        if elapsed_ms < interval_ms:
-            wait_min = math.ceil((interval_ms - elapsed_ms) / 60_000)
-            raise Refusal(
-                NakCode.INCREASE_TOO_SOON,
-                f"last increase was {elapsed_ms // 60_000} min ago; increases must be "
-                f"{limits.min_increase_interval_s // 3600} h apart ({wait_min} min to wait)",
-                limits.min_increase_interval_s,
-            )
+    check_increase_interval(pump)
     peak_ng = peak_24h_ng(state, effective(new, periodic_of(state)))
     if peak_ng > limits.max_dose_ng_per_day:
         raise Refusal(

@@ -524,17 +524,7 @@ class Pump:
                 factor,
             )
         flexible.check_step(self, current, new)
-        if state.last_increase_ms is not None:
-            elapsed_ms = state.anchor_ms - state.last_increase_ms
-            interval_ms = limits.min_increase_interval_s * 1000
-            if elapsed_ms < interval_ms:
-                wait_min = math.ceil((interval_ms - elapsed_ms) / 60_000)
-                raise Refusal(
-                    NakCode.INCREASE_TOO_SOON,
-                    f"last increase was {elapsed_ms // 60_000} min ago; increases must be "
-                    f"{limits.min_increase_interval_s // 3600} h apart ({wait_min} min to wait)",
-                    limits.min_increase_interval_s,
-                )
+        flexible.check_increase_interval(self)
         peak_ng = self.peak_24h_ng(new)
         if peak_ng > limits.max_dose_ng_per_day:
             raise Refusal(

@@ -51,18 +51,25 @@ def check_rate_change(
         )
     if new_ng_per_day <= current_ng_per_day:
         return None
-    step = new_ng_per_day - current_ng_per_day
+    return step_violation(limits, current_ng_per_day, new_ng_per_day)
+
+
+def step_violation(limits: LimitsResponse, old: int, new: int, at: str = "") -> Violation | None:
+    """STEP_TOO_LARGE for an increase from ``old`` to ``new`` ng/day beyond the step limits
+    (absolute, then percentage), as the pump judges it; ``at`` names a schedule's time of day."""
+    unit = limits.display_unit
+    step = new - old
     if step > limits.max_step_ng_per_day:
         return Violation(
             NakCode.STEP_TOO_LARGE,
-            f"increase of {dose(step)} exceeds the maximum step of "
-            f"{dose(limits.max_step_ng_per_day)}",
+            f"{at}increase of {format_amount(step, unit)} exceeds the maximum step of "
+            f"{format_amount(limits.max_step_ng_per_day, unit)}",
         )
-    if current_ng_per_day and step * 100 > current_ng_per_day * limits.max_step_pct:
+    if old and step * 100 > old * limits.max_step_pct:
         return Violation(
             NakCode.STEP_TOO_LARGE,
-            f"increase of {dose(step)} exceeds the maximum step of {limits.max_step_pct}% of "
-            f"{dose(current_ng_per_day)}",
+            f"{at}increase of {format_amount(step, unit)} exceeds the maximum step of "
+            f"{limits.max_step_pct}% of {format_amount(old, unit)}",
         )
     return None
 

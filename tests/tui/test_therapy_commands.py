@@ -29,15 +29,17 @@ from .conftest import (
     SIZE,
     WALL_CLOCK,
     connected,
+    dose,
     idle,
     make_app,
+    notes,
     on_screen,
     plain,
     run_async,
+    text_of,
     type_text,
     until,
 )
-from .test_app import dose, notes, text_of
 
 DAY_S = 86_400
 
