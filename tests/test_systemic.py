@@ -273,3 +273,21 @@ def test_cli_bad_input_is_one_line_and_records_nothing(
             assert not any(str(e["action"]).startswith("systemic") for e in record.audit_entries())
         finally:
             record.close()
+
+
+def test_a_stop_logged_without_the_pump_counts_even_if_the_pump_clock_trails(
+    tmp_path: Path,
+) -> None:
+    """Offline entries are dated on the record's timeline, which runs with the wall clock; a
+    stopped or slow pump clock may still read earlier. What is recorded has happened."""
+    record = ClinicalRecord.open(tmp_path / "clinical.db")
+    try:
+        record.set_systemic_opioid("SN1", 1_000, "oxycodone", "120mg/day", clinician="dr-a")
+        record.set_systemic_opioid("SN1", 1_000, "fentanyl-patch", "50mcg/h", clinician="dr-a")
+        record.stop_systemic_opioid("SN1", 1_005, "fentanyl-patch", clinician="dr-a")
+        load = systemic_load(record, "SN1", now_s=1_002)  # the pump's clock
+    finally:
+        record.close()
+    assert [o.name for o in load.opioids] == ["oxycodone"]
+    assert load.total_mme_per_day == 180
+    assert load.tapering

@@ -244,7 +244,10 @@ def load_from_entries(entries: list[SystemicEntry], now_s: int) -> SystemicLoad:
 
 
 def systemic_load(record: ClinicalRecord, serial: str, now_s: int) -> SystemicLoad:
-    return load_from_entries(record.systemic_entries(serial), now_s)
+    """The load now. Whatever the record holds has happened: an entry logged without the
+    pump is dated on the record's timeline, which a stopped or slow pump clock may trail."""
+    entries = record.systemic_entries(serial)
+    return load_from_entries(entries, max([now_s, *(e.time_s for e in entries)]))
 
 
 def format_decimal(value: Fraction) -> str:
