@@ -15,6 +15,7 @@ from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import InProcessSimulator
+from tests.clinical.clinic import Clinic
 from tests.test_cli import assert_fails, assert_ok, env, pumpctl, status_json
 from tests.tui.conftest import SERIAL, SIZE, connected, make_app, plain, run_async
 
@@ -199,3 +200,27 @@ async def test_the_terminal_programmer_shows_a_discrepancy_in_a_banner(tmp_path:
         text = plain(banner)
         assert "DISCREPANCY: the pump's event log went backwards" in text
         assert "pumpctl reconcile --reason TEXT" in text
+
+
+def test_a_second_programmers_increase_counts_in_the_first_ones_guard(
+    pump: PumpUnderTest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two programmers, two records, one pump (docs/programmer.md, "More than one
+    programmer"): each sees the other's doses through the pump's log, not its pain scores."""
+    assert pump.sim is not None
+    office = Clinic(pump.sim, tmp_path / "office.db", capsys)
+    ward = Clinic(pump.sim, tmp_path / "ward.db", capsys)
+    for step in ("vas 4", "days 3", "set-rate 1.6", "days 1", "vas 4.5"):
+        office.step(step)
+
+    code, _, err = ward.run("set-rate 1.8")  # new to a pump with a history: held
+    assert code == 1
+    assert "DISCREPANCY_UNACKNOWLEDGED" in err
+    ward.ok("reconcile --reason 'second programmer: ward record'")
+    ward.ok("vas 5")
+    ward.ok("set-rate 1.8")
+
+    code, decision, _ = office.propose("2.0")  # the ward's increase, no reading here since
+    assert code == 1
+    assert decision["rule"] == "no-reassessment"
+    assert office.dose() == 1_800_000

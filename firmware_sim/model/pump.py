@@ -82,6 +82,10 @@ SEVERITY = {
     # programmed until a clinician has reviewed it (docs/simulator.md §3.10.1).
     AlarmCode.NV_INTEGRITY: Severity.CRITICAL,
 }
+UNVERIFIED_PROGRAM = (
+    "the program did not verify at boot (NV_INTEGRITY): review it, set the dose, "
+    "acknowledge NV_INTEGRITY, then resume"
+)
 CATHETER_STATES = {
     "patent": CatheterVerdict.PATENT,
     "partial": CatheterVerdict.PARTIAL_OCCLUSION,
@@ -622,6 +626,8 @@ class Pump:
             raise Refusal(NakCode.PUMP_STOPPED, "the motor is stalled: the pump cannot resume")
         if state.reservoir_nl <= 0:
             raise Refusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty: refill first")
+        if state.stop_reason == StopReason.NV_INTEGRITY and AlarmCode.NV_INTEGRITY in state.alarms:
+            raise Refusal(NakCode.PROGRAM_UNVERIFIED, UNVERIFIED_PROGRAM)
         detail = "already running (no change)" if state.running else "resumed"
         state.running = True
         state.stop_reason = StopReason.NONE

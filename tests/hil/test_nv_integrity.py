@@ -23,7 +23,8 @@ from firmware_sim.store import SCHEMA_VERSION, NonVolatileStore, NvError
 from pumpctl.cli import main
 from pumpctl.client import SyncPumpClient
 from pumpctl.keystore import Keystore
-from pumpctl.protocol.messages import AlarmCode, EventCode, Severity, StopReason
+from pumpctl.link.errors import Refused as PumpRefused
+from pumpctl.protocol.messages import AlarmCode, EventCode, NakCode, Severity, StopReason
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import InProcessSimulator
 
@@ -247,12 +248,10 @@ def test_a_missing_memory_is_not_first_booted(tmp_path: Path) -> None:
     assert NonVolatileStore.is_blank(path)
 
 
-@pytest.mark.needs_simulator
-def test_status_shows_the_alarm_and_the_safe_state_after_a_flipped_dose_digit(
-    pump: PumpUnderTest[InProcessSimulator],
-    cli_env: Path,
-    capsys: pytest.CaptureFixture[str],
+def _boot_with_a_flipped_dose(
+    pump: PumpUnderTest[InProcessSimulator], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """1.6 mg/day programmed, then '1' -> '9' in both copies of the dose: the safe state."""
     assert main(["--port", pump.port, "set-rate", "1.6"]) == 0, capsys.readouterr().err
     sim = pump.sim
     assert isinstance(sim, InProcessSimulator)
@@ -261,11 +260,44 @@ def test_status_shows_the_alarm_and_the_safe_state_after_a_flipped_dose_digit(
     sim.start()
     pump.reconnect()
     capsys.readouterr()
+
+
+@pytest.mark.needs_simulator
+def test_status_shows_the_alarm_and_the_safe_state_after_a_flipped_dose_digit(
+    pump: PumpUnderTest[InProcessSimulator],
+    cli_env: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _boot_with_a_flipped_dose(pump, capsys)
     main(["--port", pump.port, "status"])
     out = capsys.readouterr().out
     assert "stopped (nv integrity)" in out
     assert "NV_INTEGRITY (critical)" in out
     assert "Dose       9.6 mg/day" in out  # what the pump holds, unverified: not delivered
+
+
+@pytest.mark.needs_simulator
+def test_the_unverified_program_is_not_resumed_until_a_clinician_sets_and_acknowledges(
+    pump: PumpUnderTest[InProcessSimulator],
+    cli_env: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _boot_with_a_flipped_dose(pump, capsys)
+
+    assert main(["--port", pump.port, "resume"]) == 1  # refused before sending
+    assert "PROGRAM_UNVERIFIED" in capsys.readouterr().err
+    with pytest.raises(PumpRefused) as refused:  # and the pump itself, to a bare RESUME
+        pump.client.resume()
+    assert refused.value.code == NakCode.PROGRAM_UNVERIFIED
+    assert pump.client.status().stop_reason == StopReason.NV_INTEGRITY
+
+    setting = ["--port", pump.port, "set-rate", "1.6", "--confirm-large-change"]
+    assert main(setting) == 0, capsys.readouterr()
+    assert main(["--port", pump.port, "ack", "NV_INTEGRITY"]) == 0, capsys.readouterr()
+    assert main(["--port", pump.port, "resume"]) == 0, capsys.readouterr()
+    status = pump.client.status()
+    assert status.dose_ng_per_day == 1_600_000
+    assert status.stop_reason == StopReason.NONE
 
 
 def test_the_image_holds_the_session(image: bytes, tmp_path: Path) -> None:

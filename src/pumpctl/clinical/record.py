@@ -402,22 +402,23 @@ class ClinicalRecord:
             "WHERE pump_serial = ? ORDER BY id",
             (serial,),
         ).fetchall()
-        return [
-            ChangeRow(
-                id=r[0],
-                pump_serial=r[1],
-                time_s=r[2],
-                clinician=r[3],
-                old_ng_per_day=r[4],
-                new_ng_per_day=r[5],
-                request_id=int(r[6]),
-                override_reason=r[7],
-                override_note=r[8],
-                outcome=r[9],
-                detail=r[10],
-            )
-            for r in rows
-        ]
+        with _damaged("changes"):
+            return [
+                ChangeRow(
+                    id=r[0],
+                    pump_serial=r[1],
+                    time_s=r[2],
+                    clinician=r[3],
+                    old_ng_per_day=r[4],
+                    new_ng_per_day=r[5],
+                    request_id=int(r[6]),
+                    override_reason=r[7],
+                    override_note=r[8],
+                    outcome=r[9],
+                    detail=r[10],
+                )
+                for r in rows
+            ]
 
     def unresolved_changes(self, serial: str) -> list[ChangeRow]:
         """Changes whose outcome is still open: ``pending`` (the programmer stopped between
@@ -521,10 +522,11 @@ class ClinicalRecord:
         if serial is not None:
             query, args = query + " WHERE pump_serial = ?", (serial,)
         rows = self._db.execute(query + " ORDER BY id", args).fetchall()
-        return [
-            CommandRow(r[0], r[1], r[2], r[3], r[4], int(r[5]), json.loads(r[6]), r[7], r[8])
-            for r in rows
-        ]
+        with _damaged("commands"):
+            return [
+                CommandRow(r[0], r[1], r[2], r[3], r[4], int(r[5]), json.loads(r[6]), r[7], r[8])
+                for r in rows
+            ]
 
     def unresolved_commands(self, serial: str) -> list[CommandRow]:
         return [c for c in self.commands(serial) if c.outcome in UNRESOLVED_OUTCOMES]
@@ -795,15 +797,29 @@ def _disagreement(what: str, outcome: str, event: _EventRow) -> str:
 
 def _event(row: tuple[Any, ...]) -> EventRecord:
     """A mirrored event from its row (idx, time_s, code, request_id, value_a, value_b, detail)."""
-    return EventRecord(
-        index=row[0],
-        time_s=row[1],
-        code=EventCode(row[2]),
-        request_id=int(row[3]),
-        value_a=row[4],
-        value_b=row[5],
-        detail=row[6],
-    )
+    with _damaged("pump_events"):
+        return EventRecord(
+            index=row[0],
+            time_s=row[1],
+            code=EventCode(row[2]),
+            request_id=int(row[3]),
+            value_a=row[4],
+            value_b=row[5],
+            detail=row[6],
+        )
+
+
+@contextlib.contextmanager
+def _damaged(table: str) -> Iterator[None]:
+    """A row that no longer parses (a value altered on disk) is a damaged record: one line."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise RecordError(
+            f"the clinical record's {table} table holds a damaged row ({first}); "
+            "pumpctl audit verify names it"
+        ) from error
 
 
 def _event_filter(

@@ -32,6 +32,7 @@ from pumpctl.protocol.messages import (
     SetPeriodicBolusRequest,
     SetRateRequest,
     SetScheduleRequest,
+    StopReason,
     StopRequest,
     WithdrawalRisk,
 )
@@ -350,6 +351,15 @@ class Resume(TherapyCommand):
         if seen.alarm_active(AlarmCode.MOTOR_STALL):
             raise ProgrammerRefusal(
                 NakCode.PUMP_STOPPED, "the motor is stalled: the pump cannot resume"
+            )
+        if seen.status.stop_reason == StopReason.NV_INTEGRITY and seen.alarm_active(
+            AlarmCode.NV_INTEGRITY
+        ):
+            raise ProgrammerRefusal(
+                NakCode.PROGRAM_UNVERIFIED,
+                "the pump stopped because its memory failed its check at boot: the program it "
+                "holds is unverified. Review it (pumpctl status), set the dose you intend "
+                "(pumpctl set-rate), acknowledge the alarm (pumpctl ack NV_INTEGRITY), then resume",
             )
 
     def off_s(self, ctx: Context) -> int | None:

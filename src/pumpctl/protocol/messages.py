@@ -132,6 +132,7 @@ class NakCode(IntEnum):
     DISCREPANCY_UNACKNOWLEDGED = 0x16
     BOLUS_TOO_SHORT = 0x17  # a patient's bolus faster than the drug's minimum duration
     ABOVE_HARD_LIMIT = 0x18  # WRITE_LIMITS beyond the firmware's hard limits for the drug
+    PROGRAM_UNVERIFIED = 0x1C  # RESUME of a program the pump's memory check could not verify
     REQUEST_CLOSED = 0x1F  # a command whose request id a QUERY_OUTCOME closed before it came
     AUTH_REQUIRED = 0x20
     AUTH_FAILED = 0x21

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
@@ -34,7 +35,7 @@ from firmware_sim.simulator import InitialProgram
 from pumpctl.builtin_sim import BuiltinSimulator, training_state_path
 from pumpctl.client import PumpClient
 from pumpctl.clinical.guard import GuardDecision
-from pumpctl.clinical.record import ClinicalRecord
+from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.clinical.scores import format_vas
 from pumpctl.clinical.systemic import SystemicLoad, systemic_load
 from pumpctl.clinical.timeline import timeline
@@ -343,10 +344,23 @@ class PumpApp(App[None]):
             return
         try:
             seen = await programmer.interrogate()  # syncs the record and cross-checks it
+            self._show(seen)
         except PumpError as error:
             self._link_lost(str(error))
-            return
-        self._show(seen)
+        except (RecordError, sqlite3.Error) as error:
+            self._record_failed(error)
+
+    def _record_failed(self, error: RecordError | sqlite3.Error) -> None:
+        """The clinical record failed (damaged, unreadable, a full disk): one line, and the
+        dashboard stays up; nothing is decided from a record that could not be read."""
+        text = " ".join(str(error).split())
+        message = (
+            f"Clinical record: {text}"
+            if isinstance(error, RecordError)
+            else (f"Clinical record error: {text}")
+        )
+        self.notify(message, severity="error", timeout=30)
+        self._status_line(message)
 
     def _show(self, seen: Interrogation) -> None:
         self.seen, self.seen_at, self.link_ok = seen, self.wall_clock(), True
@@ -482,6 +496,8 @@ class PumpApp(App[None]):
             except PumpError as error:
                 self.notify(str(error), severity="error", timeout=15)
                 self._status_line(str(error))
+            except (RecordError, sqlite3.Error) as error:
+                self._record_failed(error)
             finally:
                 self.busy = False
 
@@ -794,13 +810,18 @@ class PumpApp(App[None]):
             return
         serial = self.seen.identity.serial_number if self.seen else None
         unit = self.seen.unit if self.seen else "mcg"
-        report = self.record.verify_audit()
+        try:
+            report = self.record.verify_audit()
+            entries = self.record.audit_entries(serial)
+        except (RecordError, sqlite3.Error) as error:
+            self._record_failed(error)
+            return
         verdict = (
             f"Audit trail intact: {report.entries} entries (hash chain verified)"
             if report.intact
             else f"AUDIT TRAIL BROKEN: {report.problem}"
         )
-        self.push_screen(AuditScreen(self.record.audit_entries(serial), verdict, unit))
+        self.push_screen(AuditScreen(entries, verdict, unit))
 
     def action_training(self) -> None:
         if self.sim is None:
