@@ -291,12 +291,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     reconcile.add_argument("--reason", required=True, help="what was found and why it is right")
     report = sub.add_parser("report", help="write the visit report (Markdown and HTML)")
-    report.add_argument("--out", default=".", help="directory to write to (default: here)")
+    report.add_argument(
+        "--out", help="directory to write to (default: reports/ in the user's data directory)"
+    )
     report.add_argument(
         "--since-hours",
         type=_whole(1, MAX_REPORT_HOURS, " hours"),
-        default=24,
-        help="how far back the visit goes (24)",
+        help="how far back the visit goes (default: the first interaction today, pump clock)",
+    )
+    report.add_argument(
+        "--paper", choices=("a4", "letter"), default="a4", help="the page size to print on (a4)"
     )
     tui = sub.add_parser(
         "tui", help="the terminal programmer (no --port: the built-in training simulator)"
@@ -883,17 +887,19 @@ def _history_output(record: ClinicalRecord, serial: str, unit: str) -> Output:
 
 
 async def _report(programmer: Programmer, args: argparse.Namespace) -> Output:
-    from pumpctl.report import write_visit_report
+    from pumpctl.report import default_report_dir, write_visit_report
 
-    out = Path(args.out)
-    if not out.is_dir():
+    out = Path(args.out) if args.out else default_report_dir()
+    if args.out and not out.is_dir():
         raise UsageError(f"report --out {args.out!r} is not a directory")
     seen = await programmer.interrogate()
-    since = seen.status.pump_time_s - args.since_hours * 3600
+    since = None if args.since_hours is None else seen.status.pump_time_s - args.since_hours * 3600
     try:
-        paths = await write_visit_report(programmer, seen, out, since)
+        paths = await write_visit_report(
+            programmer, seen, out, since, training=bool(args.sim), paper=args.paper
+        )
     except OSError as error:
-        raise UsageError(f"cannot write the report into {args.out!r}: {error.strerror}") from None
+        raise UsageError(f"cannot write the report into {str(out)!r}: {error.strerror}") from None
     return Output({"files": [str(p) for p in paths]}, "\n".join(str(p) for p in paths))
 
 

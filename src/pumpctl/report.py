@@ -1,7 +1,9 @@
-"""The visit report: what was done, as Markdown and a self-contained HTML page.
+"""The visit report: what was done, as Markdown and a self-contained, print-ready HTML page.
 
-Settings before and after, dose and VAS history with the chart, guard decisions and
-overrides, alarms, refills and catheter checks, all from the pump and the clinical record.
+Who and what (patient, clinician, pump, drug, a TRAINING marker), settings before and after,
+dose and VAS history with the chart, guard decisions and overrides, alarms, refills and
+catheter checks, all from the pump and the clinical record. The visit runs from the first
+interaction with the pump on the day of the report (pump clock), or from ``since_s``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
+from pumpctl.chart import ChartModel, chart_model, guard_marks
 from pumpctl.clinical.record import CommandRow
 from pumpctl.clinical.scores import format_vas
 from pumpctl.clinical.systemic import (
@@ -27,6 +32,8 @@ from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.units import format_amount, format_concentration, format_volume
 
 DAY_S = 86_400
+PAPERS = {"a4": "A4", "letter": "letter"}
+TRAINING = "TRAINING: the built-in simulator, not a patient's pump"
 VISIT_EVENTS = {
     EventCode.RATE_CHANGED,
     EventCode.REFUSED,
@@ -56,6 +63,20 @@ class VisitReport:
     commands: list[CommandRow]
     systemic: SystemicLoad | None = None
     discrepancies: tuple[str, ...] = ()  # where the pump and the record disagree, open now
+    clinician: str = "unknown"
+    training: bool = False  # the built-in training simulator, not a patient's pump
+    patient_id: str | None = None
+
+    @property
+    def chart(self) -> ChartModel:
+        status = self.seen.status
+        return chart_model(
+            self.rows, status.dose_ng_per_day, status.pump_time_s, self.unit, self.guard_marks
+        )
+
+    @property
+    def guard_marks(self) -> list[Any]:
+        return guard_marks(self.audit)
 
     @property
     def unit(self) -> str:
@@ -66,24 +87,69 @@ class VisitReport:
 
 
 async def build_visit_report(
-    programmer: Programmer, seen: Interrogation, since_s: int | None = None
+    programmer: Programmer,
+    seen: Interrogation,
+    since_s: int | None = None,
+    *,
+    training: bool = False,
 ) -> VisitReport:
     await programmer.sync_record(seen)
     record = programmer.record
     serial = seen.identity.serial_number
     now = seen.status.pump_time_s
-    since = now - DAY_S if since_s is None else since_s
+    entries = record.audit_entries(serial)
+    since = visit_start(entries, now) if since_s is None else since_s
     rows = timeline(record, serial)
     before = seen.status.dose_ng_per_day
     for row in reversed([r for r in rows if r.kind == "dose"]):
         if row.time_s >= since and row.previous is not None:
             before = row.previous
     events = record.pump_events(serial, codes=tuple(VISIT_EVENTS), since_s=since)
-    audit = [e for e in record.audit_entries(serial) if e["time_s"] >= since]
+    audit = [e for e in entries if e["time_s"] >= since]
     commands = [c for c in record.commands(serial) if c.time_s >= since]
     systemic = systemic_load(record, serial, now)
     open_now = tuple(d.text for d in programmer.discrepancies)
-    return VisitReport(seen, since, before, rows, events, audit, commands, systemic, open_now)
+    return VisitReport(
+        seen,
+        since,
+        before,
+        rows,
+        events,
+        audit,
+        commands,
+        systemic,
+        open_now,
+        clinician=programmer.clinician,
+        training=training,
+    )
+
+
+def visit_start(entries: list[dict[str, Any]], now_s: int) -> int:
+    """The first interaction with the pump on the pump clock's day of ``now_s``: the visit.
+    With none that day, the visit is now (the report shows the pump as it stands)."""
+    midnight = now_s - now_s % DAY_S
+    today = [e["time_s"] for e in entries if isinstance(e.get("time_s"), int)]
+    today = [t for t in today if midnight <= t <= now_s]
+    return min(today, default=now_s)
+
+
+def _who(report: VisitReport) -> list[tuple[str, str]]:
+    """The report's heading facts: whom, by whom, with what."""
+    identity = report.seen.identity
+    conc = format_concentration(identity.concentration_ng_per_ml, report.unit)
+    return [
+        ("Patient", report.patient_id or "not recorded in the pump"),
+        ("Clinician", report.clinician),
+        (
+            "Pump",
+            f"{identity.model} {identity.serial_number}, firmware {identity.firmware_version}",
+        ),
+        ("Drug", f"{identity.drug} {conc}"),
+        (
+            "Visit",
+            f"{_time(report.since_s)} to {_time(report.seen.status.pump_time_s)} (pump clock)",
+        ),
+    ]
 
 
 def _crosscheck_lines(report: VisitReport) -> list[str]:
@@ -189,14 +255,15 @@ def _summary(report: VisitReport) -> list[tuple[str, str, str]]:
 
 
 def render_markdown(report: VisitReport) -> str:
-    from pumpctl.tui.chart import ChartData, render_chart
+    from pumpctl.tui.chart import render_chart
 
     identity, status = report.seen.identity, report.seen.status
+    training = ["", f"**{TRAINING}**"] if report.training else []
     out = [
         f"# Visit report: pump {identity.serial_number}",
+        *training,
         "",
-        f"Pump {identity.model}, firmware {identity.firmware_version}. Visit from "
-        f"{_time(report.since_s)} to {_time(status.pump_time_s)} (pump clock).",
+        *[f"- **{name}:** {value}" for name, value in _who(report)],
         "",
         "## Settings before and after",
         "",
@@ -214,9 +281,7 @@ def render_markdown(report: VisitReport) -> str:
         "## Dose and pain over time",
         "",
         "```",
-        render_chart(
-            ChartData(report.rows, status.dose_ng_per_day, status.pump_time_s, report.unit), 78, 12
-        ).plain,
+        render_chart(report.chart, 78, 12).plain,
         "```",
         "",
         "| pump time | dose | VAS |",
@@ -247,57 +312,135 @@ def render_markdown(report: VisitReport) -> str:
     return "\n".join(out) + "\n"
 
 
-def _svg_chart(report: VisitReport, width: int = 720, height: int = 220) -> str:
-    rows, status = report.rows, report.seen.status
-    if not rows:
-        return "<p>No dose changes or pain scores logged.</p>"
-    start = min(r.time_s for r in rows)
-    end = max(status.pump_time_s, max(r.time_s for r in rows))
-    span = max(1, end - start)
-    doses = [r for r in rows if r.kind == "dose"]
-    top = max(
-        [status.dose_ng_per_day, *(d.value for d in doses), *(d.previous or 0 for d in doses)]
-    )
-    pad = 40
+# The chart's size in CSS pixels: it fits the printable width of A4 and of Letter (180 mm
+# at 15 mm margins: 680 px at 96 px per inch).
+CHART_W, CHART_H = 680, 300
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 72, 48, 40, 64
+GUARD_SHAPES = {"block": "guard-block", "hold": "guard-hold", "warn": "guard-warn"}
 
-    def x(t: int) -> float:
-        return pad + (t - start) * (width - 2 * pad) / span
+
+def _text(x: float, y: float, text: str, cls: str, anchor: str = "start", turn: int = 0) -> str:
+    rotate = f' transform="rotate({turn} {x:.1f} {y:.1f})"' if turn else ""
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" class="{cls}" text-anchor="{anchor}"{rotate}>'
+        f"{html.escape(text)}</text>"
+    )
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, cls: str) -> str:
+    return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" class="{cls}"/>'
+
+
+def _triangle(x: float, y: float, up: bool, cls: str, title: str = "") -> str:
+    """A 12 px triangle with its top edge at ``y``: pointing up (an increase) or down."""
+    tip, base = (y, y + 10) if up else (y + 10, y)
+    points = f"{x - 6:.1f},{base:.1f} {x + 6:.1f},{base:.1f} {x:.1f},{tip:.1f}"
+    inner = f"<title>{html.escape(title)}</title>" if title else ""
+    return f'<polygon points="{points}" class="{cls}">{inner}</polygon>'
+
+
+def _square(x: float, y: float, cls: str, title: str = "") -> str:
+    inner = f"<title>{html.escape(title)}</title>" if title else ""
+    return (
+        f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" class="{cls}">{inner}</rect>'
+    )
+
+
+def _legend(left: float, y: float) -> list[str]:
+    parts = [_line(left, y - 4, left + 18, y - 4, "dose"), _text(left + 22, y, "dose", "axis")]
+    parts += [f'<circle cx="{left + 72}" cy="{y - 4}" r="4" class="vas"/>']
+    parts += [_text(left + 80, y, "VAS", "axis")]
+    parts += [
+        _triangle(left + 125, y - 10, True, "increase"),
+        _text(left + 134, y, "increase", "axis"),
+    ]
+    parts += [_triangle(left + 197, y - 10, False, "decrease")]
+    parts += [_text(left + 206, y, "decrease", "axis")]
+    for offset, verdict, words in (
+        (268, "block", "blocked"),
+        (372, "hold", "held"),
+        (460, "warn", "warned"),
+    ):
+        parts += [_square(left + offset + 5, y - 4, GUARD_SHAPES[verdict])]
+        parts += [_text(left + offset + 13, y, f"guard {words}", "axis")]
+    return parts
+
+
+def _svg_chart(report: VisitReport) -> str:
+    model = report.chart
+    if model.empty:
+        return "<p>No dose changes or pain scores logged.</p>"
+    left, right = PLOT_LEFT, CHART_W - PLOT_RIGHT
+    top, bottom = PLOT_TOP, CHART_H - PLOT_BOTTOM
+    low, high = model.dose_low_ng_per_day, model.dose_high_ng_per_day
+
+    def x(time_s: int) -> float:
+        return left + (time_s - model.start_s) * (right - left) / model.span_s
 
     def y_dose(ng: int) -> float:
-        return height - pad - ng * (height - 2 * pad) / max(top, 1)
+        return bottom - (ng - low) * (bottom - top - 8) / max(1, high - low)
 
     def y_vas(tenths: int) -> float:
-        return height - pad - tenths * (height - 2 * pad) / 100
+        return bottom - tenths * (bottom - top) / 100
 
-    level = doses[0].previous if doses and doses[0].previous is not None else status.dose_ng_per_day
-    points = [(x(start), y_dose(level))]
-    marks = []
-    for d in doses:
-        points += [(x(d.time_s), y_dose(level)), (x(d.time_s), y_dose(d.value))]
-        if d.previous is not None and d.value > d.previous:
-            marks.append(f'<text x="{x(d.time_s):.1f}" y="{pad - 8}" class="mark">▲</text>')
-        level = d.value
-    points.append((x(end), y_dose(level)))
-    path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-    dots = "".join(
-        f'<circle cx="{x(r.time_s):.1f}" cy="{y_vas(r.value):.1f}" r="4" class="vas"/>'
-        for r in rows
-        if r.kind == "vas"
-    )
+    frame = f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" '
+    parts = [frame + 'class="frame"/>']
+    for ng, label in model.dose_ticks():
+        y = y_dose(ng)
+        parts += [
+            _line(left, y, right, y, "grid"),
+            _text(left - 6, y + 4, label, "axis dose-axis", "end"),
+        ]
+    for tenths in (0, 50, 100):
+        parts.append(_text(right + 6, y_vas(tenths) + 4, str(tenths // 10), "axis vas-axis"))
+    for time_s, label in model.time_ticks(8):
+        tx = x(time_s)
+        parts += [
+            _line(tx, bottom, tx, bottom + 5, "tick"),
+            _text(tx, bottom + 18, label, "axis", "middle"),
+        ]
+    mid = (top + bottom) / 2
+    parts += [
+        _text(14, mid, model.dose_axis_title(), "title dose-axis", "middle", -90),
+        _text(CHART_W - 12, mid, "VAS (0-10)", "title vas-axis", "middle", 90),
+        _text((left + right) / 2, bottom + 36, "pump time (UTC)", "title", "middle"),
+    ]
+    points = []
+    for step in model.steps:
+        y = y_dose(step.ng_per_day)
+        points += [f"{x(step.start_s):.1f},{y:.1f}", f"{x(step.end_s):.1f},{y:.1f}"]
+    parts.append(f'<polyline points="{" ".join(points)}" class="dose"/>')
+    if len(model.vas) > 1:
+        trend = " ".join(f"{x(v.time_s):.1f},{y_vas(v.tenths):.1f}" for v in model.vas)
+        parts.append(f'<polyline points="{trend}" class="vas-trend"/>')
+    for v in model.vas:
+        parts.append(
+            f'<circle cx="{x(v.time_s):.1f}" cy="{y_vas(v.tenths):.1f}" r="4" class="vas"/>'
+        )
+    for mark in model.marks:
+        change = f"{report.dose(mark.before_ng_per_day)} to {report.dose(mark.after_ng_per_day)}"
+        kind = "increase" if mark.increase else "decrease"
+        parts.append(_triangle(x(mark.time_s), top - 34, mark.increase, kind, change))
+    for decision in model.guard:
+        proposed = decision.proposed_ng_per_day
+        what = f"guard {decision.verdict} ({decision.rule})"
+        what += "" if proposed is None else f" of {report.dose(proposed)}"
+        shape = GUARD_SHAPES.get(decision.verdict, "guard-warn")
+        parts.append(_square(x(decision.time_s), top - 10, shape, what))
+    parts += _legend(left, CHART_H - 8)
     return (
-        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        'aria-label="Daily dose and VAS over time">'
-        f'<polyline points="{path}" class="dose"/>{dots}{"".join(marks)}'
-        f'<text x="4" y="{pad}" class="dose-label">{html.escape(report.dose(top))}</text>'
-        f'<text x="{width - pad + 4}" y="{pad}" class="vas-label">VAS 10</text>'
-        f'<text x="{width - pad + 4}" y="{height - pad}" class="vas-label">0</text>'
-        "</svg>"
+        f'<svg id="chart" viewBox="0 0 {CHART_W} {CHART_H}" width="{CHART_W}" '
+        f'height="{CHART_H}" role="img" aria-label="Daily dose and VAS over time">'
+        + "".join(parts)
+        + "</svg>"
     )
 
 
-def render_html(report: VisitReport) -> str:
+def render_html(report: VisitReport, paper: str = "a4") -> str:
     identity, status = report.seen.identity, report.seen.status
     esc = html.escape
+    who = "".join(f"<tr><th>{esc(n)}</th><td>{esc(v)}</td></tr>" for n, v in _who(report))
+    training = f'<p class="training">{esc(TRAINING)}</p>' if report.training else ""
     summary = "".join(
         f"<tr><th>{esc(n)}</th><td>{esc(b)}</td><td>{esc(a)}</td></tr>"
         for n, b, a in _summary(report)
@@ -347,18 +490,30 @@ def render_html(report: VisitReport) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <title>Visit report: pump {esc(identity.serial_number)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; color: #111; }}
+@page {{ size: {PAPERS[paper]}; margin: 15mm; }}
+body {{ font-family: system-ui, sans-serif; max-width: 180mm; margin: 2em auto; color: #111; }}
 table {{ border-collapse: collapse; margin: 0.5em 0; }}
-th, td {{ border: 1px solid #999; padding: 0.2em 0.6em; text-align: left; }}
-.dose {{ fill: none; stroke: #0a6; stroke-width: 2; }}
-.vas {{ fill: #c0c; }}
-.mark {{ fill: #c80; font-size: 12px; }}
-.dose-label {{ fill: #0a6; font-size: 11px; }} .vas-label {{ fill: #c0c; font-size: 11px; }}
-@media print {{ body {{ margin: 0; }} }}
+th, td {{ border: 1px solid #999; padding: 0.2em 0.6em; text-align: left; vertical-align: top; }}
+table.who th {{ background: #eee; }}
+.training {{ border: 3px solid #c00; color: #c00; font-weight: bold; padding: 0.3em 0.6em; }}
+svg {{ max-width: 100%; height: auto; }}
+.frame {{ fill: none; stroke: #666; }} .grid {{ stroke: #ddd; }} .tick {{ stroke: #666; }}
+.axis {{ font-size: 11px; fill: #333; }} .title {{ font-size: 12px; fill: #111; }}
+.dose {{ fill: none; stroke: #0a6; stroke-width: 2.5; }} .dose-axis {{ fill: #075; }}
+.vas {{ fill: #b0b; }} .vas-trend {{ fill: none; stroke: #b0b; stroke-dasharray: 3 3; }}
+.vas-axis {{ fill: #909; }}
+.increase {{ fill: #c60; }} .decrease {{ fill: #06c; }}
+.guard-block {{ fill: #c00; }} .guard-hold {{ fill: #e90; }}
+.guard-warn {{ fill: #fff; stroke: #e90; stroke-width: 2; }}
+@media print {{
+  body {{ margin: 0; max-width: none; font-size: 10pt; }}
+  h2 {{ break-after: avoid; }}
+  table, svg, li {{ break-inside: avoid; }}
+}}
 </style></head><body>
 <h1>Visit report: pump {esc(identity.serial_number)}</h1>
-<p>Pump {esc(identity.model)}, firmware {esc(identity.firmware_version)}. Visit from
-{esc(_time(report.since_s))} to {esc(_time(status.pump_time_s))} (pump clock).</p>
+{training}
+<table class="who">{who}</table>
 <h2>Settings before and after</h2>
 <table><tr><th></th><th>before</th><th>after</th></tr>{summary}</table>
 <h2>Pump and record cross-check</h2><ul>{crosscheck}</ul>
@@ -376,15 +531,30 @@ th, td {{ border: 1px solid #999; padding: 0.2em 0.6em; text-align: left; }}
 """
 
 
+def default_report_dir() -> Path:
+    return Path(platformdirs.user_data_dir("pumpctl")) / "reports"
+
+
 async def write_visit_report(
-    programmer: Programmer, seen: Interrogation, directory: Path, since_s: int | None = None
+    programmer: Programmer,
+    seen: Interrogation,
+    directory: Path | None = None,
+    since_s: int | None = None,
+    *,
+    training: bool = False,
+    paper: str = "a4",
 ) -> list[Path]:
-    report = await build_visit_report(programmer, seen, since_s)
+    """Write the report as Markdown and HTML into ``directory`` (the user's data directory
+    when None); returns both paths."""
+    report = await build_visit_report(programmer, seen, since_s, training=training)
+    directory = directory or default_report_dir()
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.fromtimestamp(seen.status.pump_time_s, UTC).strftime("%Y%m%d-%H%M")
     base = directory / f"visit-{seen.identity.serial_number}-{stamp}"
     paths = [base.with_suffix(".md"), base.with_suffix(".html")]
-    for path, text in zip(paths, (render_markdown(report), render_html(report)), strict=True):
+    for path, text in zip(
+        paths, (render_markdown(report), render_html(report, paper)), strict=True
+    ):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)

@@ -33,6 +33,7 @@ from textual.widgets import Header, Static
 
 from firmware_sim.simulator import InitialProgram
 from pumpctl.builtin_sim import BuiltinSimulator, training_state_path
+from pumpctl.chart import chart_model
 from pumpctl.client import PumpClient
 from pumpctl.clinical.guard import GuardDecision
 from pumpctl.clinical.record import ClinicalRecord, RecordError
@@ -61,7 +62,6 @@ from pumpctl.programmer import (
     TherapyCommand,
 )
 from pumpctl.protocol.messages import CatheterVerdict, EventCode
-from pumpctl.tui.chart import ChartData
 from pumpctl.tui.screens.dialogs import (
     AmountDialog,
     Ask,
@@ -179,7 +179,7 @@ class PumpApp(App[None]):
         self.record_path = record_path
         self.clinician = clinician
         self.poll_s = poll_s
-        self.report_dir = report_dir or Path.cwd()
+        self.report_dir = report_dir  # None: reports/ in the user's data directory
         self.wall_clock = wall_clock
         self.target: Target | None = None
         self.client: PumpClient | None = None
@@ -404,7 +404,7 @@ class PumpApp(App[None]):
         self.query_one(AlarmBar).show(seen)
         self._discrepancy_banner()
         if self.record is not None:
-            self.query_one(DoseChart).data = ChartData(
+            self.query_one(DoseChart).data = chart_model(
                 timeline(self.record, identity.serial_number),
                 seen.status.dose_ng_per_day,
                 seen.status.pump_time_s,
@@ -876,7 +876,9 @@ class PumpApp(App[None]):
         async def work() -> None:
             from pumpctl.report import write_visit_report
 
-            paths = await write_visit_report(programmer, seen, self.report_dir)
+            paths = await write_visit_report(
+                programmer, seen, self.report_dir, training=self.sim is not None
+            )
             self.notify(f"Visit report written: {', '.join(str(p) for p in paths)}", timeout=15)
 
         self._command(work, "report")

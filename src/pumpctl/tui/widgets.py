@@ -10,10 +10,11 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, ProgressBar, Static
 
+from pumpctl.chart import ChartModel
 from pumpctl.clinical.systemic import SystemicLoad, short_text
 from pumpctl.programmer import Interrogation
 from pumpctl.protocol.messages import Severity
-from pumpctl.tui.chart import ChartData, render_chart
+from pumpctl.tui.chart import render_chart
 from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
 
 SEVERITY_STYLE = {
@@ -119,7 +120,7 @@ class AlarmBar(Static):
 
 
 class DoseChart(Widget):
-    data: reactive[ChartData | None] = reactive(None)
+    data: reactive[ChartModel | None] = reactive(None)
 
     def render(self) -> Text:
         if self.data is None:
