@@ -38,6 +38,7 @@ from pumpctl.protocol.session import (
     NONCE_LEN,
     AuthError,
     Direction,
+    Replayed,
     Role,
     SessionKeys,
     handshake_answer,
@@ -225,9 +226,8 @@ class SessionGuard:
         try:
             plain = session.keys.open(frame, Direction.TO_PUMP)
         except AuthError as error:
-            replay = "replay" in str(error)
             self._failed(str(error), now)
-            code = NakCode.REPLAYED if replay else NakCode.AUTH_FAILED
+            code = NakCode.REPLAYED if isinstance(error, Replayed) else NakCode.AUTH_FAILED
             raise Refused(code, f"authentication failed: {error}") from None
         if not session.proven:
             self._prove(session, now)

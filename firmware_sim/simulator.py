@@ -26,7 +26,13 @@ from firmware_sim.model.units import flow_nl_per_day
 from firmware_sim.sessions import WITHOUT_SESSION, SecurityState, SessionGuard
 from firmware_sim.sessions import Refused as SessionRefused
 from firmware_sim.store import Loaded, NonVolatileStore, NoPumpMemory, NvError, Outcome
-from pumpctl.protocol.codec import DecodeError, decode_payload, from_frame, to_frame
+from pumpctl.protocol.codec import (
+    DecodeError,
+    UnknownMessage,
+    decode_payload,
+    from_frame,
+    to_frame,
+)
 from pumpctl.protocol.frames import Frame, FrameFlags
 from pumpctl.protocol.messages import (
     Command,
@@ -219,7 +225,8 @@ class Simulator:
         try:
             request = from_frame(frame)
         except DecodeError as error:
-            code = NakCode.UNKNOWN_MESSAGE if "unknown" in str(error) else NakCode.MALFORMED_PAYLOAD
+            unknown = isinstance(error, UnknownMessage)
+            code = NakCode.UNKNOWN_MESSAGE if unknown else NakCode.MALFORMED_PAYLOAD
             return self._nak_frame(frame, code, str(error))
         if role is not None:
             try:

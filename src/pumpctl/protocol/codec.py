@@ -23,6 +23,10 @@ class DecodeError(ValueError):
     """A frame whose payload does not decode as its message type says."""
 
 
+class UnknownMessage(DecodeError):
+    """A frame whose message type the receiver does not know."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Run:
     """Consecutive fixed-size fields packed with one ``struct.Struct``."""
@@ -198,7 +202,7 @@ def from_frame(frame: Frame) -> Message:
     cls = table.get(frame.msg_type)
     if cls is None:
         kind = "response" if frame.is_response else "request"
-        raise DecodeError(f"unknown {kind} type 0x{frame.msg_type:02X}")
+        raise UnknownMessage(f"unknown {kind} type 0x{frame.msg_type:02X}")
     if (FrameFlags.NAK in frame.flags) != (cls is Nak):
         raise DecodeError("NAK flag and message type disagree")
     return decode_payload(cls, frame.payload)

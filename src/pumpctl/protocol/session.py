@@ -48,7 +48,11 @@ class Direction(IntEnum):
 
 
 class AuthError(ValueError):
-    """A frame that fails authentication; ``reason`` says which check."""
+    """A frame that fails authentication; the message says which check."""
+
+
+class Replayed(AuthError):
+    """A frame whose counter is not above the last one accepted: a replay."""
 
 
 def _hmac(key: bytes, *parts: bytes) -> bytes:
@@ -189,7 +193,7 @@ class SessionKeys:
         plain = self.peek(frame, direction)
         counter = self.counter_of(frame)
         if counter <= self.received:
-            raise AuthError(f"counter {counter} is not above {self.received}: a replay")
+            raise Replayed(f"counter {counter} is not above {self.received}: a replay")
         self.received = counter
         return plain
 
