@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.stats import Timing, fmt
-from pumpctl.clinical.record import ClinicalRecord
+from pumpctl.clinical.record import ChangeOutcome, ClinicalRecord
 from pumpctl.clinical.timeline import timeline
 from pumpctl.protocol.messages import EventCode, EventRecord
 
@@ -63,7 +63,7 @@ def _grow(record: ClinicalRecord, visits: dict[str, int], audit_rows: int) -> No
                     ),
                 ],
             )
-            record.finish_change(change, "applied")
+            record.finish_change(change, ChangeOutcome.APPLIED)
 
 
 def _time(call: Callable[[], object], n: int) -> Timing:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pumpctl.clinical import audit
-from pumpctl.clinical.record import ClinicalRecord, RecordError
+from pumpctl.clinical.record import ChangeOutcome, ClinicalRecord, RecordError
 from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.testing.plugin import PumpUnderTest
 from tests.test_cli import run_in_process
@@ -66,7 +66,7 @@ def filled_record(path: Path) -> None:
             request_id=77,
         )
         record.mirror_events(SERIAL, [event(1, EventCode.RATE_CHANGED, 77, 1_400_000, 1_600_000)])
-        record.finish_change(change, "applied", "verified by read-back")  # 3
+        record.finish_change(change, ChangeOutcome.APPLIED, "verified by read-back")  # 3
         record.log_vas(SERIAL, 300, 60, events_seen=1, clinician="a", note="worse")  # 4
         change = record.begin_change(  # 5
             SERIAL,
@@ -76,7 +76,7 @@ def filled_record(path: Path) -> None:
             new_ng_per_day=1_800_000,
             request_id=78,
         )
-        record.finish_change(change, "refused", "pump refused (INCREASE_TOO_SOON)")  # 6
+        record.finish_change(change, ChangeOutcome.REFUSED, "pump refused (INCREASE_TOO_SOON)")  # 6
         record.note(SERIAL, "a", "guard-hold", 500, reason="reassess")  # 7
     finally:
         record.close()

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pumpctl.client import PumpClient
-from pumpctl.clinical.record import ClinicalRecord, RecordError
+from pumpctl.clinical.record import ChangeOutcome, ClinicalRecord, RecordError
 from pumpctl.link.errors import Refused
 from pumpctl.programmer import AppliedNotRecorded, Programmer
 from pumpctl.protocol.messages import EventCode, EventRecord
@@ -188,7 +188,7 @@ def test_an_uncertain_change_is_settled_by_the_next_session(
     change = begin(db, pump, 1_300_000, request_id=0xABCD)
     pump.client.set_rate(1_300_000, 1_400_000, request_id=0xABCD)
     record = ClinicalRecord.open(db)
-    record.finish_change(change, "uncertain", "no answer, and the read-back failed")
+    record.finish_change(change, ChangeOutcome.UNCERTAIN, "no answer, and the read-back failed")
     record.close()
     assert sync(pump, db) == [(change, "applied")]
     assert verified(db) == 3

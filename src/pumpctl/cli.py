@@ -27,23 +27,18 @@ from typing import Any, NoReturn
 
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Reading
 from pumpctl.clinical.record import ClinicalRecord, RecordError
-from pumpctl.clinical.scores import ScoreError, format_vas, parse_vas
-from pumpctl.clinical.systemic import SystemicError
-from pumpctl.clinical.taken_at import TakenAtError, parse_taken_at
+from pumpctl.clinical.scores import format_vas, parse_vas
+from pumpctl.clinical.taken_at import parse_taken_at
 from pumpctl.connection import ConnectOptions, Target, open_client, open_target
-from pumpctl.keystore import Keystore, KeystoreError
+from pumpctl.exits import ExitStatus, UsageError, exit_status
+from pumpctl.keystore import Keystore
 from pumpctl.link.errors import (
     AuthenticationError,
-    LinkError,
-    NoResponse,
     OutcomeUncertain,
-    PumpError,
-    Refused,
 )
 from pumpctl.link.transport import DEFAULT_BAUD
 from pumpctl.programmer import (
     AckAlarm,
-    AppliedNotRecorded,
     Bolus,
     CatheterCheck,
     ClearSchedule,
@@ -51,7 +46,6 @@ from pumpctl.programmer import (
     Confirmations,
     GuardBlocked,
     Interrogation,
-    NotApplied,
     NothingToSend,
     Override,
     Programmer,
@@ -89,7 +83,6 @@ from pumpctl.schedule import (
 from pumpctl.text import TextError, check_typed, printable
 from pumpctl.units import (
     NUMBER,
-    UnitError,
     format_amount,
     format_concentration,
     format_flow,
@@ -99,18 +92,12 @@ from pumpctl.units import (
     parse_volume_ul,
 )
 
-EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD, EXIT_AUTH = 1, 2, 3, 4, 5, 6
-EXIT_VERIFY_FAILED, EXIT_NOT_RECORDED = 7, 8
 MAX_REPORT_HOURS = 24 * 366 * 10  # a visit report reaches back at most ten years
 OFFLINE_COMMANDS = {"audit", "pair"}
 CLI_HINTS = {NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-bridge)"}
 THERAPY_COMMANDS = {"set-rate", "bolus", "stop", "resume", "catheter-check", "refill", "ack"}
 RECORD_COMMANDS = THERAPY_COMMANDS | {"vas", "history", "audit", "report", "pair"}
 RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus", "reconcile"}
-
-
-class UsageError(Exception):
-    pass
 
 
 @dataclass
@@ -124,7 +111,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         print(f"pumpctl: {message}{_did_you_mean(message)} (see pumpctl --help)", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(ExitStatus.USAGE)
 
 
 def _did_you_mean(message: str) -> str:
@@ -432,57 +419,45 @@ def main(argv: list[str] | None = None) -> int:
                 if isinstance(text, str):
                     check_typed(text, f"--{name.replace('_', '-')}")
     except TextError as error:
-        return _fail(error, EXIT_USAGE)
+        return _fail(error, ExitStatus.USAGE)
     if args.command == "tui":
         return _tui(args)
     try:
         output = asyncio.run(_run(args))
-    except UsageError as error:
-        return _fail(error, EXIT_USAGE)
-    except (UnitError, ScoreError, TakenAtError) as error:
-        return _fail(error, EXIT_USAGE)
-    except SystemicError as error:
-        return _fail(error, EXIT_USAGE)
-    except RecordError as error:
-        return _fail(error, EXIT_RECORD)
-    except sqlite3.Error as error:
-        return _fail(f"clinical record error: {error}", EXIT_RECORD)
-    except AppliedNotRecorded as error:
-        return _fail(error, EXIT_NOT_RECORDED)
-    except GuardBlocked as error:
-        if args.json:
-            print(json.dumps(_decision_json(error.decision)))
-        else:
-            print(_decision_text(error.decision, error.override_refused))
-        return _fail(error, EXIT_REFUSED)
-    except ConfirmationRequired as error:
-        flags = " and ".join(sorted(c.flag for c in error.missing))
-        return _fail(f"not sent: {error.why}; confirm with {flags}", EXIT_REFUSED)
-    except ProgrammerRefusal as error:
-        hint = CLI_HINTS.get(error.rule, "")
-        return _fail(f"{error}{hint}", EXIT_REFUSED)
-    except Refused as error:
-        return _fail(error, EXIT_REFUSED)
-    except NotApplied as error:
-        return _fail(error, EXIT_NO_PUMP)
-    except VerificationFailed as error:
-        return _fail(f"verification failed: {error}; interrogate the pump", EXIT_VERIFY_FAILED)
-    except OutcomeUncertain as error:
-        return _fail(f"outcome uncertain: {error}: pumpctl status", EXIT_UNCERTAIN)
-    except (LinkError, NoResponse) as error:
-        return _fail(error, EXIT_NO_PUMP)
-    except (AuthenticationError, KeystoreError) as error:
-        return _fail(error, EXIT_AUTH)
-    except PumpError as error:
-        return _fail(error, EXIT_REFUSED)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+    except (Exception, KeyboardInterrupt) as error:
+        status = exit_status(error)
+        if status is None:
+            raise
+        return _fail(_failure_line(error, args), status)
     try:
         print(json.dumps(output.data) if args.json else output.text, flush=True)
     except BrokenPipeError:
         # The reader (``| head``) has gone: nothing more to say, and nothing went wrong here.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+def _failure_line(error: BaseException, args: argparse.Namespace) -> object:
+    """The one line a failure prints (a guard decision is shown in full before it)."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, sqlite3.Error):
+        return f"clinical record error: {error}"
+    if isinstance(error, GuardBlocked):
+        if args.json:
+            print(json.dumps(_decision_json(error.decision)))
+        else:
+            print(_decision_text(error.decision, error.override_refused))
+    elif isinstance(error, ConfirmationRequired):
+        flags = " and ".join(sorted(c.flag for c in error.missing))
+        return f"not sent: {error.why}; confirm with {flags}"
+    elif isinstance(error, ProgrammerRefusal):
+        return f"{error}{CLI_HINTS.get(error.rule, '')}"
+    elif isinstance(error, VerificationFailed):
+        return f"verification failed: {error}; interrogate the pump"
+    elif isinstance(error, OutcomeUncertain):
+        return f"outcome uncertain: {error}: pumpctl status"
+    return error
 
 
 def _tui(args: argparse.Namespace) -> int:
@@ -495,7 +470,7 @@ def _tui(args: argparse.Namespace) -> int:
     try:
         run_tui(connect=_connect_options(args), record_path=args.db, clinician=_clinician(args))
     except KeyboardInterrupt:
-        return 130
+        return ExitStatus.INTERRUPTED
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pumpctl.cli import main
-from pumpctl.clinical.record import ClinicalRecord
+from pumpctl.clinical.record import ChangeOutcome, ClinicalRecord, CommandOutcome
 from pumpctl.programmer import core
 from pumpctl.protocol.frames import Frame, StreamDecoder
 from pumpctl.protocol.messages import EventCode, MsgType
@@ -120,7 +120,7 @@ def test_a_sync_overrides_an_earlier_verdict_and_verify_flags_a_mismatch(
     try:
         change = record.changes("SIM000001")[-1]
         # An earlier programmer's verdict that the pump's log contradicts.
-        record.finish_change(change.id, "refused", "pump refused (REPLAYED)")
+        record.finish_change(change.id, ChangeOutcome.REFUSED, "pump refused (REPLAYED)")
         assert not record.verify_audit().intact
         assert "executed it" in str(record.verify_audit().problem)
     finally:
@@ -196,7 +196,9 @@ def test_a_command_verdict_the_pump_contradicts_is_flagged_then_overridden(
     record = ClinicalRecord.open(cli_env)
     try:
         (command,) = record.commands("SIM000001")
-        record.finish_command(command.id, "not-sent", "no answer")  # an earlier verdict
+        record.finish_command(
+            command.id, CommandOutcome.NOT_SENT, "no answer"
+        )  # an earlier verdict
     finally:
         record.close()
     capsys.readouterr()

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,10 +26,37 @@ from pumpctl.clinical.guard import DoseChange, Reading
 from pumpctl.clinical.systemic import SystemicEntry, SystemicError
 from pumpctl.protocol.messages import EventCode, EventRecord
 
-UNRESOLVED_OUTCOMES = ("pending", "uncertain")
+
+class ChangeOutcome(StrEnum):
+    """How a dose change ended, as the ``changes`` table stores it."""
+
+    PENDING = "pending"  # the intent is committed, the answer not yet recorded
+    APPLIED = "applied"
+    REFUSED = "refused"
+    NOT_APPLIED = "not-applied"
+    UNCERTAIN = "uncertain"
+    VERIFY_FAILED = "verify-failed"
+
+
+class CommandOutcome(StrEnum):
+    """How any other therapy command ended, as the ``commands`` table stores it."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REFUSED = "refused"
+    NOT_SENT = "not-sent"
+    UNCERTAIN = "uncertain"
+    VERIFY_FAILED = "verify-failed"
+
+
+UNRESOLVED_OUTCOMES = (ChangeOutcome.PENDING, ChangeOutcome.UNCERTAIN)
 # Verdicts a pump event can contradict (verify-failed already says the pump differs).
-SETTLED_CHANGE_OUTCOMES = ("applied", "refused", "not-applied")
-SETTLED_COMMAND_OUTCOMES = ("confirmed", "refused", "not-sent")
+SETTLED_CHANGE_OUTCOMES = (ChangeOutcome.APPLIED, ChangeOutcome.REFUSED, ChangeOutcome.NOT_APPLIED)
+SETTLED_COMMAND_OUTCOMES = (
+    CommandOutcome.CONFIRMED,
+    CommandOutcome.REFUSED,
+    CommandOutcome.NOT_SENT,
+)
 # The pump's answer to a SET_RATE: the change, or the refusal.
 RATE_ANSWERS = (EventCode.RATE_CHANGED, EventCode.REFUSED)
 # The events that set the daily dose the pump delivers.
@@ -380,7 +408,7 @@ class ClinicalRecord:
             )
         return change_id
 
-    def finish_change(self, change_id: int, outcome: str, detail: str = "") -> None:
+    def finish_change(self, change_id: int, outcome: ChangeOutcome, detail: str = "") -> None:
         with self._transaction() as db:
             row = db.execute(
                 "SELECT pump_serial, clinician, time_s FROM changes WHERE id = ?", (change_id,)
@@ -490,7 +518,7 @@ class ClinicalRecord:
             )
         return command_id
 
-    def finish_command(self, command_id: int, outcome: str, detail: str = "") -> None:
+    def finish_command(self, command_id: int, outcome: CommandOutcome, detail: str = "") -> None:
         with self._transaction() as db:
             row = db.execute(
                 "SELECT pump_serial, clinician, time_s, kind FROM commands WHERE id = ?",
@@ -696,7 +724,7 @@ class ClinicalRecord:
                 return f"change {row[0]} has no audit entry (added outside pumpctl)"
             entry = requested.pop(row[0])
             data = entry.get("data", {})
-            outcome, detail = answered.get(row[0], ("pending", ""))
+            outcome, detail = answered.get(row[0], (ChangeOutcome.PENDING, ""))
             expected = (
                 entry.get("pump"),
                 entry.get("time_s"),
@@ -714,9 +742,10 @@ class ClinicalRecord:
             event = answers.first(row[1], row[6], rate_only=True)
             if event is not None:
                 applied = event.code == EventCode.RATE_CHANGED
-                if applied != (row[9] == "applied") and row[9] in SETTLED_CHANGE_OUTCOMES:
+                settled = row[9] in SETTLED_CHANGE_OUTCOMES
+                if applied != (row[9] == ChangeOutcome.APPLIED) and settled:
                     return _disagreement(f"change {row[0]}", row[9], event)
-            if row[9] == "applied" and event is None:
+            if row[9] == ChangeOutcome.APPLIED and event is None:
                 return (
                     f"change {row[0]} is recorded as applied but its pump event is missing "
                     "from the record"
@@ -742,7 +771,7 @@ class ClinicalRecord:
             data = entry.get("data", {})
             expected = [entry.get("pump"), entry.get("time_s"), entry.get("actor")]
             expected += [data.get("kind"), data.get("request_id"), data.get("review")]
-            expected += answered.get(command.id, ["pending", ""])
+            expected += answered.get(command.id, [CommandOutcome.PENDING, ""])
             actual = [command.pump_serial, command.time_s, command.clinician, command.kind]
             actual += [str(command.request_id), command.review, command.outcome, command.detail]
             if actual != expected:
@@ -752,10 +781,10 @@ class ClinicalRecord:
             if (
                 event is not None
                 and command.outcome in SETTLED_COMMAND_OUTCOMES
-                and executed != (command.outcome == "confirmed")
+                and executed != (command.outcome == CommandOutcome.CONFIRMED)
             ):
                 return _disagreement(f"{command.kind} command {command.id}", command.outcome, event)
-            if command.outcome == "confirmed" and not executed:
+            if command.outcome == CommandOutcome.CONFIRMED and not executed:
                 return (
                     f"{command.kind} command {command.id} is recorded as confirmed but its "
                     "pump event is missing from the record"

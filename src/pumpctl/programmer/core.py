@@ -29,7 +29,9 @@ from pumpctl.clinical.record import (
     SETTLED_CHANGE_OUTCOMES,
     SETTLED_COMMAND_OUTCOMES,
     UNRESOLVED_OUTCOMES,
+    ChangeOutcome,
     ClinicalRecord,
+    CommandOutcome,
     RecordError,
 )
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, Refused
@@ -100,11 +102,11 @@ _Finish = Callable[["Outcome", str], None]
 
 # Dose changes keep the names their table has always had.
 CHANGE_OUTCOME = {
-    Outcome.CONFIRMED: "applied",
-    Outcome.REFUSED: "refused",
-    Outcome.NOT_SENT: "not-applied",
-    Outcome.UNCERTAIN: "uncertain",
-    Outcome.VERIFY_FAILED: "verify-failed",
+    Outcome.CONFIRMED: ChangeOutcome.APPLIED,
+    Outcome.REFUSED: ChangeOutcome.REFUSED,
+    Outcome.NOT_SENT: ChangeOutcome.NOT_APPLIED,
+    Outcome.UNCERTAIN: ChangeOutcome.UNCERTAIN,
+    Outcome.VERIFY_FAILED: ChangeOutcome.VERIFY_FAILED,
 }
 
 
@@ -339,7 +341,7 @@ class Programmer:
                 settled.append((row.id, self._settle(row, outcome, detail)))
                 continue
             if event is None and not record.events_complete_since(serial, row.time_s):
-                if row.outcome != "pending":
+                if row.outcome != ChangeOutcome.PENDING:
                     continue  # already uncertain: only the pump's log can settle it
                 outcome, detail = (
                     Outcome.UNCERTAIN,
@@ -372,7 +374,7 @@ class Programmer:
         if row.table == "change":
             self.record.finish_change(row.id, CHANGE_OUTCOME[outcome], detail)
             return CHANGE_OUTCOME[outcome]
-        self.record.finish_command(row.id, outcome.value, detail)
+        self.record.finish_command(row.id, CommandOutcome(outcome.value), detail)
         return outcome.value
 
     async def log_vas(
@@ -569,7 +571,9 @@ class Programmer:
             request_id=request_id,
             review=review,
         )
-        return ("command", command_id), lambda o, d: record.finish_command(command_id, o.value, d)
+        return ("command", command_id), lambda o, d: record.finish_command(
+            command_id, CommandOutcome(o.value), d
+        )
 
     async def _send(self, plan: Plan, request: Command, finish: _Finish) -> Result:
         command = plan.command
