@@ -17,6 +17,7 @@ from types import FrameType
 from firmware_sim.control import ControlClient, ControlServer, parse_duration_ms
 from firmware_sim.faults import FaultyLine, LineFaults
 from firmware_sim.model.library import DrugLibrary, default_library
+from firmware_sim.pairing import pair
 from firmware_sim.server import PtyServer
 from firmware_sim.simulator import InitialProgram, Simulator
 from firmware_sim.store import NoPumpMemory, NvError
@@ -90,7 +91,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="",
         default=None,
-        help="pair at start: write this pump's clinician key into a programmer's key store "
+        help="pair at start: enrol a programmer with a key of its own, kept in its key store "
         "(default: the programmer's own, $PUMPCTL_KEYSTORE or the user config directory)",
     )
     return parser
@@ -161,12 +162,6 @@ def check_options(args: argparse.Namespace) -> None:
             raise ValueError(f"--control {control} is a directory: give a socket path")
     if args.library is not None and args.library.is_dir():
         raise ValueError(f"--library {args.library} is a directory: give a JSON file")
-
-
-def pair(simulator: Simulator, keystore: Keystore, role: Role) -> None:
-    """Pairing, as at implant: the programmer's key store gets this pump's role key."""
-    serial = simulator.pump.state.serial_number
-    keystore.add(serial, role, simulator.role_key(role))
 
 
 def serve(argv: list[str]) -> int:

@@ -11,6 +11,10 @@ Failed authentications throttle proofs instead: a proof arriving soon after a fa
 until a short delay, doubling with each failure up to ``THROTTLE_MAX_MS``, has passed since
 it. Failures are counted in one window and logged twice at most per window (when it opens
 and when it closes), so no flood can push therapy events out of the event log.
+
+A SESSION_OPEN names whose key it uses: an enrolled programmer's (``firmware_sim.programmers``)
+or, as programmer 0, the role's implant key. An unknown or revoked programmer is refused and
+counted as a failed proof; it ends nothing, so it locks no one else out.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from firmware_sim.programmers import ProgrammerTable
+from pumpctl.protocol.enrolment import IMPLANT_KEY_ID
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
     EventCode,
@@ -72,6 +78,13 @@ PERMITTED: dict[Role, frozenset[int]] = {
     ),
     Role.SERVICE: frozenset(_READS | {MsgType.WRITE_LIMITS}),
 }
+
+
+def programmer_name(programmer_id: int) -> str:
+    """How the event log names a programmer."""
+    if programmer_id == IMPLANT_KEY_ID:
+        return "programmer 0 (implant key)"
+    return f"programmer {programmer_id}"
 
 
 def throttle_ms(step: int) -> int:
@@ -130,6 +143,7 @@ Wait = Callable[[int], None]  # the pump waits this many ms of its own time
 class _Session:
     keys: SessionKeys
     last_activity_ms: int
+    programmer_id: int = IMPLANT_KEY_ID
     proven: bool = False
     role: Role = field(init=False)
 
@@ -145,8 +159,10 @@ class SessionGuard:
         now_ms: Callable[[], int],
         log: Log,
         wait: Wait = lambda ms: None,
+        programmers: ProgrammerTable | None = None,
     ) -> None:
         self._secret = secret
+        self.programmers = programmers or ProgrammerTable()
         self.security = security
         self._now_ms = now_ms
         self._log = log
@@ -169,14 +185,14 @@ class SessionGuard:
             role = Role(request.role)
         except ValueError:
             raise Refused(NakCode.INVALID_ARGUMENT, f"unknown role {request.role}") from None
+        key = self._key_of(request.programmer_id, role, now)
         session_id = self._new_session_id()
         pump_nonce = secrets.token_bytes(NONCE_LEN)
-        key = self.role_key(role)
         nonce = request.programmer_nonce
         keys = SessionKeys(session_id, session_key(key, role, nonce, pump_nonce, session_id), role)
         while len(self._pending) >= PENDING_MAX:
             del self._pending[next(iter(self._pending))]
-        self._pending[session_id] = _Session(keys, now)
+        self._pending[session_id] = _Session(keys, now, request.programmer_id)
         answer = SessionOpenResponse(
             session_id=session_id,
             pump_nonce=pump_nonce,
@@ -194,6 +210,45 @@ class SessionGuard:
             concentration_ng_per_ml=identity.concentration_ng_per_ml,
         )
         return handshake_answer(key, role, nonce, answer, sealed)
+
+    def _key_of(self, programmer_id: int, role: Role, now: int) -> bytes:
+        """The key the programmer named in a SESSION_OPEN proves; an unknown or revoked one
+        is refused and counted like a failed proof (it ends no session)."""
+        if programmer_id == IMPLANT_KEY_ID:
+            return self.role_key(role)
+        enrolled = self.programmers.get(programmer_id)
+        if enrolled is None or enrolled.role != role:
+            what = "no programmer" if enrolled is None else "no programmer of that role"
+            self._failed(f"SESSION_OPEN from unknown programmer {programmer_id}", now)
+            raise Refused(
+                NakCode.UNKNOWN_PROGRAMMER,
+                f"{what} {programmer_id} is enrolled in this pump: pair again",
+                programmer_id,
+            )
+        if enrolled.revoked:
+            self._failed(f"SESSION_OPEN from revoked programmer {programmer_id}", now)
+            raise Refused(
+                NakCode.PROGRAMMER_REVOKED,
+                f"programmer {programmer_id} was revoked: it opens no session",
+                programmer_id,
+            )
+        return enrolled.key
+
+    def revoke(self, programmer_id: int) -> int:
+        """End every session and attempt of ``programmer_id`` (just revoked); how many."""
+        ended = [
+            s
+            for s in (*self._pending.values(), *self._proven.values())
+            if s.programmer_id == programmer_id
+        ]
+        for session in ended:
+            self._forget(session)
+        return len(ended)
+
+    @property
+    def programmer_id(self) -> int:
+        """The programmer of the session whose frame is being answered (0: an implant key)."""
+        return IMPLANT_KEY_ID if self._current is None else self._current.programmer_id
 
     def _new_session_id(self) -> int:
         taken = set(self._pending) | {s.keys.session_id for s in self._proven.values()}
@@ -263,7 +318,9 @@ class SessionGuard:
         self._proven[session.role] = session
         self.close_window(now)  # the failures before it are in the log before the session
         name = session.role.name.lower()
-        detail = f"{name} session" + (f", replacing the {name} session in use" if in_use else "")
+        detail = f"{name} session of {programmer_name(session.programmer_id)}" + (
+            f", replacing the {name} session in use" if in_use else ""
+        )
         self._log(EventCode.SESSION_OPENED, session.role, int(in_use), detail)
 
     # --- failures: throttled and coalesced -----------------------------------------------

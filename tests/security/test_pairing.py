@@ -1,5 +1,6 @@
-"""``pumpctl pair`` stores a key only once the pump on ``--port`` has proved it holds it: a
-wrong key, or a key for another pump, is refused in one line (exit 6) and never stored."""
+"""``pumpctl pair`` proves the implant key against the pump on ``--port``, enrols a key of
+this programmer's own and stores that alone: a wrong key, or a key for another pump, is
+refused in one line (exit 6) and nothing is stored."""
 
 from __future__ import annotations
 
@@ -37,8 +38,12 @@ def _key_file(tmp_path: Path, key: bytes) -> str:
 
 
 def _pump_key(pump: PumpUnderTest) -> tuple[str, bytes]:
+    """The pump's clinician implant key, as the clinic keeps it (the debug port hands it out)."""
+    assert pump.sim is not None
     serial = pump.client.identify().serial_number
-    key = pump.keys.key_for(serial, Role.CLINICIAN)
+    path = pump.sim.workdir / "implant-keys.json"
+    pump.sim.control.pair(str(path), "clinician", implant_key=True)
+    key = Keystore(path).key_for(serial, Role.CLINICIAN)
     assert key is not None
     return serial, key
 
@@ -48,9 +53,15 @@ def test_the_pumps_own_key_is_proved_then_stored_and_works(
 ) -> None:
     serial, key = _pump_key(pump)
     pair = ["--port", pump.port, "pair", "--serial", serial]
-    assert main([*pair, "--key-file", _key_file(tmp_path, key)]) == 0
-    assert f"Pump {serial} paired" in capsys.readouterr().out
-    assert fresh_keys.key_for(serial, Role.CLINICIAN) == key
+    assert main([*pair, "--key-file", _key_file(tmp_path, key), "--label", "desk-3"]) == 0
+    own = fresh_keys.own_programmer_id()
+    assert f"Pump {serial} paired for the clinician role as programmer {own} (desk-3)" in (
+        capsys.readouterr().out
+    )
+    stored = fresh_keys.key_for(serial, Role.CLINICIAN)
+    assert stored is not None
+    assert stored != key  # its own key, never the implant key
+    assert fresh_keys.programmer_id(serial, Role.CLINICIAN) == own
     assert main(["--port", pump.port, "status"]) == 0  # the stored key opens sessions
 
 

@@ -209,7 +209,8 @@ class InProcessSimulator(_Simulated):
 
     def start(self) -> InProcessSimulator:
         """Boot from the NV memory (first boot if there is none), as ``pumpsim`` does."""
-        from firmware_sim.cli import _library, _program, _serve_parser, pair
+        from firmware_sim.cli import _library, _program, _serve_parser
+        from firmware_sim.pairing import pair
         from firmware_sim.server import FrameServer
         from firmware_sim.simulator import Simulator
         from pumpctl.keystore import Keystore
