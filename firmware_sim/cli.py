@@ -94,6 +94,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="pair at start: enrol a programmer with a key of its own, kept in its key store "
         "(default: the programmer's own, $PUMPCTL_KEYSTORE or the user config directory)",
     )
+    parser.add_argument(
+        "--pair-implant-key",
+        action="store_true",
+        help="with --pair: store the clinician implant key (programmer 0) instead of enrolling "
+        "(the test harness; a clinic's recovery key)",
+    )
     return parser
 
 
@@ -184,7 +190,8 @@ def serve(argv: list[str]) -> int:
             first_boot_allowed=args.first_boot or args.state is None,
         )
         if args.pair is not None:
-            pair(simulator, Keystore(args.pair or None), Role.CLINICIAN)
+            keystore = Keystore(args.pair or None)
+            pair(simulator, keystore, Role.CLINICIAN, implant_key=args.pair_implant_key)
     except NoPumpMemory as error:
         print(f"pumpsim: {error}: give --first-boot to program a new pump", file=sys.stderr)
         if scratch:

@@ -3,8 +3,8 @@
 Only IDENTIFY and SESSION_OPEN are accepted without a session. A SESSION_OPEN starts an
 *attempt*; the attempt becomes a session when its first sealed frame proves the role key.
 Up to ``PENDING_MAX`` attempts wait for their proof at once, and each role keeps one proven
-session: a SESSION_OPEN never ends a session, and a proven session is replaced only by a
-new proof of the same role's key.
+session per programmer: a SESSION_OPEN never ends a session, and a proven session is
+replaced only by a new proof of the same programmer's key in the same role.
 
 Nothing an attacker without a key can send locks a key holder out (docs/security.md).
 Failed authentications throttle proofs instead: a proof arriving soon after a failure waits
@@ -150,6 +150,10 @@ class _Session:
     def __post_init__(self) -> None:
         self.role = self.keys.role
 
+    @property
+    def owner(self) -> tuple[Role, int]:
+        return self.role, self.programmer_id
+
 
 class SessionGuard:
     def __init__(
@@ -168,7 +172,8 @@ class SessionGuard:
         self._log = log
         self._wait = wait
         self._pending: dict[int, _Session] = {}  # by session id, oldest first
-        self._proven: dict[Role, _Session] = {}
+        # One proven session per role and programmer: another programmer's proof ends none.
+        self._proven: dict[tuple[Role, int], _Session] = {}
         self._current: _Session | None = None  # the session of the frame being answered
         self._unsaved_failures = 0
         self.changed = False  # security state to commit
@@ -307,15 +312,15 @@ class SessionGuard:
 
     def _forget(self, session: _Session) -> None:
         self._pending.pop(session.keys.session_id, None)
-        if self._proven.get(session.role) is session:
-            del self._proven[session.role]
+        if self._proven.get(session.owner) is session:
+            del self._proven[session.owner]
 
     def _prove(self, session: _Session, now: int) -> None:
         del self._pending[session.keys.session_id]
         session.proven = True
-        replaced = self._proven.get(session.role)
+        replaced = self._proven.get(session.owner)
         in_use = replaced is not None and now - replaced.last_activity_ms <= IDLE_TIMEOUT_S * 1000
-        self._proven[session.role] = session
+        self._proven[session.owner] = session
         self.close_window(now)  # the failures before it are in the log before the session
         name = session.role.name.lower()
         detail = f"{name} session of {programmer_name(session.programmer_id)}" + (
