@@ -91,6 +91,7 @@ NL_PER_ML = 1_000_000
 LOG_END_PROBE = 0xFFFF_FFFF  # a first_index past any event: the answer is the log's end
 _SESSION_GONE = {NakCode.SESSION_EXPIRED, NakCode.AUTH_REQUIRED}
 _NOT_ENROLLED = {NakCode.PROGRAMMER_REVOKED, NakCode.UNKNOWN_PROGRAMMER}
+HANDSHAKES_MAX = 3  # as the likeliest programmer, another, and the one the pump's serial names
 
 
 class Resolution(Enum):
@@ -174,33 +175,37 @@ class PumpClient:
     async def open_session(self, keys: KeySource, role: Role = Role.CLINICIAN) -> None:
         """The handshake: one round trip, which also brings the pump's identity.
 
-        The pump proves it holds the role key; this programmer proves it with the MAC of its
-        first authenticated frame. Only an answer echoing this programmer's nonce is judged
+        The pump proves it holds the key of the programmer named (its enrolled key, or the
+        role's implant key for programmer 0); this programmer proves it with the tag of its
+        first sealed frame. Only an answer echoing this programmer's nonce is judged
         (``TransactionManager.handshake``): another's is never taken for a wrong key.
         """
-
         # The pump names itself only in its answer: ask as the programmer this key store
         # most likely is there, and again as the one it holds for that pump if not (a key
         # store with both enrolled and implant keys of a role: an extra round trip).
         candidates = keys.programmer_ids(role)
-        tried: set[int] = set()
-        refusal = "no programmer to open a session as"
-        while True:
-            programmer_id = next((c for c in candidates if c not in tried), None)
-            if programmer_id is None:
-                raise AuthenticationError(f"the pump refused this programmer: {refusal}")
-            tried.add(programmer_id)
+        refusal = ""
+        answer: SessionOpenResponse | None = None
+        for _ in range(HANDSHAKES_MAX):
+            if not candidates:
+                break
+            programmer_id = candidates.pop(0)
             request, reply = await self._handshake_as(role, programmer_id)
             if isinstance(reply, Nak) and reply.code in _NOT_ENROLLED:
                 refusal = reply.detail
                 continue
             answer = _expect(reply, SessionOpenResponse)
-            serial = answer.serial_number
-            paired_as = keys.programmer_id(serial, role)
+            paired_as = keys.programmer_id(answer.serial_number, role)
             if paired_as is None or paired_as == programmer_id:
                 break
-            candidates = [paired_as]
-            tried.discard(paired_as)
+            candidates, answer = [paired_as], None
+        if answer is None:
+            raise AuthenticationError(
+                f"the pump refused this programmer: {refusal}"
+                if refusal
+                else "the pump answered no handshake as the programmer paired with it"
+            )
+        serial = answer.serial_number
         nonce = request.programmer_nonce
         key = keys.key_for(serial, role)
         if key is None:

@@ -297,3 +297,20 @@ def test_the_implant_key_is_never_revoked(
     with pytest.raises(Refused, match="never revoked") as refused:
         pump.client.revoke_programmer(0)
     assert refused.value.code == NakCode.INVALID_ARGUMENT
+
+
+def test_a_key_store_holding_an_implant_key_and_enrolled_keys_finds_its_key(
+    pump: PumpUnderTest,
+) -> None:
+    """Its own id comes first (it is what the store uses most); a pump that knows no such
+    programmer refuses it, and the store's implant key for that pump opens the session."""
+    assert pump.sim is not None
+    store = Keystore(pump.sim.workdir / "mixed-keys.json")
+    implant = pump.keys.key_for(SERIAL, Role.CLINICIAN)
+    assert implant is not None
+    store.add(SERIAL, Role.CLINICIAN, implant)  # programmer 0 here
+    store.add("SIM000777", Role.CLINICIAN, bytes(KEY_LEN), store.own_programmer_id())
+    assert store.programmer_ids(Role.CLINICIAN) == [store.own_programmer_id(), 0]
+    with SyncPumpClient(pump.port, keys=store, exclusive=False) as client:
+        assert client.client.programmer_id == 0
+        assert client.status().state == PumpState.RUNNING
