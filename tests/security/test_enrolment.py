@@ -294,6 +294,10 @@ def test_the_implant_key_is_never_revoked(
 ) -> None:
     assert main(["--port", pump.port, "programmers", "revoke", "0", "--yes"]) == 2
     assert "not a number from 1" in capsys.readouterr().err
+    assert main(["--port", pump.port, "programmers", "revoke", "12345", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "UNKNOWN_PROGRAMMER" in err
     with pytest.raises(Refused, match="never revoked") as refused:
         pump.client.revoke_programmer(0)
     assert refused.value.code == NakCode.INVALID_ARGUMENT

@@ -123,18 +123,10 @@ async def revoke(programmer: Programmer, programmer_id: int) -> Revocation:
     if it is this programmer's). Checked against the pump's list first; audited."""
     listed = await list_programmers(programmer)
     entry = listed.find(programmer_id)
-    if programmer_id == IMPLANT_KEY_ID:
-        raise ProgrammerRefusal(
-            NakCode.INVALID_ARGUMENT, "programmer 0 is the implant key: it is never revoked"
-        )
-    if entry is None:
-        raise ProgrammerRefusal(
-            NakCode.UNKNOWN_PROGRAMMER, f"no programmer {programmer_id} is enrolled in this pump"
-        )
-    if entry.revoked:
-        raise ProgrammerRefusal(
-            NakCode.PROGRAMMER_REVOKED, f"programmer {programmer_id} was revoked already"
-        )
+    if entry is None or entry.revoked or programmer_id == IMPLANT_KEY_ID:
+        refusal = _not_revocable(programmer_id, entry)
+        _note(programmer, "programmer-revoke-refused", programmer_id, reason=str(refusal))
+        raise refusal
     client = programmer.client
     try:
         answer = await client.revoke_programmer(programmer_id)
@@ -164,6 +156,20 @@ async def revoke(programmer: Programmer, programmer_id: int) -> Revocation:
             f"the pump acknowledged revoking programmer {programmer_id} but lists it active"
         )
     return _revoked(programmer, entry, answer.revoked_at_s, answer.sessions_closed, True)
+
+
+def _not_revocable(programmer_id: int, entry: ProgrammerEntry | None) -> ProgrammerRefusal:
+    if programmer_id == IMPLANT_KEY_ID:
+        return ProgrammerRefusal(
+            NakCode.INVALID_ARGUMENT, "programmer 0 is the implant key: it is never revoked"
+        )
+    if entry is None:
+        return ProgrammerRefusal(
+            NakCode.UNKNOWN_PROGRAMMER, f"no programmer {programmer_id} is enrolled in this pump"
+        )
+    return ProgrammerRefusal(
+        NakCode.PROGRAMMER_REVOKED, f"programmer {programmer_id} was revoked already"
+    )
 
 
 def _revoked(
