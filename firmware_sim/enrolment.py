@@ -21,10 +21,11 @@ from pumpctl.protocol.messages import (
 )
 from pumpctl.protocol.session import Role
 
-REQUESTS = (EnrolProgrammerRequest, RevokeProgrammerRequest)
 
-
-def enrol(pump: Pump, sessions: SessionGuard, request: EnrolProgrammerRequest) -> Message:
+def enrol(
+    pump: Pump, sessions: SessionGuard, request: EnrolProgrammerRequest, by: str | None = None
+) -> Message:
+    """``by``: who enrols, for the log (default: the programmer of the session asking)."""
     now = pump.now_ms()
     problem = label_problem(request.label)
     if request.programmer_id == IMPLANT_KEY_ID:
@@ -46,7 +47,7 @@ def enrol(pump: Pump, sessions: SessionGuard, request: EnrolProgrammerRequest) -
     except TableFull as error:
         return _refused(pump, request.request_id, NakCode.ENROLMENT_FULL, str(error))
     role = enrolled.role.name.lower()
-    by = programmer_name(sessions.programmer_id)
+    by = by or programmer_name(sessions.programmer_id)
     again = ", key renewed" if renewed else ""
     pump._log(
         EventCode.PROGRAMMER_ENROLLED,

@@ -1,7 +1,7 @@
 """The pump's side of authenticated sessions: who may say what, and proof that they did.
 
 Only IDENTIFY and SESSION_OPEN are accepted without a session. A SESSION_OPEN starts an
-*attempt*; the attempt becomes a session when its first sealed frame proves the role key.
+*attempt*; the attempt becomes a session when its first sealed frame proves the key.
 Up to ``PENDING_MAX`` attempts wait for their proof at once, and each role keeps one proven
 session per programmer: a SESSION_OPEN never ends a session, and a proven session is
 replaced only by a new proof of the same programmer's key in the same role.
@@ -223,11 +223,11 @@ class SessionGuard:
             return self.role_key(role)
         enrolled = self.programmers.get(programmer_id)
         if enrolled is None or enrolled.role != role:
-            what = "no programmer" if enrolled is None else "no programmer of that role"
             self._failed(f"SESSION_OPEN from unknown programmer {programmer_id}", now)
             raise Refused(
                 NakCode.UNKNOWN_PROGRAMMER,
-                f"{what} {programmer_id} is enrolled in this pump: pair again",
+                f"programmer {programmer_id} is not enrolled in this pump as "
+                f"{role.name.lower()}: pair again",
                 programmer_id,
             )
         if enrolled.revoked:

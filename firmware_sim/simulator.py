@@ -229,7 +229,7 @@ class Simulator:
         )
         with self.lock:
             self.pump.advance_to(self.pump.now_ms())
-            answer = enrolment.enrol(self.pump, self.sessions, request)
+            answer = enrolment.enrol(self.pump, self.sessions, request, "the debug port")
             if isinstance(answer, Nak):
                 self.store.discard_pending()
                 raise ValueError(answer.detail)

@@ -11,6 +11,7 @@ import pytest
 
 from pumpctl.cli import main
 from pumpctl.keystore import Keystore
+from pumpctl.protocol.messages import EventCode
 from pumpctl.protocol.session import Role
 from pumpctl.testing.plugin import PumpUnderTest
 
@@ -63,6 +64,11 @@ def test_the_pumps_own_key_is_proved_then_stored_and_works(
     assert stored != key  # its own key, never the implant key
     assert fresh_keys.programmer_id(serial, Role.CLINICIAN) == own
     assert main(["--port", pump.port, "status"]) == 0  # the stored key opens sessions
+    events, _ = pump.client.read_all_events()
+    enrolled = [e for e in events if e.code == EventCode.PROGRAMMER_ENROLLED]
+    assert [(e.value_a, e.detail) for e in enrolled] == [
+        (own, f"programmer {own} (desk-3) enrolled as clinician by programmer 0 (implant key)")
+    ]
 
 
 def test_a_wrong_key_is_refused_and_not_stored(
