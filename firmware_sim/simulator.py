@@ -229,7 +229,9 @@ class Simulator:
         )
         with self.lock:
             self.pump.advance_to(self.pump.now_ms())
-            answer = enrolment.enrol(self.pump, self.sessions, request, "the debug port")
+            answer = enrolment.enrol(
+                self.pump, self.sessions, request, "the simulator, as at implant"
+            )
             if isinstance(answer, Nak):
                 self.store.discard_pending()
                 raise ValueError(answer.detail)
