@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pumpctl.cli import main
+from pumpctl.client import SyncPumpClient
 from pumpctl.keystore import Keystore
 from pumpctl.protocol.messages import EventCode
 from pumpctl.protocol.session import Role
@@ -119,3 +120,21 @@ def test_pairing_without_a_port_says_so(
     assert code == 2, err
     assert "--port" in err
     assert fresh_keys.key_for("SN1", Role.CLINICIAN) is None
+
+
+def test_a_patients_device_is_paired_with_its_roles_implant_key(
+    pump: PumpUnderTest, fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Enrolment needs a clinician's session: a patient's device keeps its role's key."""
+    assert pump.sim is not None
+    path = pump.sim.workdir / "patient-implant.json"
+    pump.sim.control.pair(str(path), "patient", implant_key=True)
+    key = Keystore(path).key_for("SIM000001", Role.PATIENT)
+    assert key is not None
+    pair = ["--role", "patient", "--port", pump.port, "pair", "--serial", "SIM000001"]
+    assert main([*pair, "--key-file", _key_file(tmp_path, key)]) == 0
+    assert "as the implant key" in capsys.readouterr().out
+    assert fresh_keys.programmer_id("SIM000001", Role.PATIENT) == 0
+    assert fresh_keys.key_for("SIM000001", Role.PATIENT) == key
+    with SyncPumpClient(pump.port, keys=fresh_keys, role=Role.PATIENT, exclusive=False) as device:
+        assert device.status().dose_ng_per_day > 0
