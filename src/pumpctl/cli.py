@@ -68,6 +68,7 @@ from pumpctl.programmer import (
 )
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
+    SECRET_FIELDS,
     AlarmCode,
     CatheterVerdict,
     EventCode,
@@ -525,7 +526,11 @@ def _trace(direction: str, frame: Frame | bytes, message: Message | None) -> Non
     if isinstance(frame, Frame):
         known = frame.msg_type in MsgType.__members__.values()
         name = MsgType(frame.msg_type).name if known else hex(frame.msg_type)
-        body = message.model_dump_json() if message is not None else frame.payload.hex()
+        body = (
+            message.model_dump_json(exclude=set(SECRET_FIELDS))
+            if message is not None
+            else frame.payload.hex()
+        )
         print(f"{direction:>8} seq={frame.seq} {name} {body}", file=sys.stderr)
 
 

@@ -138,3 +138,17 @@ def test_a_patients_device_is_paired_with_its_roles_implant_key(
     assert fresh_keys.key_for("SIM000001", Role.PATIENT) == key
     with SyncPumpClient(pump.port, keys=fresh_keys, role=Role.PATIENT, exclusive=False) as device:
         assert device.status().dose_ng_per_day > 0
+
+
+def test_a_trace_of_pairing_shows_the_enrolment_but_never_the_key(
+    pump: PumpUnderTest, fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serial, key = _pump_key(pump)
+    pair = ["--trace", "--port", pump.port, "pair", "--serial", serial]
+    assert main([*pair, "--key-file", _key_file(tmp_path, key)]) == 0
+    trace = capsys.readouterr().err
+    stored = fresh_keys.key_for(serial, Role.CLINICIAN)
+    assert stored is not None
+    assert "ENROL_PROGRAMMER" in trace
+    assert stored.hex() not in trace
+    assert key.hex() not in trace

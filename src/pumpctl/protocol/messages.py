@@ -519,6 +519,8 @@ class SessionOpenResponse(Response):
     ]  # SessionIdentity under ChaCha20-Poly1305, its tag last
 
 
+# Fields that hold a key: left out wherever a message is shown.
+SECRET_FIELDS = frozenset({"programmer_key"})
 # The longest label an enrolled programmer carries, in bytes (docs/protocol.md §11.7).
 PROGRAMMER_LABEL_MAX = 32
 
@@ -529,7 +531,9 @@ class EnrolProgrammerRequest(Command):
     TYPE = MsgType.ENROL_PROGRAMMER
     programmer_id: U32  # the programmer's own id, drawn at random once, never 0
     role: U8  # the role the programmer acts in: 1 clinician or 2 patient
-    programmer_key: Bytes32  # fresh random bytes from the programmer, sealed in the session
+    # Fresh random bytes from the programmer, sealed in the session; never shown (a trace,
+    # an error, a repr).
+    programmer_key: Annotated[Bytes32, Field(repr=False)]
     label: Annotated[str, Text(PROGRAMMER_LABEL_MAX), Field(max_length=PROGRAMMER_LABEL_MAX)]
 
 
