@@ -89,3 +89,37 @@ def test_a_schema_1_store_of_the_implant_key_still_opens_sessions(
         capsys.readouterr().err
     )
     assert json.loads(path.read_text())["schema"] == 2
+
+
+def test_a_store_of_this_release_is_read_as_it_is(tmp_path: Path) -> None:
+    """The fixture of schema 2, for the next migration to be proved on."""
+    path = schema1_copy(tmp_path)
+    fixture = FIXTURE.with_name("keystore-v2.json")
+    shutil.copyfile(fixture, path)
+    store = Keystore(path)
+    assert store.own_programmer_id() == 305419896
+    assert store.programmer_ids(Role.CLINICIAN) == [305419896]
+    assert store.key_for("SIM000001", Role.CLINICIAN) == bytes.fromhex("40" * 32)
+    assert store.programmer_id("SIM000001", Role.PATIENT) == 0
+    assert store.key_for("SIM000042", Role.SERVICE) == bytes.fromhex("5c" * 32)
+    assert path.read_bytes() == fixture.read_bytes()  # nothing migrated, nothing rewritten
+    assert not path.with_name("keys.json.schema1").exists()
+
+
+DAMAGED_V2 = {
+    '{"schema": "2", "pumps": {}}': "schema version '2' is not a version",
+    '{"schema": 2}': "'pumps' is not an object of pumps",
+    '{"schema": 2, "programmer_id": -1, "pumps": {}}': "programmer id is not a number",
+    '{"schema": 2, "pumps": {"S": {"clinician": "00"}}}': "clinician key is not text",
+    '{"schema": 2, "pumps": {"S": {"clinician": {"key": "00"}}}}': "has no programmer id",
+    '{"schema": 2, "pumps": {"S": {"nurse": {"id": 0, "key": "00"}}}}': "unknown role 'nurse'",
+}
+
+
+@pytest.mark.parametrize("text", DAMAGED_V2)
+def test_every_damaged_shape_of_schema_2_is_one_line(tmp_path: Path, text: str) -> None:
+    path = schema1_copy(tmp_path)
+    path.write_text(text)
+    with pytest.raises(KeystoreError, match=DAMAGED_V2[text]) as error:
+        Keystore(path).key_for("S", Role.CLINICIAN)
+    assert "\n" not in str(error.value)
