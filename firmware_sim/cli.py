@@ -17,6 +17,7 @@ from types import FrameType
 from firmware_sim.control import ControlClient, ControlServer, parse_duration_ms
 from firmware_sim.faults import FaultyLine, LineFaults
 from firmware_sim.model.library import DrugLibrary, default_library
+from firmware_sim.pairing import pair
 from firmware_sim.server import PtyServer
 from firmware_sim.simulator import InitialProgram, Simulator
 from firmware_sim.store import NoPumpMemory, NvError
@@ -90,8 +91,14 @@ def _serve_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="",
         default=None,
-        help="pair at start: write this pump's clinician key into a programmer's key store "
+        help="pair at start: enrol a programmer with a key of its own, kept in its key store "
         "(default: the programmer's own, $PUMPCTL_KEYSTORE or the user config directory)",
+    )
+    parser.add_argument(
+        "--pair-implant-key",
+        action="store_true",
+        help="with --pair: store the clinician implant key (programmer 0) instead of enrolling "
+        "(the test harness; a clinic's recovery key)",
     )
     return parser
 
@@ -163,12 +170,6 @@ def check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--library {args.library} is a directory: give a JSON file")
 
 
-def pair(simulator: Simulator, keystore: Keystore, role: Role) -> None:
-    """Pairing, as at implant: the programmer's key store gets this pump's role key."""
-    serial = simulator.pump.state.serial_number
-    keystore.add(serial, role, simulator.role_key(role))
-
-
 def serve(argv: list[str]) -> int:
     args = _serve_parser().parse_args(argv)
     scratch = None
@@ -189,7 +190,8 @@ def serve(argv: list[str]) -> int:
             first_boot_allowed=args.first_boot or args.state is None,
         )
         if args.pair is not None:
-            pair(simulator, Keystore(args.pair or None), Role.CLINICIAN)
+            keystore = Keystore(args.pair or None)
+            pair(simulator, keystore, Role.CLINICIAN, implant_key=args.pair_implant_key)
     except NoPumpMemory as error:
         print(f"pumpsim: {error}: give --first-boot to program a new pump", file=sys.stderr)
         if scratch:

@@ -16,6 +16,7 @@ import socketserver
 import threading
 from typing import Any
 
+from firmware_sim.pairing import pair
 from firmware_sim.simulator import Simulator
 from pumpctl.keystore import Keystore, KeystoreError
 from pumpctl.protocol.session import Role
@@ -43,9 +44,8 @@ def execute(simulator: Simulator, request: dict[str, Any]) -> dict[str, Any]:
             simulator.clear_faults()
         elif op == "pair":
             role = Role[str(request.get("role", "clinician")).upper()]
-            Keystore(str(request["keystore"])).add(
-                simulator.pump.state.serial_number, role, simulator.role_key(role)
-            )
+            keystore = Keystore(str(request["keystore"]))
+            pair(simulator, keystore, role, implant_key=bool(request.get("implant_key")))
         elif op != "state":
             return {"ok": False, "error": f"unknown op {op!r}"}
         return {"ok": True, "state": simulator.snapshot()}
@@ -130,9 +130,10 @@ class ControlClient:
     def clear(self) -> dict[str, Any]:
         return self.call(op="clear")
 
-    def pair(self, keystore: str, role: str = "clinician") -> None:
-        """Write the pump's ``role`` key into the key store at ``keystore`` (never printed)."""
-        self.call(op="pair", keystore=keystore, role=role)
+    def pair(self, keystore: str, role: str = "clinician", *, implant_key: bool = False) -> None:
+        """Pair the key store at ``keystore`` for ``role`` (never printed): an enrolled key of
+        its own, or with ``implant_key`` the role's implant key (programmer 0)."""
+        self.call(op="pair", keystore=keystore, role=role, implant_key=implant_key)
 
     def state(self) -> dict[str, Any]:
         state: dict[str, Any] = self.call(op="state")["state"]

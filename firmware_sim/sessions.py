@@ -1,16 +1,20 @@
 """The pump's side of authenticated sessions: who may say what, and proof that they did.
 
 Only IDENTIFY and SESSION_OPEN are accepted without a session. A SESSION_OPEN starts an
-*attempt*; the attempt becomes a session when its first sealed frame proves the role key.
+*attempt*; the attempt becomes a session when its first sealed frame proves the key.
 Up to ``PENDING_MAX`` attempts wait for their proof at once, and each role keeps one proven
-session: a SESSION_OPEN never ends a session, and a proven session is replaced only by a
-new proof of the same role's key.
+session per programmer: a SESSION_OPEN never ends a session, and a proven session is
+replaced only by a new proof of the same programmer's key in the same role.
 
 Nothing an attacker without a key can send locks a key holder out (docs/security.md).
 Failed authentications throttle proofs instead: a proof arriving soon after a failure waits
 until a short delay, doubling with each failure up to ``THROTTLE_MAX_MS``, has passed since
 it. Failures are counted in one window and logged twice at most per window (when it opens
 and when it closes), so no flood can push therapy events out of the event log.
+
+A SESSION_OPEN names whose key it uses: an enrolled programmer's (``firmware_sim.programmers``)
+or, as programmer 0, the role's implant key. An unknown or revoked programmer is refused and
+counted as a failed proof; it ends nothing, so it locks no one else out.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from firmware_sim.programmers import ProgrammerTable
+from pumpctl.protocol.enrolment import IMPLANT_KEY_ID
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
     EventCode,
@@ -73,6 +79,13 @@ PERMITTED: dict[Role, frozenset[int]] = {
     ),
     Role.SERVICE: frozenset(_READS | {MsgType.WRITE_LIMITS}),
 }
+
+
+def programmer_name(programmer_id: int) -> str:
+    """How the event log names a programmer."""
+    if programmer_id == IMPLANT_KEY_ID:
+        return "programmer 0 (implant key)"
+    return f"programmer {programmer_id}"
 
 
 def throttle_ms(step: int) -> int:
@@ -131,11 +144,16 @@ Wait = Callable[[int], None]  # the pump waits this many ms of its own time
 class _Session:
     keys: SessionKeys
     last_activity_ms: int
+    programmer_id: int = IMPLANT_KEY_ID
     proven: bool = False
     role: Role = field(init=False)
 
     def __post_init__(self) -> None:
         self.role = self.keys.role
+
+    @property
+    def owner(self) -> tuple[Role, int]:
+        return self.role, self.programmer_id
 
 
 class SessionGuard:
@@ -146,14 +164,17 @@ class SessionGuard:
         now_ms: Callable[[], int],
         log: Log,
         wait: Wait = lambda ms: None,
+        programmers: ProgrammerTable | None = None,
     ) -> None:
         self._secret = secret
+        self.programmers = programmers or ProgrammerTable()
         self.security = security
         self._now_ms = now_ms
         self._log = log
         self._wait = wait
         self._pending: dict[int, _Session] = {}  # by session id, oldest first
-        self._proven: dict[Role, _Session] = {}
+        # One proven session per role and programmer: another programmer's proof ends none.
+        self._proven: dict[tuple[Role, int], _Session] = {}
         self._current: _Session | None = None  # the session of the frame being answered
         self._unsaved_failures = 0
         self.changed = False  # security state to commit
@@ -170,14 +191,14 @@ class SessionGuard:
             role = Role(request.role)
         except ValueError:
             raise Refused(NakCode.INVALID_ARGUMENT, f"unknown role {request.role}") from None
+        key = self._key_of(request.programmer_id, role, now)
         session_id = self._new_session_id()
         pump_nonce = secrets.token_bytes(NONCE_LEN)
-        key = self.role_key(role)
         nonce = request.programmer_nonce
         keys = SessionKeys(session_id, session_key(key, role, nonce, pump_nonce, session_id), role)
         while len(self._pending) >= PENDING_MAX:
             del self._pending[next(iter(self._pending))]
-        self._pending[session_id] = _Session(keys, now)
+        self._pending[session_id] = _Session(keys, now, request.programmer_id)
         answer = SessionOpenResponse(
             session_id=session_id,
             pump_nonce=pump_nonce,
@@ -195,6 +216,45 @@ class SessionGuard:
             concentration_ng_per_ml=identity.concentration_ng_per_ml,
         )
         return handshake_answer(key, role, nonce, answer, sealed)
+
+    def _key_of(self, programmer_id: int, role: Role, now: int) -> bytes:
+        """The key the programmer named in a SESSION_OPEN proves; an unknown or revoked one
+        is refused and counted like a failed proof (it ends no session)."""
+        if programmer_id == IMPLANT_KEY_ID:
+            return self.role_key(role)
+        enrolled = self.programmers.get(programmer_id)
+        if enrolled is None or enrolled.role != role:
+            self._failed(f"SESSION_OPEN from unknown programmer {programmer_id}", now)
+            raise Refused(
+                NakCode.UNKNOWN_PROGRAMMER,
+                f"programmer {programmer_id} is not enrolled in this pump as "
+                f"{role.name.lower()}: pair again",
+                programmer_id,
+            )
+        if enrolled.revoked:
+            self._failed(f"SESSION_OPEN from revoked programmer {programmer_id}", now)
+            raise Refused(
+                NakCode.PROGRAMMER_REVOKED,
+                f"programmer {programmer_id} was revoked: it opens no session",
+                programmer_id,
+            )
+        return enrolled.key
+
+    def revoke(self, programmer_id: int) -> int:
+        """End every session and attempt of ``programmer_id`` (just revoked); how many."""
+        ended = [
+            s
+            for s in (*self._pending.values(), *self._proven.values())
+            if s.programmer_id == programmer_id
+        ]
+        for session in ended:
+            self._forget(session)
+        return len(ended)
+
+    @property
+    def programmer_id(self) -> int:
+        """The programmer of the session whose frame is being answered (0: an implant key)."""
+        return IMPLANT_KEY_ID if self._current is None else self._current.programmer_id
 
     def _new_session_id(self) -> int:
         taken = set(self._pending) | {s.keys.session_id for s in self._proven.values()}
@@ -252,18 +312,20 @@ class SessionGuard:
 
     def _forget(self, session: _Session) -> None:
         self._pending.pop(session.keys.session_id, None)
-        if self._proven.get(session.role) is session:
-            del self._proven[session.role]
+        if self._proven.get(session.owner) is session:
+            del self._proven[session.owner]
 
     def _prove(self, session: _Session, now: int) -> None:
         del self._pending[session.keys.session_id]
         session.proven = True
-        replaced = self._proven.get(session.role)
+        replaced = self._proven.get(session.owner)
         in_use = replaced is not None and now - replaced.last_activity_ms <= IDLE_TIMEOUT_S * 1000
-        self._proven[session.role] = session
+        self._proven[session.owner] = session
         self.close_window(now)  # the failures before it are in the log before the session
         name = session.role.name.lower()
-        detail = f"{name} session" + (f", replacing the {name} session in use" if in_use else "")
+        detail = f"{name} session of {programmer_name(session.programmer_id)}" + (
+            f", replacing the {name} session in use" if in_use else ""
+        )
         self._log(EventCode.SESSION_OPENED, session.role, int(in_use), detail)
 
     # --- failures: throttled and coalesced -----------------------------------------------

@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from firmware_sim import enrolment
 from firmware_sim.model.clock import PumpClock
 from firmware_sim.model.hard_limits import breaches
 from firmware_sim.model.integrity import SERIAL_MAX_BYTES, library_problems, state_problems
@@ -23,6 +24,7 @@ from firmware_sim.model.library import DrugLibrary, default_library
 from firmware_sim.model.pump import Pump, clip_text
 from firmware_sim.model.state import PumpState
 from firmware_sim.model.units import flow_nl_per_day
+from firmware_sim.programmers import ProgrammerTable
 from firmware_sim.sessions import WITHOUT_SESSION, SecurityState, SessionGuard
 from firmware_sim.sessions import Refused as SessionRefused
 from firmware_sim.store import Loaded, NonVolatileStore, NoPumpMemory, NvError, Outcome
@@ -36,10 +38,12 @@ from pumpctl.protocol.codec import (
 from pumpctl.protocol.frames import Frame, FrameFlags
 from pumpctl.protocol.messages import (
     Command,
+    EnrolProgrammerRequest,
     EventCode,
     EventRecord,
     IdentifyRequest,
     IdentifyResponse,
+    ListProgrammersRequest,
     Message,
     MsgType,
     Nak,
@@ -50,6 +54,7 @@ from pumpctl.protocol.messages import (
     ReadEventsRequest,
     ReadEventsResponse,
     ReadLimitsRequest,
+    RevokeProgrammerRequest,
     SessionOpenRequest,
     WriteLimitsRequest,
 )
@@ -100,13 +105,14 @@ class Simulator:
             self.store.close()
             raise
         stored_security = self.store.security()
-        stored_security = self.store.security()
+        stored_programmers = self.store.programmers()
         self.sessions = SessionGuard(
             self.store.secret(),
             SecurityState.from_json(stored_security) if stored_security else SecurityState(),
             self.pump.now_ms,
             lambda code, a, b, detail: self.pump._log(code, 0, a, b, detail),
             self._spend_ms,
+            ProgrammerTable.from_json(stored_programmers) if stored_programmers else None,
         )
 
     def _boot(
@@ -221,6 +227,22 @@ class Simulator:
         """A role's key, for pairing a programmer (the simulator's debug port only)."""
         return self.sessions.role_key(role)
 
+    def enrol(self, programmer_id: int, role: Role, key: bytes, label: str) -> None:
+        """Enrol a programmer's key as at implant (the simulator's debug port and
+        ``pumpsim --pair``): as ENROL_PROGRAMMER would, logged and committed."""
+        request = EnrolProgrammerRequest(
+            request_id=0, programmer_id=programmer_id, role=role, programmer_key=key, label=label
+        )
+        with self.lock:
+            self.pump.advance_to(self.pump.now_ms())
+            answer = enrolment.enrol(
+                self.pump, self.sessions, request, "the simulator, as at implant"
+            )
+            if isinstance(answer, Nak):
+                self.store.discard_pending()
+                raise ValueError(answer.detail)
+            self.store.commit(self.pump.state, programmers=self.sessions.programmers.to_json())
+
     def _dispatch(self, frame: Frame, role: Role | None) -> Frame:
         try:
             request = from_frame(frame)
@@ -251,8 +273,18 @@ class Simulator:
             if self.store.has_pending:
                 self.store.commit(self.pump.state)
             return to_frame(self._event_page(request), seq)
+        programmers = None
         if isinstance(request, WriteLimitsRequest):
             response = self._write_limits(request)
+        elif isinstance(request, ListProgrammersRequest):
+            response = enrolment.listing(self.sessions)
+        elif isinstance(request, EnrolProgrammerRequest | RevokeProgrammerRequest):
+            self.pump.advance_to(self.pump.now_ms())
+            if isinstance(request, EnrolProgrammerRequest):
+                response = enrolment.enrol(self.pump, self.sessions, request)
+            else:
+                response = enrolment.revoke(self.pump, self.sessions, request)
+            programmers = self.sessions.programmers.to_json()
         else:
             response = self.pump.handle(request, patient=role == Role.PATIENT)
         if role is None and isinstance(response, IdentifyResponse):
@@ -262,7 +294,10 @@ class Simulator:
             outcome = Outcome(reply.msg_type, int(reply.flags), reply.payload)
             library = self.pump.library if isinstance(request, WriteLimitsRequest) else None
             self.store.commit(
-                self.pump.state, library=library, outcome=(request.request_id, outcome)
+                self.pump.state,
+                library=library,
+                outcome=(request.request_id, outcome),
+                programmers=programmers,
             )
         elif self.store.has_pending:
             self.store.commit(self.pump.state)

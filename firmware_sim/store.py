@@ -362,6 +362,18 @@ class NonVolatileStore:
         except (ValueError, TypeError):
             return None  # an unverified copy that does not parse: start the counters afresh
 
+    def programmers(self) -> dict[str, object] | None:
+        """The enrolled programmers as sealed (``firmware_sim.programmers``); ``None`` if
+        none were ever enrolled, or no copy verifies (then only the implant keys open
+        sessions: a revoked key never comes back from damaged memory)."""
+        stored = self._get("programmers")
+        if stored is None:
+            return None
+        try:
+            return dict(json.loads(stored))
+        except (ValueError, TypeError):
+            return None
+
     def load(self) -> Loaded | None:
         """The state and library as sealed; ``None`` for a blank memory (first boot).
         Values no copy verifies are parsed as they are and ``verified`` is false; a state
@@ -397,6 +409,7 @@ class NonVolatileStore:
         library: DrugLibrary | None = None,
         outcome: tuple[int, Outcome] | None = None,
         security: dict[str, int] | None = None,
+        programmers: dict[str, object] | None = None,
         reseal: bool = False,
     ) -> None:
         """Write the state, the pending events and a request's outcome in one transaction.
@@ -416,6 +429,8 @@ class NonVolatileStore:
                 self._put("library", json.dumps(library.to_json(), separators=(",", ":")))
             if security is not None:
                 self._put("security", json.dumps(security))
+            if programmers is not None:
+                self._put("programmers", json.dumps(programmers, separators=(",", ":")))
             self._write_events()
             if outcome is not None:
                 self._write_outcome(*outcome)

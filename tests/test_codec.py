@@ -79,6 +79,11 @@ def _marker(model: type[WireModel], name: str) -> Fixed | Text | ListOf | Octets
     return marker
 
 
+def _text_chars(marker: Text) -> int:
+    """The most characters of any UTF-8 width that fit the field's bytes (4 bytes each)."""
+    return min(MAX_TEXT_CHARS, marker.max_bytes // 4)
+
+
 def _list_item(model: type[WireModel], name: str) -> type[WireModel]:
     (item,) = typing.get_args(model.model_fields[name].annotation)
     assert issubclass(item, WireModel)
@@ -96,7 +101,7 @@ def worst_case_size(model: type[WireModel], *, empty_lists: bool = False) -> int
         elif isinstance(marker, Octets):
             size += marker.length
         elif isinstance(marker, Text):
-            size += 1 + 4 * MAX_TEXT_CHARS
+            size += 1 + 4 * _text_chars(marker)
         elif isinstance(marker, Blob):
             size += 2 + MAX_BLOB_BYTES
         else:
@@ -140,7 +145,7 @@ def records(model: type[WireModel]) -> st.SearchStrategy[Any]:
         elif isinstance(marker, Octets):
             fields[name] = st.binary(min_size=marker.length, max_size=marker.length)
         elif isinstance(marker, Text):
-            fields[name] = st.text(st.characters(codec="utf-8"), max_size=MAX_TEXT_CHARS)
+            fields[name] = st.text(st.characters(codec="utf-8"), max_size=_text_chars(marker))
         elif isinstance(marker, Blob):
             fields[name] = st.binary(max_size=MAX_BLOB_BYTES)
         else:

@@ -37,7 +37,12 @@ from pumpctl.protocol.messages import (
 from pumpctl.testing.plugin import PumpUnderTest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "pumpctl"
-FACES = [SRC / "cli.py", SRC / "report.py", *sorted((SRC / "tui").rglob("*.py"))]
+FACES = [
+    SRC / "cli.py",
+    SRC / "cli_programmers.py",
+    SRC / "report.py",
+    *sorted((SRC / "tui").rglob("*.py")),
+]
 CLIENT_MUTATIONS = {
     "set_rate",
     "bolus",
@@ -49,6 +54,8 @@ CLIENT_MUTATIONS = {
     "write_limits",
     "send",
     "send_once",
+    "enrol_programmer",
+    "revoke_programmer",
 }
 
 

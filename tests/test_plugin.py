@@ -373,7 +373,11 @@ def script(sim: SimulatedPump) -> tuple[list[object], Events]:
         sim.advance(3_600_000)
         async with await PumpClient.open(sim.port, keys=Keystore(sim.keystore_path)) as client:
             answers.append(await client.transactions.request(StatusRequest()))
-        return answers, [(e.index, e.code, e.request_id, e.detail) for e in events]
+        own = str(Keystore(sim.keystore_path).own_programmer_id())  # drawn at random
+        return answers, [
+            (e.index, e.code, e.request_id, e.detail.replace(own, "<this programmer>"))
+            for e in events
+        ]
 
     return asyncio.run(run())
 

@@ -29,9 +29,8 @@ from pumpctl.clinical.guard import GuardDecision, OverrideReason, Reading
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.clinical.scores import format_vas, parse_vas
 from pumpctl.clinical.taken_at import parse_taken_at
-from pumpctl.connection import ConnectOptions, Target, open_client, open_target
+from pumpctl.connection import ConnectOptions, open_client, open_target
 from pumpctl.exits import ExitStatus, UsageError, exit_status
-from pumpctl.keystore import Keystore
 from pumpctl.link.errors import (
     AuthenticationError,
     OutcomeUncertain,
@@ -62,6 +61,7 @@ from pumpctl.programmer import (
 )
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
+    SECRET_FIELDS,
     AlarmCode,
     CatheterVerdict,
     EventCode,
@@ -70,7 +70,7 @@ from pumpctl.protocol.messages import (
     NakCode,
     ScheduleResponse,
 )
-from pumpctl.protocol.session import KEY_LEN, Role
+from pumpctl.protocol.session import Role
 from pumpctl.schedule import (
     clock,
     parse_clock,
@@ -98,6 +98,7 @@ CLI_HINTS = {NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-br
 THERAPY_COMMANDS = {"set-rate", "bolus", "stop", "resume", "catheter-check", "refill", "ack"}
 RECORD_COMMANDS = THERAPY_COMMANDS | {"vas", "history", "audit", "report", "pair"}
 RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus", "reconcile"}
+RECORD_COMMANDS |= {"programmers"}
 
 
 @dataclass
@@ -269,10 +270,18 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit trail")
     audit.add_argument("action", choices=["verify", "show"])
     pair = sub.add_parser(
-        "pair", help="store a pump's key (from a file) once the pump at --port proves it"
+        "pair", help="enrol this programmer with the pump at --port, proving its implant key"
     )
     pair.add_argument("--serial", required=True, help="the pump's serial number")
-    pair.add_argument("--key-file", required=True, help="file holding the key, 64 hex digits")
+    pair.add_argument(
+        "--key-file", required=True, help="file holding the role's implant key, 64 hex digits"
+    )
+    pair.add_argument(
+        "--label", default=None, help="this programmer's name on the pump (default: hostname)"
+    )
+    from pumpctl.cli_programmers import add_parsers
+
+    add_parsers(commands, common)
     reconcile = sub.add_parser(
         "reconcile", help="accept where the pump and the clinical record disagree (audited)"
     )
@@ -495,7 +504,11 @@ def _trace(direction: str, frame: Frame | bytes, message: Message | None) -> Non
     if isinstance(frame, Frame):
         known = frame.msg_type in MsgType.__members__.values()
         name = MsgType(frame.msg_type).name if known else hex(frame.msg_type)
-        body = message.model_dump_json() if message is not None else frame.payload.hex()
+        body = (
+            message.model_dump_json(exclude=set(SECRET_FIELDS))
+            if message is not None
+            else frame.payload.hex()
+        )
         print(f"{direction:>8} seq={frame.seq} {name} {body}", file=sys.stderr)
 
 
@@ -879,59 +892,15 @@ async def _report(programmer: Programmer, args: argparse.Namespace) -> Output:
 
 
 async def _pair(record: ClinicalRecord, args: argparse.Namespace) -> Output:
-    try:
-        text = Path(args.key_file).read_text().strip()
-        key = bytes.fromhex(text)
-    except (OSError, ValueError):
-        key = b""
-    if len(key) != KEY_LEN:
-        raise UsageError(f"{args.key_file} does not hold a key of 64 hex digits")
-    role = Role[args.role.upper()]
-    keystore = Keystore(args.keystore)
-    try:
-        await _prove_key(args, role, key)
-    except AuthenticationError as error:
-        _audit_authentication_failure(args, record, str(error))
-        raise
-    keystore.add(args.serial, role, key)
-    record.note(args.serial, _clinician(args), "paired", int(time.time()), role=role.name.lower())
-    return Output(
-        {"paired": args.serial, "role": role.name.lower(), "keystore": str(keystore.path)},
-        f"Pump {args.serial} paired for the {role.name.lower()} role in {keystore.path}",
-    )
+    from pumpctl.cli_programmers import pair_command
+
+    return await pair_command(record, args)
 
 
-class _CandidateKey:
-    """The key being paired, offered for whichever pump answers (its serial is checked after
-    the pump has proved it holds the key)."""
+async def _programmers(programmer: Programmer, args: argparse.Namespace) -> Output:
+    from pumpctl.cli_programmers import programmers_command
 
-    def __init__(self, key: bytes) -> None:
-        self.key = key
-
-    def key_for(self, serial_number: str, role: Role) -> bytes | None:
-        return self.key
-
-
-async def _prove_key(args: argparse.Namespace, role: Role, key: bytes) -> None:
-    """A session with the key on the pump at ``--port``: the pump proves it holds the key,
-    and the first sealed read proves it back. Nothing is stored otherwise."""
-    if not args.port:
-        raise UsageError("pair checks the key against the pump: give --port PORT")
-    options = replace(_connect_options(args, tui=False), sim=False, role=role)
-    target = Target(args.port, _CandidateKey(key))
-    try:
-        client = await open_client(target, options)
-    except AuthenticationError as error:
-        raise AuthenticationError(f"{error}; the key was not stored") from None
-    try:
-        identity = await client.identify()
-    finally:
-        await client.close()
-    if identity.serial_number != args.serial:
-        raise AuthenticationError(
-            f"the pump on {args.port} is {identity.serial_number}, not {args.serial}; "
-            "the key was not stored"
-        )
+    return await programmers_command(programmer, args)
 
 
 async def _history_offline(record: ClinicalRecord, args: argparse.Namespace) -> Output:
@@ -1217,6 +1186,7 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]
     "opioids": _opioids,
     "schedule": _schedule,
     "periodic-bolus": _periodic,
+    "programmers": _programmers,
 }
 OFFLINE: dict[str, Callable[[ClinicalRecord, argparse.Namespace], Awaitable[Output]]] = {
     "audit": _audit,

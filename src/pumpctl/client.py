@@ -36,10 +36,14 @@ from pumpctl.protocol.messages import (
     CatheterCheckRequest,
     CatheterCheckResponse,
     Command,
+    EnrolProgrammerRequest,
+    EnrolProgrammerResponse,
     EventRecord,
     IdentifyRequest,
     IdentifyResponse,
     LimitsResponse,
+    ListProgrammersRequest,
+    ListProgrammersResponse,
     Message,
     Nak,
     NakCode,
@@ -57,6 +61,8 @@ from pumpctl.protocol.messages import (
     RefillResponse,
     Response,
     ResumeRequest,
+    RevokeProgrammerRequest,
+    RevokeProgrammerResponse,
     ScheduleResponse,
     SessionOpenRequest,
     SessionOpenResponse,
@@ -84,6 +90,8 @@ EVENT_PAGE = 64
 NL_PER_ML = 1_000_000
 LOG_END_PROBE = 0xFFFF_FFFF  # a first_index past any event: the answer is the log's end
 _SESSION_GONE = {NakCode.SESSION_EXPIRED, NakCode.AUTH_REQUIRED}
+_NOT_ENROLLED = {NakCode.PROGRAMMER_REVOKED, NakCode.UNKNOWN_PROGRAMMER}
+HANDSHAKES_MAX = 3  # as the likeliest programmer, another, and the one the pump's serial names
 
 
 class Resolution(Enum):
@@ -127,6 +135,7 @@ class PumpClient:
     def __init__(self, transactions: TransactionManager) -> None:
         self.transactions = transactions
         self.identity: IdentifyResponse | None = None  # from the session handshake
+        self.programmer_id = 0  # whose key opened the session (0: the role's implant key)
         self._keys: KeySource | None = None
         self._role = Role.CLINICIAN
         self._page_events = EVENT_PAGE  # events asked for per page, fewer on a noisy line
@@ -166,18 +175,38 @@ class PumpClient:
     async def open_session(self, keys: KeySource, role: Role = Role.CLINICIAN) -> None:
         """The handshake: one round trip, which also brings the pump's identity.
 
-        The pump proves it holds the role key; this programmer proves it with the MAC of its
-        first authenticated frame. Only an answer echoing this programmer's nonce is judged
+        The pump proves it holds the key of the programmer named (its enrolled key, or the
+        role's implant key for programmer 0); this programmer proves it with the tag of its
+        first sealed frame. Only an answer echoing this programmer's nonce is judged
         (``TransactionManager.handshake``): another's is never taken for a wrong key.
         """
-
-        def new_request() -> SessionOpenRequest:
-            return SessionOpenRequest(role=role, programmer_nonce=secrets.token_bytes(NONCE_LEN))
-
-        request, reply = await self.transactions.handshake(new_request)
-        answer = _expect(reply, SessionOpenResponse)
-        nonce = request.programmer_nonce
+        # The pump names itself only in its answer: ask as the programmer this key store
+        # most likely is there, and again as the one it holds for that pump if not (a key
+        # store with both enrolled and implant keys of a role: an extra round trip).
+        candidates = keys.programmer_ids(role)
+        refusal = ""
+        answer: SessionOpenResponse | None = None
+        for _ in range(HANDSHAKES_MAX):
+            if not candidates:
+                break
+            programmer_id = candidates.pop(0)
+            request, reply = await self._handshake_as(role, programmer_id)
+            if isinstance(reply, Nak) and reply.code in _NOT_ENROLLED:
+                refusal = reply.detail
+                continue
+            answer = _expect(reply, SessionOpenResponse)
+            paired_as = keys.programmer_id(answer.serial_number, role)
+            if paired_as is None or paired_as == programmer_id:
+                break
+            candidates, answer = [paired_as], None
+        if answer is None:
+            raise AuthenticationError(
+                f"the pump refused this programmer: {refusal}"
+                if refusal
+                else "the pump answered no handshake as the programmer paired with it"
+            )
         serial = answer.serial_number
+        nonce = request.programmer_nonce
         key = keys.key_for(serial, role)
         if key is None:
             raise AuthenticationError(
@@ -209,6 +238,19 @@ class PumpClient:
             concentration_ng_per_ml=sealed.concentration_ng_per_ml,
         )
         self._keys, self._role = keys, role
+        self.programmer_id = request.programmer_id
+
+    async def _handshake_as(
+        self, role: Role, programmer_id: int
+    ) -> tuple[SessionOpenRequest, SessionOpenResponse | Nak]:
+        def new_request() -> SessionOpenRequest:
+            return SessionOpenRequest(
+                role=role,
+                programmer_id=programmer_id,
+                programmer_nonce=secrets.token_bytes(NONCE_LEN),
+            )
+
+        return await self.transactions.handshake(new_request)
 
     async def close(self) -> None:
         if self.transactions.link is not None:
@@ -413,6 +455,37 @@ class PumpClient:
         values = limits.model_dump(exclude=set(LIMITS_NOT_WRITABLE))
         request = WriteLimitsRequest(request_id=request_id or new_request_id(), **values)
         return await self._command(request, LimitsResponse)
+
+    # --- enrolment (a clinician session) ------------------------------------------------
+
+    async def enrol_programmer(
+        self,
+        programmer_id: int,
+        role: Role,
+        programmer_key: bytes,
+        label: str,
+        *,
+        request_id: int | None = None,
+    ) -> EnrolProgrammerResponse:
+        request = EnrolProgrammerRequest(
+            request_id=request_id or new_request_id(),
+            programmer_id=programmer_id,
+            role=role,
+            programmer_key=programmer_key,
+            label=label,
+        )
+        return await self._command(request, EnrolProgrammerResponse)
+
+    async def list_programmers(self) -> ListProgrammersResponse:
+        return await self._read(ListProgrammersRequest(), ListProgrammersResponse)
+
+    async def revoke_programmer(
+        self, programmer_id: int, *, request_id: int | None = None
+    ) -> RevokeProgrammerResponse:
+        request = RevokeProgrammerRequest(
+            request_id=request_id or new_request_id(), programmer_id=programmer_id
+        )
+        return await self._command(request, RevokeProgrammerResponse)
 
     async def send_once(self, request: Command) -> Message:
         """Send a prepared therapy command once: a NAK raises ``Refused``, no answer

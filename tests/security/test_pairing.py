@@ -1,5 +1,6 @@
-"""``pumpctl pair`` stores a key only once the pump on ``--port`` has proved it holds it: a
-wrong key, or a key for another pump, is refused in one line (exit 6) and never stored."""
+"""``pumpctl pair`` proves the implant key against the pump on ``--port``, enrols a key of
+this programmer's own and stores that alone: a wrong key, or a key for another pump, is
+refused in one line (exit 6) and nothing is stored."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from pumpctl.cli import main
+from pumpctl.client import SyncPumpClient
 from pumpctl.keystore import Keystore
+from pumpctl.protocol.messages import EventCode
 from pumpctl.protocol.session import Role
 from pumpctl.testing.plugin import PumpUnderTest
 
@@ -37,8 +40,12 @@ def _key_file(tmp_path: Path, key: bytes) -> str:
 
 
 def _pump_key(pump: PumpUnderTest) -> tuple[str, bytes]:
+    """The pump's clinician implant key, as the clinic keeps it (the debug port hands it out)."""
+    assert pump.sim is not None
     serial = pump.client.identify().serial_number
-    key = pump.keys.key_for(serial, Role.CLINICIAN)
+    path = pump.sim.workdir / "implant-keys.json"
+    pump.sim.control.pair(str(path), "clinician", implant_key=True)
+    key = Keystore(path).key_for(serial, Role.CLINICIAN)
     assert key is not None
     return serial, key
 
@@ -48,10 +55,21 @@ def test_the_pumps_own_key_is_proved_then_stored_and_works(
 ) -> None:
     serial, key = _pump_key(pump)
     pair = ["--port", pump.port, "pair", "--serial", serial]
-    assert main([*pair, "--key-file", _key_file(tmp_path, key)]) == 0
-    assert f"Pump {serial} paired" in capsys.readouterr().out
-    assert fresh_keys.key_for(serial, Role.CLINICIAN) == key
+    assert main([*pair, "--key-file", _key_file(tmp_path, key), "--label", "desk-3"]) == 0
+    own = fresh_keys.own_programmer_id()
+    assert f"Pump {serial} paired for the clinician role as programmer {own} (desk-3)" in (
+        capsys.readouterr().out
+    )
+    stored = fresh_keys.key_for(serial, Role.CLINICIAN)
+    assert stored is not None
+    assert stored != key  # its own key, never the implant key
+    assert fresh_keys.programmer_id(serial, Role.CLINICIAN) == own
     assert main(["--port", pump.port, "status"]) == 0  # the stored key opens sessions
+    events, _ = pump.client.read_all_events()
+    enrolled = [e for e in events if e.code == EventCode.PROGRAMMER_ENROLLED]
+    assert [(e.value_a, e.detail) for e in enrolled] == [
+        (own, f"programmer {own} (desk-3) enrolled as clinician by programmer 0 (implant key)")
+    ]
 
 
 def test_a_wrong_key_is_refused_and_not_stored(
@@ -102,3 +120,35 @@ def test_pairing_without_a_port_says_so(
     assert code == 2, err
     assert "--port" in err
     assert fresh_keys.key_for("SN1", Role.CLINICIAN) is None
+
+
+def test_a_patients_device_is_paired_with_its_roles_implant_key(
+    pump: PumpUnderTest, fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Enrolment needs a clinician's session: a patient's device keeps its role's key."""
+    assert pump.sim is not None
+    path = pump.sim.workdir / "patient-implant.json"
+    pump.sim.control.pair(str(path), "patient", implant_key=True)
+    key = Keystore(path).key_for("SIM000001", Role.PATIENT)
+    assert key is not None
+    pair = ["--role", "patient", "--port", pump.port, "pair", "--serial", "SIM000001"]
+    assert main([*pair, "--key-file", _key_file(tmp_path, key)]) == 0
+    assert "as the implant key" in capsys.readouterr().out
+    assert fresh_keys.programmer_id("SIM000001", Role.PATIENT) == 0
+    assert fresh_keys.key_for("SIM000001", Role.PATIENT) == key
+    with SyncPumpClient(pump.port, keys=fresh_keys, role=Role.PATIENT, exclusive=False) as device:
+        assert device.status().dose_ng_per_day > 0
+
+
+def test_a_trace_of_pairing_shows_the_enrolment_but_never_the_key(
+    pump: PumpUnderTest, fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serial, key = _pump_key(pump)
+    pair = ["--trace", "--port", pump.port, "pair", "--serial", serial]
+    assert main([*pair, "--key-file", _key_file(tmp_path, key)]) == 0
+    trace = capsys.readouterr().err
+    stored = fresh_keys.key_for(serial, Role.CLINICIAN)
+    assert stored is not None
+    assert "ENROL_PROGRAMMER" in trace
+    assert stored.hex() not in trace
+    assert key.hex() not in trace

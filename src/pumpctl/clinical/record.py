@@ -107,6 +107,9 @@ class ClinicalRecord:
     def __init__(self, db: sqlite3.Connection, path: str) -> None:
         self._db = db
         self.path = path
+        # The programmer writing, as the pump knows it (its enrolled id; 0: an implant key):
+        # named in every audit entry while it is set.
+        self.programmer_id: int | None = None
 
     @classmethod
     def open(cls, path: Path | str | None = None) -> ClinicalRecord:
@@ -166,6 +169,7 @@ class ClinicalRecord:
                 "action": action,
                 "data": data,
                 "wall_time_s": int(time.time()),
+                **({} if self.programmer_id is None else {"programmer": self.programmer_id}),
             },
         )
 

@@ -22,6 +22,7 @@ from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
 from pumpctl.protocol.frames import DELIMITER, MAX_ENCODED, Frame, FrameFlags, encode_frame
 from pumpctl.protocol.messages import (
     Command,
+    ListProgrammersRequest,
     Message,
     Nak,
     NakCode,
@@ -99,7 +100,8 @@ class TransactionManager:
     def deadline_for(self, frame_bytes: int, message: Message) -> float:
         if self.deadline_s is not None:
             return self.deadline_s
-        answer = MAX_ENCODED if isinstance(message, ReadEventsRequest) else None
+        long_answer = isinstance(message, ReadEventsRequest | ListProgrammersRequest)
+        answer = MAX_ENCODED if long_answer else None
         if answer is None:
             return self.timing.deadline_s(frame_bytes)
         return self.timing.deadline_s(frame_bytes, answer)

@@ -182,6 +182,8 @@ class Programmer:
     ) -> None:
         self.client = client
         self._record = record
+        if record is not None:
+            record.programmer_id = client.programmer_id  # the audit trail names it
         self.clinician = clinician
         self.guard_config = guard_config or GuardConfig()
         self._in_flight: set[tuple[str, int]] = set()  # begun here, not yet answered

@@ -22,9 +22,11 @@ from pumpctl.protocol.wire import (
     Bool,
     Bytes4,
     Bytes16,
+    Bytes32,
     Fixed,
     ListOf,
     ShortText,
+    Text,
     WireModel,
 )
 
@@ -48,6 +50,9 @@ class MsgType(IntEnum):
     QUERY_OUTCOME = 0x23
     READ_SCHEDULE = 0x24
     SESSION_OPEN = 0x30
+    ENROL_PROGRAMMER = 0x31
+    LIST_PROGRAMMERS = 0x32
+    REVOKE_PROGRAMMER = 0x33
     NAK = 0x7F
 
 
@@ -140,6 +145,9 @@ class NakCode(IntEnum):
     SESSION_EXPIRED = 0x23
     LOCKED_OUT = 0x24  # reserved: the pump throttles failed proofs, it never locks out
     ROLE_FORBIDDEN = 0x25
+    PROGRAMMER_REVOKED = 0x26  # SESSION_OPEN or REVOKE_PROGRAMMER naming a revoked programmer
+    UNKNOWN_PROGRAMMER = 0x27  # SESSION_OPEN or REVOKE_PROGRAMMER naming no enrolled programmer
+    ENROLMENT_FULL = 0x28  # ENROL_PROGRAMMER with every programmer slot in use
     INTERNAL_ERROR = 0xFF
 
 
@@ -166,6 +174,8 @@ class EventCode(IntEnum):
     SCHEDULE_SET = 20  # a flexible-dosing schedule programmed (SET_SCHEDULE)
     SCHEDULE_CLEARED = 21  # a schedule replaced by a simple rate (SET_RATE)
     PERIODIC_BOLUS_SET = 22  # periodic boluses programmed, changed or cleared
+    PROGRAMMER_ENROLLED = 23  # a programmer's own key enrolled (ENROL_PROGRAMMER)
+    PROGRAMMER_REVOKED = 24  # a programmer's key revoked (REVOKE_PROGRAMMER)
 
 
 # --- nested records --------------------------------------------------------------------
@@ -476,6 +486,7 @@ class SessionOpenRequest(Message):
     TYPE = MsgType.SESSION_OPEN
     role: U8  # Role: 1 clinician, 2 patient, 3 service
     programmer_nonce: Bytes16
+    programmer_id: U32 = 0  # whose key: an enrolled programmer's, or 0: the role's implant key
 
 
 class SessionIdentity(WireModel):
@@ -507,6 +518,67 @@ class SessionOpenResponse(Response):
     sealed_identity: Annotated[
         bytes, Blob(SEALED_IDENTITY_MAX), Field(max_length=SEALED_IDENTITY_MAX)
     ]  # SessionIdentity under ChaCha20-Poly1305, its tag last
+
+
+# Fields that hold a key: left out wherever a message is shown.
+SECRET_FIELDS = frozenset({"programmer_key"})
+# The longest label an enrolled programmer carries, in bytes (docs/protocol.md §11.7).
+PROGRAMMER_LABEL_MAX = 32
+
+
+class EnrolProgrammerRequest(Command):
+    """Enrol a programmer's own key under its id (a clinician session only)."""
+
+    TYPE = MsgType.ENROL_PROGRAMMER
+    programmer_id: U32  # the programmer's own id, drawn at random once, never 0
+    role: U8  # the role the programmer acts in: 1 clinician or 2 patient
+    # Fresh random bytes from the programmer, sealed in the session; never shown (a trace,
+    # an error, a repr).
+    programmer_key: Annotated[Bytes32, Field(repr=False)]
+    label: Annotated[str, Text(PROGRAMMER_LABEL_MAX), Field(max_length=PROGRAMMER_LABEL_MAX)]
+
+
+class EnrolProgrammerResponse(Response):
+    TYPE = MsgType.ENROL_PROGRAMMER
+    request_id: U64
+    programmer_id: U32
+    role: U8
+    enrolled_at_s: U64
+    renewed: Bool  # the programmer was enrolled already: its key is replaced
+
+
+class ProgrammerRecord(WireModel):
+    programmer_id: U32
+    role: U8
+    label: Annotated[str, Text(PROGRAMMER_LABEL_MAX), Field(max_length=PROGRAMMER_LABEL_MAX)]
+    enrolled_at_s: U64
+    revoked_at_s: U64  # 0: not revoked
+
+
+class ListProgrammersRequest(Message):
+    TYPE = MsgType.LIST_PROGRAMMERS
+
+
+class ListProgrammersResponse(Response):
+    TYPE = MsgType.LIST_PROGRAMMERS
+    session_programmer_id: U32  # the programmer of the session asking (0: an implant key)
+    programmers: Annotated[list[ProgrammerRecord], ListOf()]
+
+
+class RevokeProgrammerRequest(Command):
+    """Revoke an enrolled programmer's key for good (a clinician session only); its open
+    sessions end at once."""
+
+    TYPE = MsgType.REVOKE_PROGRAMMER
+    programmer_id: U32
+
+
+class RevokeProgrammerResponse(Response):
+    TYPE = MsgType.REVOKE_PROGRAMMER
+    request_id: U64
+    programmer_id: U32
+    revoked_at_s: U64
+    sessions_closed: U8  # the revoked programmer's sessions and attempts ended
 
 
 class WriteLimitsRequest(Command):
@@ -573,6 +645,9 @@ REQUESTS: tuple[type[Message], ...] = (
     SetScheduleRequest,
     ReadScheduleRequest,
     SetPeriodicBolusRequest,
+    EnrolProgrammerRequest,
+    ListProgrammersRequest,
+    RevokeProgrammerRequest,
 )
 RESPONSES: tuple[type[Message], ...] = (
     IdentifyResponse,
@@ -592,5 +667,8 @@ RESPONSES: tuple[type[Message], ...] = (
     SetScheduleResponse,
     ScheduleResponse,
     SetPeriodicBolusResponse,
+    EnrolProgrammerResponse,
+    ListProgrammersResponse,
+    RevokeProgrammerResponse,
     Nak,
 )

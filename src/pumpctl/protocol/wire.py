@@ -58,6 +58,7 @@ Bool = Annotated[bool, Fixed("?")]
 ShortText = Annotated[str, Text(), Field(max_length=255)]
 Bytes16 = Annotated[bytes, Octets(16), Field(min_length=16, max_length=16)]
 Bytes4 = Annotated[bytes, Octets(4), Field(min_length=4, max_length=4)]
+Bytes32 = Annotated[bytes, Octets(32), Field(min_length=32, max_length=32)]
 
 
 class WireModel(BaseModel):

@@ -86,7 +86,9 @@ class RawLine:
     def open_session(self, keys: KeySource, role: Role = Role.CLINICIAN) -> SessionOpenResponse:
         nonce = secrets.token_bytes(NONCE_LEN)
         self.session = None
-        answer = self.request(SessionOpenRequest(role=role, programmer_nonce=nonce), sealed=False)
+        programmer_id = keys.programmer_ids(role)[0]
+        request = SessionOpenRequest(role=role, programmer_id=programmer_id, programmer_nonce=nonce)
+        answer = self.request(request, sealed=False)
         if not isinstance(answer, SessionOpenResponse):
             raise RuntimeError(f"no session: {answer}")
         key = keys.key_for(answer.serial_number, role)

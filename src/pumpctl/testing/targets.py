@@ -91,6 +91,7 @@ class SimulatorProcess(_Simulated):
             serial_number,
             "--pair",
             str(self.keystore_path),
+            "--pair-implant-key",
             *extra_args,
         )
         self.process: subprocess.Popen[str] | None = None
@@ -199,6 +200,7 @@ class InProcessSimulator(_Simulated):
             serial_number,
             "--pair",
             str(self.keystore_path),
+            "--pair-implant-key",
             *extra_args,
         )
         self.port = ""
@@ -209,7 +211,8 @@ class InProcessSimulator(_Simulated):
 
     def start(self) -> InProcessSimulator:
         """Boot from the NV memory (first boot if there is none), as ``pumpsim`` does."""
-        from firmware_sim.cli import _library, _program, _serve_parser, pair
+        from firmware_sim.cli import _library, _program, _serve_parser
+        from firmware_sim.pairing import pair
         from firmware_sim.server import FrameServer
         from firmware_sim.simulator import Simulator
         from pumpctl.keystore import Keystore
@@ -228,7 +231,8 @@ class InProcessSimulator(_Simulated):
             first_boot_allowed=args.first_boot,
         )
         if args.pair is not None:
-            pair(simulator, Keystore(args.pair or None), Role.CLINICIAN)
+            keystore = Keystore(args.pair or None)
+            pair(simulator, keystore, Role.CLINICIAN, implant_key=args.pair_implant_key)
         self._simulator = simulator
         self._line = register(FrameServer(simulator))
         self.port = self._line.url
