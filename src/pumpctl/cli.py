@@ -25,11 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pumpctl.cli_help import add_descriptions
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Reading
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.clinical.scores import ScoreError, format_vas, parse_vas
 from pumpctl.clinical.systemic import SystemicError
 from pumpctl.clinical.taken_at import TakenAtError, parse_taken_at
+from pumpctl.completion import SHELLS, completion_script
 from pumpctl.connection import ConnectOptions, Target, open_client, open_target
 from pumpctl.keystore import Keystore, KeystoreError
 from pumpctl.link.errors import (
@@ -242,6 +244,8 @@ def _parser() -> argparse.ArgumentParser:
     _global_options(parser, suppress=False)
     common = _OneLineParser(add_help=False)
     _global_options(common, suppress=True)
+    for action in common._actions:  # accepted after the command, listed once: pumpctl --help
+        action.help = argparse.SUPPRESS
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     class _Sub:
@@ -361,6 +365,9 @@ def _parser() -> argparse.ArgumentParser:
     _periodic_parser(
         sub.add_parser("periodic-bolus", help="a bolus of a set dose every N hours"), common
     )
+    completion = sub.add_parser("completion", help="print the shell completion script")
+    completion.add_argument("shell", choices=SHELLS, help="bash or zsh")
+    add_descriptions(parser)
     return parser
 
 
@@ -431,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(error, EXIT_USAGE)
     if args.command == "tui":
         return _tui(args)
+    if args.command == "completion":
+        print(completion_script(parser, args.shell), end="")
+        return 0
     try:
         output = asyncio.run(_run(args))
     except UsageError as error:
