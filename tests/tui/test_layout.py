@@ -161,5 +161,5 @@ def test_the_status_line_gives_way_but_keeps_a_refusal_and_the_link() -> None:
     parts = ["refused: step above 25%", "Step 10%", "link DOWN", "read 09:00:00, pump x", "? help"]
     assert fit_status(parts, 200) == " │ ".join(parts)
     assert fit_status(parts, 60) == "refused: step above 25% │ link DOWN │ read 09:00:00, pump x"
-    assert fit_status(parts, 50) == "refused: step above 25% │ link DOWN │ read 09:00:00"
+    assert fit_status(parts, 52) == "refused: step above 25% │ link DOWN │ read 09:00:00"
     assert fit_status(parts, 10) == "refused: step above 25% │ link DOWN"  # wraps, whole
