@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
-import json
 import os
 import re
 import sqlite3
@@ -25,7 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pydantic import BaseModel
+
 from pumpctl.cli_help import add_descriptions
+from pumpctl.cli_json import error_fields, error_json, json_mode, output_json
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Reading
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.clinical.scores import ScoreError, format_vas, parse_vas
@@ -125,8 +127,8 @@ class _OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line, like every other failure."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"pumpctl: {message}{_did_you_mean(message)} (see pumpctl --help)", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        line = f"{message}{_did_you_mean(message)} (see pumpctl --help)"
+        raise SystemExit(_fail(line, EXIT_USAGE))
 
 
 def _did_you_mean(message: str) -> str:
@@ -428,7 +430,10 @@ def _opioids_parser(opioids: argparse.ArgumentParser, common: argparse.ArgumentP
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(_attach_values(sys.argv[1:] if argv is None else argv))
+    argv = _attach_values(sys.argv[1:] if argv is None else argv)
+    json_mode.set("--json" in argv)  # a usage error comes before the arguments are known
+    args = parser.parse_args(argv)
+    json_mode.set(bool(getattr(args, "json", False)))
     try:
         for name, value in vars(args).items():
             for text in value if isinstance(value, list) else [value]:
@@ -456,17 +461,15 @@ def main(argv: list[str] | None = None) -> int:
     except AppliedNotRecorded as error:
         return _fail(error, EXIT_NOT_RECORDED)
     except GuardBlocked as error:
-        if args.json:
-            print(json.dumps(_decision_json(error.decision)))
-        else:
+        if not args.json:  # under --json the decision is in the error object
             print(_decision_text(error.decision, error.override_refused))
         return _fail(error, EXIT_REFUSED)
     except ConfirmationRequired as error:
         flags = " and ".join(sorted(c.flag for c in error.missing))
-        return _fail(f"not sent: {error.why}; confirm with {flags}", EXIT_REFUSED)
+        return _fail(f"not sent: {error.why}; confirm with {flags}", EXIT_REFUSED, error)
     except ProgrammerRefusal as error:
         hint = CLI_HINTS.get(error.rule, "")
-        return _fail(f"{error}{hint}", EXIT_REFUSED)
+        return _fail(f"{error}{hint}", EXIT_REFUSED, error)
     except Refused as error:
         return _fail(error, EXIT_REFUSED)
     except NotApplied as error:
@@ -484,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     try:
-        print(json.dumps(output.data) if args.json else output.text, flush=True)
+        text = output_json(_schema_command(args), output.data) if args.json else output.text
+        print(text, flush=True)
     except BrokenPipeError:
         # The reader (``| head``) has gone: nothing more to say, and nothing went wrong here.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -517,9 +521,19 @@ def _connect_options(args: argparse.Namespace, *, tui: bool = True) -> ConnectOp
     )
 
 
-def _fail(error: object, code: int) -> int:
+def _fail(error: object, code: int, cause: object = None) -> int:
+    """The one line on stderr; under ``--json`` also the error object on stdout. ``cause``:
+    the exception behind a reworded ``error``, for its rule and limit."""
     print(f"pumpctl: {error}", file=sys.stderr)
+    if json_mode.get():
+        print(error_json(str(error), code, **error_fields(cause or error)), flush=True)
     return code
+
+
+def _schema_command(args: argparse.Namespace) -> str:
+    """``schedule.show`` for ``pumpctl schedule show``: the command and its action."""
+    actions = [v for k, v in vars(args).items() if k.endswith("action") and isinstance(v, str)]
+    return ".".join([args.command, *actions])
 
 
 def _trace(direction: str, frame: Frame | bytes, message: Message | None) -> None:
@@ -608,8 +622,9 @@ def _time(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _dump(message: Message) -> dict[str, Any]:
-    return message.model_dump(mode="json")
+def _dump(message: BaseModel) -> dict[str, Any]:
+    """A model's fields, enums kept as enums: ``--json`` writes them by name (cli_json)."""
+    return message.model_dump(mode="python")
 
 
 async def _identify(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -766,10 +781,6 @@ async def _therapy(
         "status": _dump(result.after.status),
     }
     return TherapyOutput(data, result.text, result)
-
-
-def _decision_json(decision: GuardDecision) -> dict[str, Any]:
-    return decision.as_json()
 
 
 def _decision_text(decision: GuardDecision, override_refused: str | None = None) -> str:
@@ -1161,7 +1172,7 @@ async def _events(programmer: Programmer, args: argparse.Namespace) -> Output:
     if page.overflow_count:
         lines.insert(0, f"({page.overflow_count} older events overwritten)")
     data = {
-        "events": [e.model_dump(mode="json") for e in events],
+        "events": [_dump(e) for e in events],
         "next_index": page.next_index,
         "oldest_index": page.oldest_index,
         "overflow_count": page.overflow_count,
