@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from pumpctl.cli_json import error_fields, error_json
+from pumpctl.cli_json import error_fields, error_json, json_mode
 from pumpctl.link.errors import Refused
 from pumpctl.protocol.messages import Nak, NakCode
 from pumpctl.testing.plugin import PumpUnderTest
@@ -69,3 +69,9 @@ def test_a_pump_refusal_carries_its_rule_and_limit() -> None:
     nak = Nak(code=NakCode.ABOVE_MAX_DOSE, limit=20_000_000, detail="above the daily maximum")
     error = json.loads(error_json("pump refused", 1, **error_fields(Refused(nak))))["error"]
     assert (error["rule"], error["limit"]) == ("ABOVE_MAX_DOSE", 20_000_000)
+
+
+def test_json_mode_ends_with_the_run(env: dict[str, str]) -> None:
+    """A parser used after ``main`` in the same process (a script, a test) reports as text."""
+    assert pumpctl(env, "--json", "staus").stdout
+    assert not json_mode.get()

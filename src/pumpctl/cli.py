@@ -429,6 +429,14 @@ def _opioids_parser(opioids: argparse.ArgumentParser, common: argparse.ArgumentP
 
 
 def main(argv: list[str] | None = None) -> int:
+    token = json_mode.set(False)
+    try:
+        return _main(argv)
+    finally:
+        json_mode.reset(token)  # a caller in the same process starts afresh
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     argv = _attach_values(sys.argv[1:] if argv is None else argv)
     json_mode.set("--json" in argv)  # a usage error comes before the arguments are known
