@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Input, Label, Static
 from textual.widgets._toast import Toast
 
 from pumpctl.tui.screens.detail import DetailScreen
@@ -147,6 +147,14 @@ async def test_every_screen_fits_the_terminal(tmp_path: Path) -> None:
             screen = await on_screen(pilot, kind)
             await idle(pilot) if kind is EventLogScreen else await pilot.pause()
             await _fits(pilot, screen)
+            if kind is RefillWizard:  # each input stands out from the dialog, and is labelled
+                dialog = screen.query_one("#dialog")
+                for field in screen.query(".field"):
+                    entry = field.query(Input)
+                    for widget in entry:
+                        assert widget.background_colors[1] != dialog.background_colors[1]
+                    label = str(field.query_one(Label).content)
+                    assert not entry or label.endswith(("mL", "/mL", ", mg")), label
             if kind in (AuditScreen, EventLogScreen):
                 await pilot.press("enter")
                 await _fits(pilot, await on_screen(pilot, DetailScreen))
