@@ -113,10 +113,11 @@ def test_every_command_has_a_description_and_an_example() -> None:
 
 
 def test_each_example_parses_as_the_command_it_shows() -> None:
-    for name, sub in subcommands(_parser()):
+    parser = _parser()
+    for name, sub in subcommands(parser):
         example = (sub.epilog or "").split("example:\n  ")[1].splitlines()[0]
         words = shlex.split(example.partition(" > ")[0])
-        args = _parser().parse_args(_attach_values(words[1:]))
+        args = parser.parse_args(_attach_values(words[1:]))
         assert args.command == name.split()[0], example
 
 

@@ -162,7 +162,6 @@ async def test_every_screen_fits_the_terminal(tmp_path: Path) -> None:
                 await pilot.pause()
             await pilot.press("escape")
             await until(pilot, lambda: app.screen is app.screen_stack[0], "the dashboard")
-            await idle(pilot)
 
 
 def test_the_status_line_gives_way_but_keeps_a_refusal_and_the_link() -> None:
