@@ -21,6 +21,7 @@ from firmware_sim.pairing import pair
 from firmware_sim.server import PtyServer
 from firmware_sim.simulator import InitialProgram, Simulator
 from firmware_sim.store import NoPumpMemory, NvError
+from pumpctl.completion import SHELLS, completion_script
 from pumpctl.keystore import Keystore, KeystoreError
 from pumpctl.protocol.session import Role
 from pumpctl.units import UnitError, format_volume, parse_amount_ng, parse_volume_ul
@@ -32,6 +33,10 @@ def _serve_parser() -> argparse.ArgumentParser:
         description="Simulated intrathecal pump on a pseudo-terminal. "
         "Prints the device path as its first line, serves until SIGINT/SIGTERM. "
         "'pumpsim ctl --help' controls a running simulator.",
+        epilog="example:\n"
+        "  pumpsim --pty --state pump.db --first-boot --control /tmp/pump.ctl --pair\n\n"
+        "shell completion: pumpsim completion bash|zsh",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pumpsim {version('pumpctl')}")
     parser.add_argument("--pty", action="store_true", required=True, help="serve on a new pty")
@@ -241,7 +246,12 @@ def serve(argv: list[str]) -> int:
 
 
 def _ctl_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pumpsim ctl", description="Control a running simulator")
+    parser = argparse.ArgumentParser(
+        prog="pumpsim ctl",
+        description="Control a running simulator",
+        epilog="example:\n  pumpsim ctl --control /tmp/pump.ctl advance 1d",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--control", required=True, help="the simulator's control socket")
     sub = parser.add_subparsers(dest="op", required=True)
     advance = sub.add_parser("advance", help="advance pump time, e.g. 3d, 12h, 90m, 30s")
@@ -289,10 +299,32 @@ def ctl(argv: list[str]) -> int:
     return 0
 
 
+def _completion_parser() -> argparse.ArgumentParser:
+    """Both programs in one, for the completion script: serving options and ``ctl ...``."""
+    parser = argparse.ArgumentParser(prog="pumpsim", parents=[_serve_parser()], add_help=False)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("ctl", parents=[_ctl_parser()], add_help=False, help="control a simulator")
+    completion = commands.add_parser("completion", help="print the shell completion script")
+    completion.add_argument("shell", choices=SHELLS)
+    return parser
+
+
+def completion(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pumpsim completion", description="Print the shell completion script."
+    )
+    parser.add_argument("shell", choices=SHELLS, help="bash or zsh")
+    args = parser.parse_args(argv)
+    print(completion_script(_completion_parser(), args.shell), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ctl"]:
         return ctl(argv[1:])
+    if argv[:1] == ["completion"]:
+        return completion(argv[1:])
     return serve(argv)
 
 

@@ -157,13 +157,13 @@ def test_trace_shows_frames_on_stderr(pump: PumpUnderTest, env: dict[str, str]) 
 def test_events_list_boot_then_rate_change(pump: PumpUnderTest, env: dict[str, str]) -> None:
     before = json.loads(assert_ok(pumpctl(env, "--json", "events", port=pump.port)))
     codes = [e["code"] for e in before["events"]]
-    assert codes[0] == EventCode.BOOT
-    assert EventCode.RATE_CHANGED not in codes
+    assert codes[0] == "BOOT"  # enums by name
+    assert "RATE_CHANGED" not in codes
 
     assert_ok(pumpctl(env, "set-rate", "1.6", port=pump.port))
 
     after = json.loads(assert_ok(pumpctl(env, "--json", "events", port=pump.port)))
-    changed = [e for e in after["events"] if e["code"] == EventCode.RATE_CHANGED]
+    changed = [e for e in after["events"] if e["code"] == "RATE_CHANGED"]
     assert [(e["value_a"], e["value_b"]) for e in changed] == [(1_400_000, 1_600_000)]
     assert after["next_index"] == after["events"][-1]["index"] + 1
 

@@ -305,7 +305,11 @@ def test_audit_verify_cli_intact(db: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Audit trail intact: 7 entries"
     result = pumpctl(db, "--json", "audit", "verify")
-    assert json.loads(result.stdout) == {"intact": True, "entries": 7}
+    assert json.loads(result.stdout) == {
+        "schema": "pumpctl.audit.verify/1",
+        "intact": True,
+        "entries": 7,
+    }
 
 
 def test_audit_verify_cli_names_the_first_broken_entry(db: Path) -> None:

@@ -189,7 +189,9 @@ def test_the_published_case_is_blocked_at_2_0_and_a_decrease_still_accepted(
     # the same decision as JSON, for scripts and the TUI
     result = clinic.run("--json", "set-rate", "2.0")
     assert result.returncode == 1
-    decision = json.loads(result.stdout)
+    error = json.loads(result.stdout)["error"]
+    assert (error["code"], error["rule"]) == ("refused", "step-rise")
+    decision = error["decision"]
     assert decision["guard"] == "block"
     assert decision["rule"] == "step-rise"
     assert [

@@ -1,11 +1,6 @@
 """``pumpctl``: the programmer from a shell. One line of reason on every failure.
 
-Exit status: 0 done (or nothing to do); 1 refused (by the pump, the programmer or the guard;
-a missing confirmation names its flag); 2 bad input; 3 no pump, or not sent (the pump shows it
-never received the command); 4 outcome uncertain (read the pump back before anything else);
-5 the clinical record cannot be opened, written or trusted; 6 not authorised; 7 the pump
-acknowledged but reads back something else (interrogate it); 8 applied but not recorded (the
-pump executed it, the record could not be written: completed at the next sync).
+Exit statuses: one table from each kind of failure to its status, ``pumpctl.exits``.
 """
 
 from __future__ import annotations
@@ -13,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
-import json
 import os
 import re
 import sqlite3
@@ -25,10 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pydantic import BaseModel
+
+from pumpctl.cli_help import add_descriptions
+from pumpctl.cli_json import error_fields, error_json, json_mode, output_json
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Reading
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.clinical.scores import format_vas, parse_vas
 from pumpctl.clinical.taken_at import parse_taken_at
+from pumpctl.completion import SHELLS, completion_script
 from pumpctl.connection import ConnectOptions, open_client, open_target
 from pumpctl.exits import ExitStatus, UsageError, exit_status
 from pumpctl.link.errors import (
@@ -111,8 +110,8 @@ class _OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line, like every other failure."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"pumpctl: {message}{_did_you_mean(message)} (see pumpctl --help)", file=sys.stderr)
-        raise SystemExit(ExitStatus.USAGE)
+        line = f"{message}{_did_you_mean(message)} (see pumpctl --help)"
+        raise SystemExit(_fail(line, ExitStatus.USAGE))
 
 
 def _did_you_mean(message: str) -> str:
@@ -230,6 +229,8 @@ def _parser() -> argparse.ArgumentParser:
     _global_options(parser, suppress=False)
     common = _OneLineParser(add_help=False)
     _global_options(common, suppress=True)
+    for action in common._actions:  # accepted after the command, listed once: pumpctl --help
+        action.help = argparse.SUPPRESS
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     class _Sub:
@@ -361,6 +362,9 @@ def _parser() -> argparse.ArgumentParser:
     _periodic_parser(
         sub.add_parser("periodic-bolus", help="a bolus of a set dose every N hours"), common
     )
+    completion = sub.add_parser("completion", help="print the shell completion script")
+    completion.add_argument("shell", choices=SHELLS, help="bash or zsh")
+    add_descriptions(parser)
     return parser
 
 
@@ -420,8 +424,19 @@ def _opioids_parser(opioids: argparse.ArgumentParser, common: argparse.ArgumentP
 
 
 def main(argv: list[str] | None = None) -> int:
+    token = json_mode.set(False)
+    try:
+        return _main(argv)
+    finally:
+        json_mode.reset(token)  # a caller in the same process starts afresh
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
-    args = parser.parse_args(_attach_values(sys.argv[1:] if argv is None else argv))
+    argv = _attach_values(sys.argv[1:] if argv is None else argv)
+    json_mode.set("--json" in argv)  # a usage error comes before the arguments are known
+    args = parser.parse_args(argv)
+    json_mode.set(bool(getattr(args, "json", False)))
     try:
         for name, value in vars(args).items():
             for text in value if isinstance(value, list) else [value]:
@@ -431,15 +446,19 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(error, ExitStatus.USAGE)
     if args.command == "tui":
         return _tui(args)
+    if args.command == "completion":
+        print(completion_script(parser, args.shell), end="")
+        return 0
     try:
         output = asyncio.run(_run(args))
     except (Exception, KeyboardInterrupt) as error:
         status = exit_status(error)
         if status is None:
             raise
-        return _fail(_failure_line(error, args), status)
+        return _fail(_failure_line(error, args), status, error)
     try:
-        print(json.dumps(output.data) if args.json else output.text, flush=True)
+        text = output_json(_schema_command(args), output.data) if args.json else output.text
+        print(text, flush=True)
     except BrokenPipeError:
         # The reader (``| head``) has gone: nothing more to say, and nothing went wrong here.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -453,9 +472,7 @@ def _failure_line(error: BaseException, args: argparse.Namespace) -> object:
     if isinstance(error, sqlite3.Error):
         return f"clinical record error: {error}"
     if isinstance(error, GuardBlocked):
-        if args.json:
-            print(json.dumps(_decision_json(error.decision)))
-        else:
+        if not args.json:  # under --json the decision is in the error object
             print(_decision_text(error.decision, error.override_refused))
     elif isinstance(error, ConfirmationRequired):
         flags = " and ".join(sorted(c.flag for c in error.missing))
@@ -495,9 +512,19 @@ def _connect_options(args: argparse.Namespace, *, tui: bool = True) -> ConnectOp
     )
 
 
-def _fail(error: object, code: int) -> int:
+def _fail(error: object, code: int, cause: object = None) -> int:
+    """The one line on stderr; under ``--json`` also the error object on stdout. ``cause``:
+    the exception behind a reworded ``error``, for its rule and limit."""
     print(f"pumpctl: {error}", file=sys.stderr)
+    if json_mode.get():
+        print(error_json(str(error), code, **error_fields(cause or error)), flush=True)
     return code
+
+
+def _schema_command(args: argparse.Namespace) -> str:
+    """``schedule.show`` for ``pumpctl schedule show``: the command and its action."""
+    actions = [v for k, v in vars(args).items() if k.endswith("action") and isinstance(v, str)]
+    return ".".join([args.command, *actions])
 
 
 def _trace(direction: str, frame: Frame | bytes, message: Message | None) -> None:
@@ -590,8 +617,9 @@ def _time(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _dump(message: Message) -> dict[str, Any]:
-    return message.model_dump(mode="json")
+def _dump(message: BaseModel) -> dict[str, Any]:
+    """A model's fields, enums kept as enums: ``--json`` writes them by name (cli_json)."""
+    return message.model_dump(mode="python")
 
 
 async def _identify(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -748,10 +776,6 @@ async def _therapy(
         "status": _dump(result.after.status),
     }
     return TherapyOutput(data, result.text, result)
-
-
-def _decision_json(decision: GuardDecision) -> dict[str, Any]:
-    return decision.as_json()
 
 
 def _decision_text(decision: GuardDecision, override_refused: str | None = None) -> str:
@@ -1101,7 +1125,7 @@ async def _events(programmer: Programmer, args: argparse.Namespace) -> Output:
     if page.overflow_count:
         lines.insert(0, f"({page.overflow_count} older events overwritten)")
     data = {
-        "events": [e.model_dump(mode="json") for e in events],
+        "events": [_dump(e) for e in events],
         "next_index": page.next_index,
         "oldest_index": page.oldest_index,
         "overflow_count": page.overflow_count,

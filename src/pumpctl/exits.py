@@ -40,6 +40,19 @@ MEANING = {
     ExitStatus.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
+# The kind of failure as ``--json``'s error object names it (docs/cli.md).
+JSON_CODE = {
+    ExitStatus.REFUSED: "refused",
+    ExitStatus.USAGE: "usage",
+    ExitStatus.NOT_SENT: "no_pump",
+    ExitStatus.UNCERTAIN: "uncertain",
+    ExitStatus.RECORD: "record",
+    ExitStatus.AUTH: "not_authorised",
+    ExitStatus.VERIFY_FAILED: "verification_failed",
+    ExitStatus.NOT_RECORDED: "applied_not_recorded",
+    ExitStatus.INTERRUPTED: "interrupted",
+}
+
 
 class UsageError(Exception):
     """A command line that cannot be run as typed."""

@@ -79,7 +79,8 @@ class Clinic:
         """``pumpctl --json set-rate ...``: (status, the guard's decision, stderr)."""
         code, out, err = self.run(f"--json set-rate {line}")
         data = json.loads(out) if out.strip() else {}
-        decision = data.get("guard", data) if code == 0 else data
+        # a refusal is the error object, the guard's decision inside it (docs/cli.md)
+        decision = data.get("guard", data) if code == 0 else data["error"].get("decision", {})
         return code, decision, err
 
 

@@ -75,6 +75,7 @@ from pumpctl.tui.screens.help import HelpScreen
 from pumpctl.tui.screens.logs import AuditScreen, EventLogScreen
 from pumpctl.tui.screens.schedule import PeriodicDialog, ScheduleEditor
 from pumpctl.tui.screens.training import TrainingPanel
+from pumpctl.tui.status import fit_status
 from pumpctl.tui.widgets import (
     AlarmBar,
     DoseChart,
@@ -384,6 +385,7 @@ class PumpApp(App[None]):
         # The verdict first: at 80 columns a long reason must not push "stale" off screen.
         link.update(f" LINK LOST: values shown are stale (last read {when}). {reason}")
         link.add_class("lost")
+        self.screen_stack[0].add_class("stale")
         self._status_line()
 
     def _redraw(self) -> None:
@@ -391,6 +393,7 @@ class PumpApp(App[None]):
         if seen is None:
             return
         self.query_one("#link", Static).remove_class("lost")
+        self.screen_stack[0].remove_class("stale")
         identity = seen.identity
         mode = "TRAINING SIMULATOR" if self.sim is not None else self.port or ""
         self.sub_title = (
@@ -461,7 +464,8 @@ class PumpApp(App[None]):
                 f"read {self.seen_at:%H:%M:%S}, pump {pump_time(self.seen.status.pump_time_s)}"
             )
         parts.append("? help")
-        self.query_one("#statusline", Static).update(" │ ".join(parts))
+        line = self.query_one("#statusline", Static)
+        line.update(fit_status(parts, line.content_size.width or self.size.width - 2))
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -296,7 +296,8 @@ class OverrideDialog(ModalScreen[Override | None]):
                 prompt="Reason from the differential",
                 id="reason",
             )
-            yield Input(placeholder="What was found (required)", id="note")
+            yield Label("What was found (required, audited)", classes="input-label")
+            yield Input(placeholder="e.g. new disc herniation on MRI", id="note")
             yield Static("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Override", variant="error", id="ok")

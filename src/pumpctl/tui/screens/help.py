@@ -39,8 +39,8 @@ PANELS = (
     ("Alarms", "active alarms by severity; acknowledge with a"),
     (
         "Link banner",
-        "LINK LOST when the pump stops answering: every value shown is then stale "
-        "until the next good read (i)",
+        "LINK LOST when the pump stops answering: every value shown is then stale, "
+        "greyed, until the next good read (i)",
     ),
     (
         "Discrepancy banner",
@@ -48,6 +48,8 @@ PANELS = (
         "reconciles it (pumpctl reconcile --reason TEXT); decreases and stops never do",
     ),
     ("Status line", "the step size, the link, the last read and any refusal, verbatim"),
+    ("Notifications", "over the key row, the newest alone; what matters is also above"),
+    ("Event log, audit trail", "Enter on a row opens every field of it; Esc closes"),
 )
 
 

@@ -1,4 +1,4 @@
-"""Full screens: the pump's event log and the audit trail."""
+"""Full screens: the pump's event log and the audit trail; Enter opens a row's detail."""
 
 from __future__ import annotations
 
@@ -70,10 +70,22 @@ class EventLogScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("#", "pump time", "event", "detail")
-        for event in reversed(self.events):
+        for i, event in reversed(list(enumerate(self.events))):
             table.add_row(
-                str(event.index), pump_time(event.time_s), EventCode(event.code).name, event.detail
+                str(event.index),
+                pump_time(event.time_s),
+                EventCode(event.code).name,
+                event.detail,
+                key=str(i),
             )
+
+    def on_data_table_row_selected(self, selected: DataTable.RowSelected) -> None:
+        """Enter: the whole event, every field."""
+        from pumpctl.tui.screens.detail import DetailScreen, event_fields
+
+        event = self.events[int(str(selected.row_key.value))]
+        title = f"Event {event.index}: {EventCode(event.code).name}"
+        self.app.push_screen(DetailScreen(title, event_fields(event)))
 
 
 class AuditScreen(Screen[None]):
@@ -95,7 +107,7 @@ class AuditScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("#", "pump time", "who", "action", "details")
-        for entry in reversed(self.entries):
+        for i, entry in reversed(list(enumerate(self.entries))):
             details = describe(entry.get("data", {}), self.unit)
             table.add_row(
                 str(entry["seq"]),
@@ -103,4 +115,13 @@ class AuditScreen(Screen[None]):
                 Text(printable(str(entry["actor"]))),
                 Text(printable(str(entry["action"]))),
                 Text(printable(details[:120])),
+                key=str(i),
             )
+
+    def on_data_table_row_selected(self, selected: DataTable.RowSelected) -> None:
+        """Enter: the whole entry, every field and datum."""
+        from pumpctl.tui.screens.detail import DetailScreen, audit_fields
+
+        entry = self.entries[int(str(selected.row_key.value))]
+        title = f"Audit entry {entry['seq']}: {entry['action']}"
+        self.app.push_screen(DetailScreen(title, audit_fields(entry, self.unit)))

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Label, Static
 
 from pumpctl.programmer import ClearSchedule, SetPeriodicBolus, SetSchedule
 from pumpctl.protocol.messages import ScheduleResponse
@@ -95,6 +95,7 @@ class ScheduleEditor(ModalScreen[SetSchedule | ClearSchedule | None]):
             )
             yield Static("\n".join(day_chart(self.old, None, self.unit)), id="chart")
             yield Static(self._totals(), id="totals")
+            yield Label(f"Steps, HH:MM={self.unit}/day ...", classes="input-label")
             yield Input(steps_text(self.old, self.unit), id="steps")
             yield Static("", id="error", classes="error")
             with Horizontal(classes="buttons"):

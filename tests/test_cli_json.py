@@ -1,0 +1,77 @@
+"""``--json``: one object per run with its schema, enums by name, and a failure as an error
+object with the same exit status as without ``--json`` (docs/cli.md)."""
+
+from __future__ import annotations
+
+import json
+
+from pumpctl.cli_json import error_fields, error_json, json_mode
+from pumpctl.link.errors import Refused
+from pumpctl.protocol.messages import Nak, NakCode
+from pumpctl.testing.plugin import PumpUnderTest
+from tests.test_cli import assert_ok, env, pumpctl
+
+__all__ = ["env"]  # the fixture, imported for these tests
+
+
+def test_status_names_its_schema_and_its_enums(pump: PumpUnderTest, env: dict[str, str]) -> None:
+    data = json.loads(assert_ok(pumpctl(env, "--json", "status", port=pump.port)))
+    assert data["schema"] == "pumpctl.status/1"
+    assert data["status"]["state"] == "RUNNING"
+    assert data["status"]["dose_ng_per_day"] == 1_400_000  # exact, the unit in the key
+
+
+def test_an_action_is_part_of_the_schema_name(pump: PumpUnderTest, env: dict[str, str]) -> None:
+    data = json.loads(assert_ok(pumpctl(env, "--json", "schedule", "show", port=pump.port)))
+    assert data["schema"] == "pumpctl.schedule.show/1"
+
+
+def test_a_refusal_is_an_error_object_with_the_same_exit_status(
+    pump: PumpUnderTest, env: dict[str, str]
+) -> None:
+    text = pumpctl(env, "bolus", "50", port=pump.port)
+    result = pumpctl(env, "--json", "bolus", "50", port=pump.port)
+    assert result.returncode == text.returncode == 1
+    assert result.stderr == text.stderr  # the one line, as without --json
+    error = json.loads(result.stdout)
+    assert error["schema"] == "pumpctl.error/1"
+    assert error["error"]["code"] == "refused"
+    assert error["error"]["rule"] in NakCode.__members__
+    assert error["error"]["message"] == result.stderr.removeprefix("pumpctl: ").strip()
+
+
+def test_a_missing_confirmation_names_its_flag(pump: PumpUnderTest, env: dict[str, str]) -> None:
+    result = pumpctl(env, "--json", "stop", port=pump.port)  # morphine: withdrawal risk
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert (error["rule"], error["confirm"]) == (
+        "CONFIRMATION_REQUIRED",
+        ["--confirm-withdrawal-risk"],
+    )
+
+
+def test_a_usage_error_is_an_error_object_too(env: dict[str, str]) -> None:
+    result = pumpctl(env, "--json", "staus")
+    assert result.returncode == 2
+    error = json.loads(result.stdout)["error"]
+    assert (error["code"], error["exit_status"]) == ("usage", 2)
+    assert "did you mean 'status'?" in error["message"]
+    assert pumpctl(env, "staus").stdout == ""  # without --json: nothing on stdout
+
+
+def test_no_pump_is_an_error_object(env: dict[str, str]) -> None:
+    result = pumpctl(env, "--json", "status")
+    assert result.returncode == 2
+    assert "no pump port" in json.loads(result.stdout)["error"]["message"]
+
+
+def test_a_pump_refusal_carries_its_rule_and_limit() -> None:
+    nak = Nak(code=NakCode.ABOVE_MAX_DOSE, limit=20_000_000, detail="above the daily maximum")
+    error = json.loads(error_json("pump refused", 1, **error_fields(Refused(nak))))["error"]
+    assert (error["rule"], error["limit"]) == ("ABOVE_MAX_DOSE", 20_000_000)
+
+
+def test_json_mode_ends_with_the_run(env: dict[str, str]) -> None:
+    """A parser used after ``main`` in the same process (a script, a test) reports as text."""
+    assert pumpctl(env, "--json", "staus").stdout
+    assert not json_mode.get()
