@@ -41,6 +41,7 @@ FACES = [SRC / "cli.py", SRC / "report.py", *sorted((SRC / "tui").rglob("*.py"))
 CLIENT_MUTATIONS = {
     "set_rate",
     "bolus",
+    "demand_bolus",
     "stop",
     "resume",
     "catheter_check",
