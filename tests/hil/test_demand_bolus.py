@@ -9,11 +9,15 @@ The plugin's pump is morphine 25 mg/mL at 1.4 mg/day (bolus maximum 0.2 mg, lock
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from pumpctl.client import SyncPumpClient
+from pumpctl.client import PumpClient, SyncPumpClient
+from pumpctl.clinical.guard import GuardDecision, Rule
+from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.keystore import Keystore
+from pumpctl.programmer import Programmer, SetDemandBolus
 from pumpctl.protocol.messages import (
     BolusRequest,
     DemandBolusRequest,
@@ -192,3 +196,43 @@ def test_a_stopped_pump_gives_no_demand_bolus(pump: PumpUnderTest, patient: Sync
     refused(patient.demand_bolus, NakCode.PUMP_STOPPED)
     assert outcomes(pump.client) == [(DemandOutcome.REFUSED_STOPPED, 1)]
     assert pump.client.status().reservoir_ul == 20_000
+
+
+@pytest.mark.needs_simulator
+def test_refused_presses_reach_the_guard_as_escalation_evidence(
+    pump: PumpUnderTest, patient: SyncPumpClient, tmp_path: Path
+) -> None:
+    """Two lockouts pressed through, mirrored from the pump's log into the record: the guard
+    remarks on them beside a proposed increase, and the programmer's demand-bolus command is
+    the one path (reviewed, sent once, verified, audited)."""
+    assert pump.sim is not None
+
+    async def program(client: PumpClient) -> str:
+        record = ClinicalRecord.open(tmp_path / "clinical.db")
+        try:
+            programmer = Programmer(client, record, clinician="dr-demand")
+            result = await programmer.run(SetDemandBolus(DOSE_NG, 600, 4 * 3600, 3))
+            assert result.after.demand is not None
+            return result.text
+        finally:
+            record.close()
+
+    assert pump.client.run(program).startswith("Demand boluses 0.1 mg over 10 min")
+    for _ in range(2):
+        patient.demand_bolus()
+        refused(patient.demand_bolus, NakCode.BOLUS_LOCKOUT)
+        pump.sim.advance(4 * HOUR_MS)
+
+    async def judge(client: PumpClient) -> GuardDecision:
+        record = ClinicalRecord.open(tmp_path / "clinical.db")
+        try:
+            programmer = Programmer(client, record, clinician="dr-demand")
+            seen = await programmer.interrogate()
+            assert record.verify_audit().intact
+            return programmer.guard(seen, 1_500_000)
+        finally:
+            record.close()
+
+    decision = pump.client.run(judge)
+    assert Rule.DEMAND_REFUSED in [w.rule for w in decision.warnings]
+    assert "asked for 2 demand bolus(es) the pump refused" in decision.warning_lines()[-1]
