@@ -7,6 +7,7 @@ shows given and refused presses; bad input is one line (exit 2), a refusal names
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.needs_simulator  # pairs the patient role through the d
 SET = ("demand-bolus", "set", "0.1", "--duration", "15", "--lockout", "240", "--per-day", "3")
 
 
-def test_demand_boluses_from_the_shell(pump: PumpUnderTest, env: dict[str, str]) -> None:
+def test_demand_boluses_from_the_shell(
+    pump: PumpUnderTest, env: dict[str, str], tmp_path: Path
+) -> None:
     assert pump.sim is not None
     port = pump.port
     assert "Demand bolus: off" in assert_ok(pumpctl(env, "demand-bolus", "show", port=port))
@@ -56,6 +59,12 @@ def test_demand_boluses_from_the_shell(pump: PumpUnderTest, env: dict[str, str])
     ]
     shown = json.loads(assert_ok(pumpctl(env, "--json", "demand-bolus", "show", port=port)))
     assert (shown["dose_ng"], shown["given_last_24h"], shown["unit"]) == (100_000, 1, "mg")
+    assert_ok(pumpctl(env, "report", "--out", str(tmp_path), port=port))
+    (markdown,) = tmp_path.glob("visit-*.md")
+    visit = markdown.read_text()
+    assert "## Patient demand boluses" in visit
+    assert "- Activations during the visit: 1 given (0.1 mg); 1 refused: lockout" in visit
+    assert "refused: lockout" in next(tmp_path.glob("visit-*.html")).read_text()
 
     assert_fails(pumpctl(env, *SET[:2], "0.3", *SET[3:], port=port), 1, "exceeds the maximum bolus")
     assert_fails(pumpctl(env, *SET[:4], "ten", *SET[5:], port=port), 2, "--duration (minutes)")
