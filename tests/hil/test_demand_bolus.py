@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sim.model.demand import problems
+from firmware_sim.model.library import default_library
+from firmware_sim.simulator import InitialProgram, first_boot
 from pumpctl.client import PumpClient, SyncPumpClient
 from pumpctl.clinical.guard import GuardDecision, Rule
 from pumpctl.clinical.record import ClinicalRecord
@@ -236,3 +239,29 @@ def test_refused_presses_reach_the_guard_as_escalation_evidence(
     decision = pump.client.run(judge)
     assert Rule.DEMAND_REFUSED in [w.rule for w in decision.warnings]
     assert "asked for 2 demand bolus(es) the pump refused" in decision.warning_lines()[-1]
+
+
+def test_the_refill_date_assumes_every_allowed_demand_bolus_is_taken(pump: PumpUnderTest) -> None:
+    """As Prometra's: 17 mL above the low threshold at 25 mg/mL is 425 mg; with 1.4 mg/day and
+    three 0.1 mg demand boluses a day taken, 250 days. The pump's date is no later (it takes
+    every bolus the library allows, which bounds the demand settings)."""
+    set_demand(pump.client, DOSE_NG, per_day=3)
+    status = pump.client.status()
+    every_demand_taken_s = 425 * MG * 86_400 // (1_400_000 + 3 * DOSE_NG)
+    assert 0 < status.low_reservoir_projected_s - status.pump_time_s <= every_demand_taken_s
+
+
+def test_damaged_demand_state_is_found_at_boot() -> None:
+    """A demand setting or log entry no command could leave is a problem the boot check names
+    (docs/simulator.md §3.10.1)."""
+    library = default_library()
+    state, _ = first_boot(InitialProgram(frozen_clock=True), library)
+    limits = library.limits_for(state.drug)
+    assert problems(state, limits) == []
+    state.demand = [MG, 600, 14_400, 3]  # above the bolus maximum
+    state.demand_log = [[state.anchor_ms, state.anchor_ms, 99, 1, 0]]
+    state.demand_log_next = 1
+    assert problems(state, limits) == [
+        "demand bolus: settings outside the bolus limits",
+        "demand log: an entry no activation could leave",
+    ]
