@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,9 @@ from pumpctl.client import PumpClient, SyncPumpClient
 from pumpctl.clinical.guard import GuardDecision, Rule
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.keystore import Keystore
+from pumpctl.link.errors import OutcomeUncertain
 from pumpctl.programmer import Programmer, SetDemandBolus
+from pumpctl.programmer.demand import activate
 from pumpctl.protocol.messages import (
     BolusRequest,
     DemandBolusRequest,
@@ -265,3 +268,28 @@ def test_damaged_demand_state_is_found_at_boot() -> None:
         "demand bolus: settings outside the bolus limits",
         "demand log: an entry no activation could leave",
     ]
+
+
+@pytest.mark.needs_simulator
+def test_a_press_whose_answer_is_lost_is_resolved_not_resent(
+    pump: PumpUnderTest, patient: SyncPumpClient
+) -> None:
+    """The pump gives the demand bolus but its answer is lost: the patient's side asks
+    QUERY_OUTCOME and reports it given; the pump gave it once."""
+    set_demand(pump.client)
+
+    async def press(client: PumpClient) -> int:
+        class LosesTheAnswer:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(client, name)
+
+            async def demand_bolus(self, *, request_id: int) -> Any:
+                await client.demand_bolus(request_id=request_id)
+                raise OutcomeUncertain("no answer (lost on the line)", request_id)
+
+        given = await activate(LosesTheAnswer())  # type: ignore[arg-type]
+        return given.dose_ng
+
+    assert patient.run(press) == DOSE_NG
+    assert outcomes(pump.client) == [(DemandOutcome.GIVEN, 1)]
+    assert len(events(pump.client, EventCode.BOLUS_STARTED)) == 1
