@@ -9,6 +9,7 @@ The plugin's pump is morphine 25 mg/mL at 1.4 mg/day (bolus maximum 0.2 mg, lock
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from pumpctl.clinical.guard import GuardDecision, Rule
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.keystore import Keystore
 from pumpctl.link.errors import OutcomeUncertain
-from pumpctl.programmer import Programmer, SetDemandBolus
+from pumpctl.programmer import Context, Programmer, ProgrammerRefusal, SetDemandBolus
 from pumpctl.programmer.demand import activate
 from pumpctl.protocol.messages import (
     BolusRequest,
@@ -293,3 +294,21 @@ def test_a_press_whose_answer_is_lost_is_resolved_not_resent(
     assert patient.run(press) == DOSE_NG
     assert outcomes(pump.client) == [(DemandOutcome.GIVEN, 1)]
     assert len(events(pump.client, EventCode.BOLUS_STARTED)) == 1
+
+
+def test_a_drug_without_boluses_takes_no_demand_bolus(make_pump: MakePump) -> None:
+    """Ziconotide's library allows no bolus: the programmer says so before sending, and the
+    pump refuses the settings anyway."""
+    pump = make_pump("--drug", "ziconotide", "--concentration", "25", "--dose", "2.4")
+
+    async def plan(client: PumpClient) -> str:
+        programmer = Programmer(client, None)
+        seen = await programmer.interrogate()
+        seen = replace(seen, demand=await programmer.read_demand_bolus())
+        command = SetDemandBolus(1_000, 600, 4 * 3600, 1)
+        with pytest.raises(ProgrammerRefusal) as refusal:
+            command.check(Context(seen))
+        return str(refusal.value)
+
+    assert "the drug library allows no bolus of ziconotide" in pump.client.run(plan)
+    refused(lambda: set_demand(pump.client, 1_000, per_day=1), NakCode.BOLUS_TOO_LARGE)

@@ -133,6 +133,10 @@ class SetDemandBolus(TherapyCommand):
             )
         if new is None:
             return
+        if limits.bolus_max_ng == 0 or limits.max_boluses_per_day == 0:
+            raise ProgrammerRefusal(
+                NakCode.BOLUS_TOO_LARGE, f"the drug library allows no bolus of {limits.drug}"
+            )
         if new.per_day < 1:
             raise ProgrammerRefusal(
                 NakCode.INVALID_ARGUMENT, "a demand bolus needs a count per day of 1 or more"
