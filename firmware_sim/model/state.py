@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -71,7 +71,10 @@ class PumpState:
     demand_log_next: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # The activation log (up to 256 entries of plain integers) is copied as it is: walked
+        # by ``asdict`` it would cost every commit milliseconds.
+        data = asdict(replace(self, demand_log=[]))
+        data["demand_log"] = [list(entry) for entry in self.demand_log]
         data["reservoir_nl"] = [self.reservoir_nl.numerator, self.reservoir_nl.denominator]
         data["clock"] = self.clock.to_json()
         data["alarms"] = {str(code): asdict(alarm) for code, alarm in self.alarms.items()}

@@ -8,6 +8,7 @@ The plugin's pump is morphine 25 mg/mL at 1.4 mg/day (bolus maximum 0.2 mg, lock
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from firmware_sim.model.demand import problems
 from firmware_sim.model.library import default_library
-from firmware_sim.simulator import InitialProgram, first_boot
+from firmware_sim.simulator import InitialProgram, Simulator, first_boot
 from pumpctl.client import PumpClient, SyncPumpClient
 from pumpctl.clinical.guard import GuardDecision, Rule
 from pumpctl.clinical.record import ClinicalRecord
@@ -26,6 +27,7 @@ from pumpctl.link.errors import OutcomeUncertain
 from pumpctl.programmer import Context, Programmer, ProgrammerRefusal, SetDemandBolus
 from pumpctl.programmer.demand import activate
 from pumpctl.protocol.messages import (
+    AlarmCode,
     BolusRequest,
     DemandBolusRequest,
     DemandOutcome,
@@ -312,3 +314,44 @@ def test_a_drug_without_boluses_takes_no_demand_bolus(make_pump: MakePump) -> No
 
     assert "the drug library allows no bolus of ziconotide" in pump.client.run(plan)
     refused(lambda: set_demand(pump.client, 1_000, per_day=1), NakCode.BOLUS_TOO_LARGE)
+
+
+def test_a_damaged_activation_log_starts_afresh_and_therapy_goes_on(tmp_path: Path) -> None:
+    """The log is its own sealed value, written when an activation changes it. No copy of it
+    verifying at boot raises NV_INTEGRITY and empties the log; the program, verified, keeps
+    running: the log records, it does not program."""
+    path = tmp_path / "pump.db"
+    sim = Simulator(path, InitialProgram(frozen_clock=True))
+    sim.pump.handle(
+        SetDemandBolusRequest(
+            request_id=1,
+            dose_ng=DOSE_NG,
+            duration_s=600,
+            lockout_s=4 * 3600,
+            per_day=3,
+            believed_dose_ng=0,
+            believed_per_day=0,
+        )
+    )
+    sim.pump.handle(DemandBolusRequest(request_id=2), patient=True)
+    sim.store.commit(sim.pump.state)
+    sim.close()
+    again = Simulator(path, first_boot_allowed=False)
+    assert [e[2] for e in again.pump.state.demand_log] == [DemandOutcome.GIVEN]
+    again.close()
+    db = sqlite3.connect(path)
+    for table in ("nv", "nv_copy"):
+        db.execute(f"UPDATE {table} SET value = '[[1]]' WHERE key = 'demand_log'")
+    db.commit()
+    db.close()
+    damaged = Simulator(path, first_boot_allowed=False)
+    try:
+        state = damaged.pump.state
+        assert state.running
+        assert (state.demand, state.demand_log) == ([DOSE_NG, 600, 4 * 3600, 3], [])
+        assert AlarmCode.NV_INTEGRITY in state.alarms
+        events = [e.event for e in damaged.store.read_events(0, 100).events]
+        boot = [e for e in events if e.code == EventCode.BOOT][-1]
+        assert "demand_log: no copy verifies" in boot.detail
+    finally:
+        damaged.close()
