@@ -71,11 +71,24 @@ _READS = {
     MsgType.READ_LIMITS,
     MsgType.QUERY_OUTCOME,
     MsgType.READ_SCHEDULE,
+    MsgType.READ_DEMAND_BOLUS,
+    MsgType.READ_DEMAND_LOG,
 }
+# The patient's bolus is the demand bolus the clinician set (DEMAND_BOLUS, no dose in it): the
+# patient neither sends BOLUS nor reads the activation log; the clinician does not press the
+# patient's button.
 PERMITTED: dict[Role, frozenset[int]] = {
-    Role.CLINICIAN: frozenset(set(MsgType) - {MsgType.WRITE_LIMITS, MsgType.NAK}),
+    Role.CLINICIAN: frozenset(
+        set(MsgType) - {MsgType.WRITE_LIMITS, MsgType.DEMAND_BOLUS, MsgType.NAK}
+    ),
     Role.PATIENT: frozenset(
-        {MsgType.IDENTIFY, MsgType.STATUS, MsgType.BOLUS, MsgType.QUERY_OUTCOME}
+        {
+            MsgType.IDENTIFY,
+            MsgType.STATUS,
+            MsgType.DEMAND_BOLUS,
+            MsgType.READ_DEMAND_BOLUS,
+            MsgType.QUERY_OUTCOME,
+        }
     ),
     Role.SERVICE: frozenset(_READS | {MsgType.WRITE_LIMITS}),
 }

@@ -126,6 +126,8 @@ class NonVolatileStore:
         self._unverified: dict[str, str] = {}  # what no copy's MAC vouches for
         self.damage: list[str] = []
         self._key = b""
+        # What the sealed ``demand_log`` holds, by a cheap mark: written only when it changes.
+        self._log_mark: list[int] | None = None
         try:
             _owner_only(self.path)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -386,7 +388,10 @@ class NonVolatileStore:
         if state_text is None:
             raise NvError(f"NV memory {self.path} holds no pump state: it cannot boot")
         try:
-            state = PumpState.from_json(json.loads(state_text))
+            data = json.loads(state_text)
+            if isinstance(data, dict) and "demand_log" not in data:
+                data["demand_log"] = self._demand_log()
+            state = PumpState.from_json(data)
         except (ValueError, TypeError, KeyError) as error:
             raise NvError(
                 f"NV memory {self.path}: the pump state is damaged beyond reading ({error})"
@@ -400,7 +405,24 @@ class NonVolatileStore:
 
             self.damage.append("library: unreadable, the shipped library is used")
             library, verified = default_library(), False
+        self._log_mark = None
         return Loaded(state, library, list(self.damage), verified)
+
+    def _demand_log(self) -> list[list[int]]:
+        """The patient's activation log, kept apart from the state (it changes only with an
+        activation). A log no copy vouches for, or one that does not read as entries, is
+        dropped: it records, it does not program (docs/simulator.md §3.13)."""
+        text = self._values.get("demand_log")
+        if text is None:
+            return []  # none yet, or unverified (named in ``damage`` already)
+        with contextlib.suppress(ValueError, TypeError):
+            log = json.loads(text)
+            if isinstance(log, list) and all(
+                isinstance(e, list) and len(e) == 5 and all(type(v) is int for v in e) for e in log
+            ):
+                return log
+        self.damage.append("demand_log: unreadable, the activation log starts afresh")
+        return []
 
     def commit(
         self,
@@ -415,7 +437,10 @@ class NonVolatileStore:
         """Write the state, the pending events and a request's outcome in one transaction.
         ``reseal`` rewrites every value in both copies (first boot, a boot that found damage)."""
         db = self._db
-        saved = dict(self._values)
+        saved, saved_mark = dict(self._values), self._log_mark
+        data = state.to_json()
+        log = data.pop("demand_log")
+        mark = [state.demand_log_next, *(state.demand_log[-1] if state.demand_log else [])]
         db.execute("BEGIN IMMEDIATE")
         try:
             if reseal or self._fresh:
@@ -424,7 +449,10 @@ class NonVolatileStore:
                 for key, value in list(self._values.items()):
                     self._write(key, value)
                 self._unverified.clear()
-            self._put("state", json.dumps(state.to_json(), separators=(",", ":")))
+            self._put("state", json.dumps(data, separators=(",", ":")))
+            if mark != self._log_mark or "demand_log" not in self._values:
+                self._put("demand_log", json.dumps(log, separators=(",", ":")))
+                self._log_mark = mark
             if library is not None:
                 self._put("library", json.dumps(library.to_json(), separators=(",", ":")))
             if security is not None:
@@ -439,7 +467,7 @@ class NonVolatileStore:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
-            self._values = saved
+            self._values, self._log_mark = saved, saved_mark
             raise
         self._fresh = False
         self.damage.clear()

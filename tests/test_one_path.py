@@ -46,6 +46,7 @@ FACES = [
 CLIENT_MUTATIONS = {
     "set_rate",
     "bolus",
+    "demand_bolus",
     "stop",
     "resume",
     "catheter_check",

@@ -150,6 +150,7 @@ def test_the_enumerations_in_the_spec_match_the_code() -> None:
         messages.CatheterVerdict,
         messages.WithdrawalRisk,
         messages.OutcomeState,
+        messages.DemandOutcome,
         messages.NakCode,
         messages.EventCode,
     ):

@@ -7,6 +7,7 @@ program the firmware would have accepted. Either failing puts the pump in its sa
 
 from __future__ import annotations
 
+from firmware_sim.model import demand
 from firmware_sim.model.hard_limits import BOUNDS, hard_limits_for
 from firmware_sim.model.library import DrugLibrary, DrugLimits
 from firmware_sim.model.periodic import shape_error as periodic_shape_error
@@ -89,6 +90,7 @@ def state_problems(state: PumpState, library: DrugLibrary) -> list[str]:
     if not 0 <= state.reservoir_nl <= model.reservoir_capacity_ul * 1000:
         found.append(f"reservoir {state.reservoir_nl} nL is outside the {model.name}'s capacity")
     found += _program_problems(state, limits)
+    found += demand.problems(state, limits)
     found += _timing_problems(state)
     if state.running != (state.stop_reason == StopReason.NONE) or state.stop_reason not in set(
         StopReason

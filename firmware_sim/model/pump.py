@@ -13,6 +13,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from firmware_sim.model import demand
 from firmware_sim.model import program as flexible
 from firmware_sim.model.events import Event, EventSink
 from firmware_sim.model.hard_limits import patient_bolus_min_duration_s
@@ -37,6 +38,7 @@ from pumpctl.protocol.messages import (
     CatheterCheckRequest,
     CatheterCheckResponse,
     CatheterVerdict,
+    DemandBolusRequest,
     EventCode,
     IdentifyRequest,
     IdentifyResponse,
@@ -47,12 +49,15 @@ from pumpctl.protocol.messages import (
     PumpStateResponse,
     ReadAlarmsRequest,
     ReadAlarmsResponse,
+    ReadDemandBolusRequest,
+    ReadDemandLogRequest,
     ReadLimitsRequest,
     ReadScheduleRequest,
     RefillRequest,
     RefillResponse,
     ResumeRequest,
     ResumeResponse,
+    SetDemandBolusRequest,
     SetPeriodicBolusRequest,
     SetRateRequest,
     SetRateResponse,
@@ -138,6 +143,10 @@ class Pump:
             SetScheduleRequest: lambda r: flexible.set_schedule(self, r),
             SetPeriodicBolusRequest: lambda r: flexible.set_periodic(self, r),
             ReadScheduleRequest: lambda r: flexible.read_schedule(self, r),
+            SetDemandBolusRequest: lambda r: demand.set_demand(self, r),
+            DemandBolusRequest: lambda r: demand.activate(self, r),
+            ReadDemandBolusRequest: lambda r: demand.read_settings(self, r),
+            ReadDemandLogRequest: lambda r: demand.read_log(self, r),
         }
 
     # --- properties ----------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -16,6 +16,7 @@ class Bolus:
     duration_ms: int
     request_id: int
     bridge: bool = False
+    demand: bool = False  # a patient's demand bolus (model/demand.py)
     stopped_ms: int | None = None  # delivery stopped before the bolus was complete
 
     @property
@@ -62,9 +63,18 @@ class PumpState:
     schedule: list[list[int]] | None = None
     # Periodic boluses: [dose_ng, duration_min, interval_min, first_min] (model/periodic.py)
     periodic: list[int] | None = None
+    # Patient demand boluses: [dose_ng, duration_s, lockout_s, per_day]; None: off
+    demand: list[int] | None = None
+    # The activation log, oldest first: [time_ms, last_time_ms, outcome, count, dose_ng] each
+    # (model/demand.py); ``demand_log_next`` is the index the next entry gets.
+    demand_log: list[list[int]] = field(default_factory=list)
+    demand_log_next: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # The activation log (up to 256 entries of plain integers) is copied as it is: walked
+        # by ``asdict`` it would cost every commit milliseconds.
+        data = asdict(replace(self, demand_log=[]))
+        data["demand_log"] = [list(entry) for entry in self.demand_log]
         data["reservoir_nl"] = [self.reservoir_nl.numerator, self.reservoir_nl.denominator]
         data["clock"] = self.clock.to_json()
         data["alarms"] = {str(code): asdict(alarm) for code, alarm in self.alarms.items()}

@@ -51,6 +51,7 @@ from pumpctl.programmer import (
     Refill,
     Result,
     Resume,
+    SetDemandBolus,
     SetPeriodicBolus,
     SetRate,
     SetSchedule,
@@ -58,6 +59,7 @@ from pumpctl.programmer import (
     TherapyCommand,
     VerificationFailed,
 )
+from pumpctl.programmer import demand as demand_bolus
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
     SECRET_FIELDS,
@@ -98,6 +100,7 @@ THERAPY_COMMANDS = {"set-rate", "bolus", "stop", "resume", "catheter-check", "re
 RECORD_COMMANDS = THERAPY_COMMANDS | {"vas", "history", "audit", "report", "pair"}
 RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus", "reconcile"}
 RECORD_COMMANDS |= {"programmers"}
+RECORD_COMMANDS |= {"demand-bolus", "demand-log"}
 
 
 @dataclass
@@ -362,10 +365,31 @@ def _parser() -> argparse.ArgumentParser:
     _periodic_parser(
         sub.add_parser("periodic-bolus", help="a bolus of a set dose every N hours"), common
     )
+    _demand_parser(
+        sub.add_parser("demand-bolus", help="the patient's demand bolus, set by the clinician"),
+        common,
+    )
+    sub.add_parser("demand-log", help="the patient's demand-bolus activations, refused ones too")
     completion = sub.add_parser("completion", help="print the shell completion script")
     completion.add_argument("shell", choices=SHELLS, help="bash or zsh")
     add_descriptions(parser)
     return parser
+
+
+def _demand_parser(demand: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = demand.add_subparsers(dest="demand_action", required=True, metavar="ACTION")
+    set_ = actions.add_parser(
+        "set", parents=[common], help="program the demand bolus (reviewed, sent once, read back)"
+    )
+    set_.add_argument("dose", help="each bolus in the drug's unit, e.g. 0.1 (mg for morphine)")
+    set_.add_argument("--duration", required=True, help="minutes each bolus lasts")
+    set_.add_argument("--lockout", required=True, help="minutes from one bolus to the next")
+    set_.add_argument("--per-day", required=True, help="the most boluses in any 24 h")
+    actions.add_parser("off", parents=[common], help="switch demand boluses off")
+    actions.add_parser("show", parents=[common], help="the settings and the patient's day")
+    actions.add_parser(
+        "take", parents=[common], help="the patient's press (with --role patient; training)"
+    )
 
 
 def _schedule_parser(schedule: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -1190,6 +1214,66 @@ def _schedule_output(seen: Interrogation, schedule: ScheduleResponse) -> Output:
     return Output(data, "\n".join(lines))
 
 
+async def _demand(programmer: Programmer, args: argparse.Namespace) -> Output:
+    if args.demand_action == "take":
+        given = await programmer.take_demand_bolus()
+        text = (
+            f"Demand bolus given over {given.duration_s // 60} min (the clinician's dose), "
+            f"ends {_time(given.ends_at_s)[11:16]} UTC; {given.given_last_24h} in the last 24 h"
+        )
+        return Output(_dump(given), text)
+    seen = await programmer.interrogate()
+    seen = replace(seen, demand=await programmer.read_demand_bolus())
+    if args.demand_action == "show":
+        return _demand_output(seen)
+    if args.demand_action == "off":
+        command = SetDemandBolus(0)
+    else:
+        duration = parse_count(args.duration, "--duration (minutes)", 1, 1440)
+        lockout = parse_count(args.lockout, "--lockout (minutes)", 1, 1440)
+        per_day = parse_count(args.per_day, "--per-day", 1, 255)
+        dose = parse_amount_ng(args.dose, seen.unit, "demand bolus")
+        command = SetDemandBolus(dose, duration * 60, lockout * 60, per_day)
+    output = await _therapy(programmer, args, command, None, seen)
+    if output.result is not None and output.result.after.demand is not None:
+        output.data["demand"] = _dump(output.result.after.demand)
+    return output
+
+
+def _demand_output(seen: Interrogation) -> Output:
+    read = seen.demand
+    assert read is not None
+    settings = demand_bolus.settings_of(read)
+    lines = [f"Demand bolus: {demand_bolus.describe(settings, seen.unit)}"]
+    if settings is not None:
+        lines.append(f"Given in the last 24 h: {read.given_last_24h} of {settings.per_day}")
+        if read.next_allowed_s:
+            lines.append(f"Lockout until {_time(read.next_allowed_s)}")
+    data = {"unit": seen.unit, **_dump(read)}
+    return Output(data, "\n".join(lines))
+
+
+async def _demand_log(programmer: Programmer, args: argparse.Namespace) -> Output:
+    seen = await programmer.interrogate()
+    entries = await programmer.read_demand_log()
+    unit = seen.unit
+    summary = demand_bolus.summarise(entries)
+    lines = [f"Demand-bolus activations: {'; '.join(summary.lines(unit))}"]
+    for entry in entries:
+        when = _time(entry.time_s)[:16]
+        if entry.count > 1:
+            when += f" to {_time(entry.last_time_s)[11:16]} ({entry.count}x)"
+        what = demand_bolus.OUTCOME_WORDS[entry.outcome]
+        lines.append(f"  {when}  {what}  {format_amount(entry.dose_ng, unit, False)}")
+    data = {
+        "unit": unit,
+        "given": summary.given,
+        "refused": summary.refused_total,
+        "entries": [{**e.model_dump(mode="json"), "outcome": e.outcome.name} for e in entries],
+    }
+    return Output(data, "\n".join(lines))
+
+
 COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]]] = {
     "identify": _identify,
     "status": _status,
@@ -1211,6 +1295,8 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]
     "schedule": _schedule,
     "periodic-bolus": _periodic,
     "programmers": _programmers,
+    "demand-bolus": _demand,
+    "demand-log": _demand_log,
 }
 OFFLINE: dict[str, Callable[[ClinicalRecord, argparse.Namespace], Awaitable[Output]]] = {
     "audit": _audit,

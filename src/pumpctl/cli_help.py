@@ -139,6 +139,33 @@ HELP: dict[str, tuple[str, str]] = {
         "Each systemic opioid's MME/day and the total.",
         "pumpctl opioids show --serial SN123456",
     ),
+    "demand-bolus": (
+        "The patient's demand bolus: its dose and duration fixed by the clinician, with a "
+        "lockout and a count per day; the patient only chooses when.",
+        "pumpctl --port /dev/ttyUSB0 demand-bolus show",
+    ),
+    "demand-bolus set": (
+        "Set the demand bolus (dose in the drug's unit, minutes, minutes, a count); reviewed "
+        "old -> new with the daily allowance, sent once, read back.",
+        "pumpctl --port /dev/ttyUSB0 demand-bolus set 0.05 --duration 10 --lockout 60 --per-day 4",
+    ),
+    "demand-bolus off": (
+        "Switch demand boluses off (reviewed, read back).",
+        "pumpctl --port /dev/ttyUSB0 demand-bolus off",
+    ),
+    "demand-bolus show": (
+        "The demand-bolus settings and the patient's last 24 h.",
+        "pumpctl --port /dev/ttyUSB0 --json demand-bolus show",
+    ),
+    "demand-bolus take": (
+        "Press the patient's button (a patient's device: --role patient): the clinician's "
+        "dose, if the lockout and the count allow it.",
+        "pumpctl --port /dev/ttyUSB0 --role patient demand-bolus take",
+    ),
+    "demand-log": (
+        "The patient's demand-bolus activations, given and refused, newest last.",
+        "pumpctl --port /dev/ttyUSB0 demand-log",
+    ),
     "schedule": (
         "Flexible dosing: a day of timed steps on the pump's clock, repeating daily.",
         "pumpctl --port /dev/ttyUSB0 schedule show",

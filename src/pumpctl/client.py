@@ -36,6 +36,10 @@ from pumpctl.protocol.messages import (
     CatheterCheckRequest,
     CatheterCheckResponse,
     Command,
+    DemandBolusRequest,
+    DemandBolusResponse,
+    DemandLogEntry,
+    DemandSettingsResponse,
     EnrolProgrammerRequest,
     EnrolProgrammerResponse,
     EventRecord,
@@ -53,6 +57,9 @@ from pumpctl.protocol.messages import (
     QueryOutcomeResponse,
     ReadAlarmsRequest,
     ReadAlarmsResponse,
+    ReadDemandBolusRequest,
+    ReadDemandLogRequest,
+    ReadDemandLogResponse,
     ReadEventsRequest,
     ReadEventsResponse,
     ReadLimitsRequest,
@@ -330,6 +337,23 @@ class PumpClient:
         """The program in force: a flexible-dosing schedule, or the simple rate as one step."""
         return await self._read(ReadScheduleRequest(), ScheduleResponse)
 
+    async def read_demand_bolus(self) -> DemandSettingsResponse:
+        """The patient's demand-bolus settings and where the patient stands now."""
+        return await self._read(ReadDemandBolusRequest(), DemandSettingsResponse)
+
+    async def read_demand_log(self, first_index: int = 0) -> list[DemandLogEntry]:
+        """The activation log from ``first_index`` on (a clinician's session), page by page
+        until a page comes back empty."""
+        entries: list[DemandLogEntry] = []
+        index = first_index
+        while True:
+            request = ReadDemandLogRequest(first_index=index)
+            page = await self._read(request, ReadDemandLogResponse)
+            if not page.entries:
+                return entries
+            entries += page.entries
+            index = page.next_index
+
     async def read_alarms(self) -> ReadAlarmsResponse:
         return await self._read(ReadAlarmsRequest(), ReadAlarmsResponse)
 
@@ -403,6 +427,11 @@ class PumpClient:
             request_id=request_id or new_request_id(), dose_ng=dose_ng, duration_s=duration_s
         )
         return await self._command(request, BolusResponse)
+
+    async def demand_bolus(self, *, request_id: int | None = None) -> DemandBolusResponse:
+        """The patient's activation (a patient's session): the dose is the clinician's."""
+        request = DemandBolusRequest(request_id=request_id or new_request_id())
+        return await self._command(request, DemandBolusResponse)
 
     async def stop(self, *, request_id: int | None = None) -> PumpStateResponse:
         request = StopRequest(request_id=request_id or new_request_id())

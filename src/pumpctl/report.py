@@ -27,8 +27,15 @@ from pumpctl.clinical.systemic import (
     total_text,
 )
 from pumpctl.clinical.timeline import TimelineRow, timeline
+from pumpctl.link.errors import Refused
 from pumpctl.programmer import Interrogation, Programmer
-from pumpctl.protocol.messages import EventCode, EventRecord
+from pumpctl.programmer.demand import OUTCOME_WORDS, describe, settings_of, summarise
+from pumpctl.protocol.messages import (
+    DemandLogEntry,
+    DemandSettingsResponse,
+    EventCode,
+    EventRecord,
+)
 from pumpctl.units import format_amount, format_concentration, format_volume
 
 DAY_S = 86_400
@@ -45,6 +52,7 @@ VISIT_EVENTS = {
     EventCode.ALARM_ACKNOWLEDGED,
     EventCode.REFILLED,
     EventCode.CATHETER_CHECKED,
+    EventCode.DEMAND_BOLUS_SET,
 }
 
 
@@ -63,6 +71,8 @@ class VisitReport:
     commands: list[CommandRow]
     systemic: SystemicLoad | None = None
     discrepancies: tuple[str, ...] = ()  # where the pump and the record disagree, open now
+    demand: DemandSettingsResponse | None = None  # None: a pump without demand boluses
+    demand_log: tuple[DemandLogEntry, ...] = ()
     clinician: str = "unknown"
     training: bool = False  # the built-in training simulator, not a patient's pump
     patient_id: str | None = None
@@ -109,6 +119,11 @@ async def build_visit_report(
     commands = [c for c in record.commands(serial) if c.time_s >= since]
     systemic = systemic_load(record, serial, now)
     open_now = tuple(d.text for d in programmer.discrepancies)
+    try:
+        demand: DemandSettingsResponse | None = await programmer.read_demand_bolus()
+        demand_log = tuple(await programmer.read_demand_log())
+    except Refused:  # a pump whose firmware has no demand boluses
+        demand, demand_log = None, ()
     return VisitReport(
         seen,
         since,
@@ -119,6 +134,8 @@ async def build_visit_report(
         commands,
         systemic,
         open_now,
+        demand,
+        demand_log,
         clinician=programmer.clinician,
         training=training,
     )
@@ -150,6 +167,27 @@ def _who(report: VisitReport) -> list[tuple[str, str]]:
             f"{_time(report.since_s)} to {_time(report.seen.status.pump_time_s)} (pump clock)",
         ),
     ]
+
+
+def _demand_lines(report: VisitReport) -> list[str]:
+    """The demand-bolus settings and the patient's activations during the visit."""
+    if report.demand is None:
+        return []
+    unit = report.unit
+    settings = settings_of(report.demand)
+    during = [e for e in report.demand_log if e.last_time_s >= report.since_s]
+    summary = summarise(during)
+    lines = [
+        f"Settings: {describe(settings, unit)}",
+        f"Activations during the visit: {'; '.join(summary.lines(unit))}",
+    ]
+    for entry in during:
+        times = f" ({entry.count}x, to {_time(entry.last_time_s)})" if entry.count > 1 else ""
+        lines.append(
+            f"{_time(entry.time_s)}{times}: {OUTCOME_WORDS[entry.outcome]}, "
+            f"{format_amount(entry.dose_ng, unit, False)}"
+        )
+    return lines
 
 
 def _crosscheck_lines(report: VisitReport) -> list[str]:
@@ -296,6 +334,9 @@ def render_markdown(report: VisitReport) -> str:
     if report.systemic is not None and report.systemic.opioids:
         out += ["| opioid | amount | MME/day | since |", "| --- | --- | --- | --- |"]
         out += [f"| {' | '.join(row)} |" for row in _systemic_rows(report)]
+    if report.demand is not None:
+        out += ["", "## Patient demand boluses", ""]
+        out += [f"- {line}" for line in _demand_lines(report)]
     out += ["", "## Therapy commands", ""]
     out += [f"- {line}" for line in _command_lines(report)] or ["- none"]
     out += ["", "## Guard decisions and overrides", ""]
@@ -456,6 +497,9 @@ def render_html(report: VisitReport, paper: str = "a4") -> str:
         for r in report.rows
     )
     guard = "".join(f"<li>{esc(line)}</li>" for line in _guard_lines(report)) or "<li>none</li>"
+    demand = "".join(f"<li>{esc(line)}</li>" for line in _demand_lines(report))
+    if demand:
+        demand = f"<h2>Patient demand boluses</h2><ul>{demand}</ul>"
     systemic = "".join(
         "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>"
         for row in _systemic_rows(report)
@@ -523,6 +567,7 @@ svg {{ max-width: 100%; height: auto; }}
 <h2>Systemic opioids</h2>
 <p>{esc(_systemic_lead(report))}</p>
 {systemic}
+{demand}
 <h2>Therapy commands</h2><ul>{commands}</ul>
 <h2>Guard decisions and overrides</h2><ul>{guard}</ul>
 <h2>Alarms</h2><ul>{alarms}</ul>

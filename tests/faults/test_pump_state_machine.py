@@ -46,6 +46,7 @@ from pumpctl.protocol.messages import (
     BolusRequest,
     BolusResponse,
     CatheterCheckRequest,
+    DemandBolusRequest,
     Message,
     Nak,
     NakCode,
@@ -53,6 +54,7 @@ from pumpctl.protocol.messages import (
     RefillResponse,
     ResumeRequest,
     ScheduleStep,
+    SetDemandBolusRequest,
     SetPeriodicBolusRequest,
     SetRateRequest,
     SetRateResponse,
@@ -316,6 +318,60 @@ class PumpMachine(RuleBasedStateMachine):
         for _ in range(count):
             self._bolus(max(1, limits.bolus_max_ng), duration_s)
             self._advance(max(1, limits.bolus_lockout_s * 1000 + gap_ms))
+            self._check_all()
+
+    @rule(
+        dose=st.sampled_from(["max", "half", "over", "off"]),
+        duration_s=st.sampled_from([600, 900, 599, 4 * 3600, 5 * 3600]),
+        lockout=st.sampled_from(["library", "longer", "shorter"]),
+        per_day=st.integers(0, 7),
+        stale=st.booleans(),
+    )
+    def set_demand(
+        self, dose: str, duration_s: int, lockout: str, per_day: int, stale: bool
+    ) -> None:
+        """The clinician's demand-bolus settings, within the limits or just beyond one."""
+        ref, limits = self.ref, self.pump.limits
+        amount = {
+            "max": limits.bolus_max_ng,
+            "half": max(1, limits.bolus_max_ng // 2),
+            "over": limits.bolus_max_ng + 1,
+            "off": 0,
+        }[dose]
+        lockout_s = {
+            "library": limits.bolus_lockout_s,
+            "longer": limits.bolus_lockout_s + 3600,
+            "shorter": max(1, limits.bolus_lockout_s - 1),
+        }[lockout]
+        settings = (amount, duration_s, lockout_s, per_day) if amount else None
+        old = ref.demand
+        believed = (old[0], old[3]) if old else (0, 0)
+        if stale:
+            believed = (believed[0] + 1, believed[1])
+        expected = ref.set_demand(settings, believed)
+        reply = self.pump.handle(
+            SetDemandBolusRequest(
+                request_id=self.request_id(),
+                dose_ng=amount,
+                duration_s=duration_s,
+                lockout_s=lockout_s,
+                per_day=per_day,
+                believed_dose_ng=believed[0],
+                believed_per_day=believed[1],
+            )
+        )
+        self._agree(reply, expected, f"set_demand {old} -> {settings} (stale {stale})")
+
+    @rule(presses=st.integers(1, 4), gap_ms=st.sampled_from([0, 1, 3_600_000, 4 * 3_600_000]))
+    def demand_presses(self, presses: int, gap_ms: int) -> None:
+        """The patient presses, again and again or once the lockout is over: given or refused,
+        every press is in the activation log."""
+        for _ in range(presses):
+            request_id = self.request_id()
+            expected, _ = self.ref.demand_bolus(request_id)
+            reply = self.pump.handle(DemandBolusRequest(request_id=request_id), patient=True)
+            self._agree(reply, expected, "demand bolus")
+            self._advance(gap_ms)
             self._check_all()
 
     def _bolus(self, dose_ng: int, duration_s: int) -> None:

@@ -135,9 +135,10 @@ def test_a_patient_session_cannot_set_a_rate(pump: PumpUnderTest) -> None:
         assert refused.value.code == NakCode.ROLE_FORBIDDEN
         with pytest.raises(Refused, match="ROLE_FORBIDDEN"):
             patient.stop()
-        assert patient.bolus(50_000, 600).dose_ng == 50_000  # a demand bolus is the patient's
-        with pytest.raises(Refused, match="BOLUS_LOCKOUT"):
-            patient.bolus(50_000, 600)  # ... within the drug library's limits
+        with pytest.raises(Refused, match="ROLE_FORBIDDEN"):
+            patient.bolus(50_000, 600)  # the patient's bolus is the clinician's demand bolus
+        with pytest.raises(Refused, match="DEMAND_NOT_PROGRAMMED"):
+            patient.demand_bolus()  # ... once the clinician has set one
     finally:
         patient.close()
     # The patient's key is not the clinician's: it cannot open a clinician session.

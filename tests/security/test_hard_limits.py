@@ -5,6 +5,7 @@ Against the pump through its serial line, and the reference model beside it."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from pumpctl.protocol.messages import (
     LimitsResponse,
     Nak,
     NakCode,
+    SetDemandBolusRequest,
     WriteLimitsRequest,
 )
 from pumpctl.protocol.session import Role
@@ -83,25 +85,41 @@ def test_a_service_key_cannot_open_the_library_to_the_wire_maxima(pump: PumpUnde
         assert service.write_limits(before.model_copy(update=hard)).bolus_max_ng == 500_000
     finally:
         service.close()
-    # The attack of the report: 100 mg boluses from the patient's key are refused.
+    # The attack of the report: 100 mg boluses from the patient's key are refused; the
+    # patient chooses no dose at all, and the clinician's demand bolus is held to the limits.
     patient = SyncPumpClient(pump.port, keys=paired(pump, "patient"), role=Role.PATIENT)
     try:
-        with pytest.raises(Refused, match="BOLUS_TOO_LARGE"):
+        with pytest.raises(Refused, match="ROLE_FORBIDDEN"):
             patient.bolus(100_000_000, 600)
     finally:
         patient.close()
+    with pytest.raises(Refused, match="BOLUS_TOO_LARGE"):
+        pump.client.send_once(demand_settings(100_000_000, 600))
+
+
+def demand_settings(dose_ng: int, duration_s: int) -> SetDemandBolusRequest:
+    return SetDemandBolusRequest(
+        request_id=int.from_bytes(os.urandom(8), "big") | 1,
+        dose_ng=dose_ng,
+        duration_s=duration_s,
+        lockout_s=4 * 3600,
+        per_day=1,
+        believed_dose_ng=0,
+        believed_per_day=0,
+    )
 
 
 def test_a_patient_bolus_has_a_minimum_duration(pump: PumpUnderTest) -> None:
+    for seconds in (1, 599):
+        with pytest.raises(Refused) as refused:
+            pump.client.send_once(demand_settings(50_000, seconds))
+        assert refused.value.code == NakCode.BOLUS_TOO_SHORT
+        assert refused.value.nak.limit == 600
+        assert f"at least 10 min for morphine, not {seconds} s" in refused.value.nak.detail
+    pump.client.send_once(demand_settings(50_000, 600))
     patient = SyncPumpClient(pump.port, keys=paired(pump, "patient"), role=Role.PATIENT)
     try:
-        for seconds in (1, 599):
-            with pytest.raises(Refused) as refused:
-                patient.bolus(50_000, seconds)
-            assert refused.value.code == NakCode.BOLUS_TOO_SHORT
-            assert refused.value.nak.limit == 600
-            assert f"at least 10 min for morphine, not {seconds} s" in refused.value.nak.detail
-        assert patient.bolus(50_000, 600).duration_s == 600
+        assert patient.demand_bolus().duration_s == 600
     finally:
         patient.close()
 

@@ -2,7 +2,9 @@
 resolve, verify, audit). See :mod:`pumpctl.programmer.core`."""
 
 from pumpctl.programmer.commands import (
-    COMMAND_KINDS,
+    COMMAND_KINDS as _COMMAND_KINDS,
+)
+from pumpctl.programmer.commands import (
     AckAlarm,
     Bolus,
     CatheterCheck,
@@ -16,6 +18,7 @@ from pumpctl.programmer.commands import (
     TherapyCommand,
 )
 from pumpctl.programmer.core import Outcome, Plan, Programmer, RateChange, Result
+from pumpctl.programmer.demand import DemandSettings, SetDemandBolus
 from pumpctl.programmer.errors import (
     AppliedNotRecorded,
     ConfirmationRequired,
@@ -28,6 +31,8 @@ from pumpctl.programmer.errors import (
 from pumpctl.programmer.interrogation import Context, Interrogation, Override
 from pumpctl.programmer.review import Confirmation, Confirmations, Review, ReviewRow
 
+COMMAND_KINDS: tuple[type[TherapyCommand], ...] = (*_COMMAND_KINDS, SetDemandBolus)
+
 __all__ = [
     "COMMAND_KINDS",
     "AckAlarm",
@@ -39,6 +44,7 @@ __all__ = [
     "ConfirmationRequired",
     "Confirmations",
     "Context",
+    "DemandSettings",
     "GuardBlocked",
     "Interrogation",
     "NotApplied",
@@ -54,6 +60,7 @@ __all__ = [
     "Resume",
     "Review",
     "ReviewRow",
+    "SetDemandBolus",
     "SetPeriodicBolus",
     "SetRate",
     "SetSchedule",

@@ -75,6 +75,8 @@ class TherapyCommand:
     NEEDS_ALARMS: ClassVar[bool] = False
     NEEDS_SCHEDULE: ClassVar[bool] = False  # planned against the program in force
     VERIFIES_SCHEDULE: ClassVar[bool] = False  # the read-back includes the program
+    NEEDS_DEMAND: ClassVar[bool] = False  # planned against the demand-bolus settings
+    VERIFIES_DEMAND: ClassVar[bool] = False  # the read-back includes them
 
     def daily_dose_after(self, seen: Interrogation) -> int | None:
         """The daily dose this command programs, which the guard judges; None if it

@@ -50,6 +50,9 @@ from pumpctl.programmer.interrogation import Context, Interrogation, Override
 from pumpctl.programmer.review import Confirmations, Review
 from pumpctl.protocol.messages import (
     Command,
+    DemandBolusResponse,
+    DemandLogEntry,
+    DemandSettingsResponse,
     EventCode,
     EventRecord,
     LimitsResponse,
@@ -227,6 +230,21 @@ class Programmer:
     async def read_schedule(self) -> ScheduleResponse:
         """The program in force (a flexible-dosing schedule, or the simple rate as one step)."""
         return await self.client.read_schedule()
+
+    async def read_demand_bolus(self) -> DemandSettingsResponse:
+        """The patient's demand-bolus settings and where the patient stands now."""
+        return await self.client.read_demand_bolus()
+
+    async def read_demand_log(self) -> list[DemandLogEntry]:
+        """The pump's activation log of demand boluses, given and refused."""
+        return await self.client.read_demand_log()
+
+    async def take_demand_bolus(self) -> DemandBolusResponse:
+        """The patient's press (a patient's session): the clinician's demand bolus, sent once
+        (``pumpctl.programmer.demand.activate``)."""
+        from pumpctl.programmer.demand import activate
+
+        return await activate(self.client)
 
     async def sync_record(self, seen: Interrogation) -> int | None:
         """Mirror the pump's new events into the record, then settle any command a previous
@@ -414,6 +432,8 @@ class Programmer:
         seen = seen or await self.interrogate(settle=False)
         if command.NEEDS_SCHEDULE and seen.schedule is None:
             seen = replace(seen, schedule=await self.client.read_schedule())
+        if command.NEEDS_DEMAND and seen.demand is None:
+            seen = replace(seen, demand=await self.client.read_demand_bolus())
         await self.sync_record(seen)
         alarms = (await self.client.read_alarms()).alarms if command.NEEDS_ALARMS else []
         ctx = Context(
@@ -618,6 +638,8 @@ class Programmer:
             after = await self._read_back(ctx)
             if command.VERIFIES_SCHEDULE:
                 after = replace(after, schedule=await self.client.read_schedule())
+            if command.VERIFIES_DEMAND:
+                after = replace(after, demand=await self.client.read_demand_bolus())
             await self.sync_record(after)
         except PumpError as error:
             uncertain = _uncertain(

@@ -12,13 +12,20 @@ from __future__ import annotations
 from pumpctl.clinical.guard import (
     BolusGiven,
     DeliveryEvent,
+    DemandRefusal,
     GuardInputs,
     drug_profile,
 )
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.clinical.systemic import systemic_load
 from pumpctl.programmer.interrogation import Interrogation
-from pumpctl.protocol.messages import AlarmCode, CatheterVerdict, EventCode, EventRecord
+from pumpctl.protocol.messages import (
+    AlarmCode,
+    CatheterVerdict,
+    DemandOutcome,
+    EventCode,
+    EventRecord,
+)
 
 GUARD_EVENTS = (
     EventCode.REFILLED,
@@ -27,7 +34,14 @@ GUARD_EVENTS = (
     EventCode.CATHETER_CHECKED,
     EventCode.STOPPED,
     EventCode.RESUMED,
+    EventCode.DEMAND_BOLUS_REFUSED,
 )
+# The demand-bolus refusals that ask for more drug than the settings give (the others, a
+# stopped or empty pump or an occlusion, are delivery's: its alarms and events say so).
+DEMAND_REFUSED_FOR = {
+    DemandOutcome.REFUSED_LOCKOUT: "lockout",
+    DemandOutcome.REFUSED_DAILY_COUNT: "count per day",
+}
 
 
 def guard_inputs(
@@ -54,6 +68,11 @@ def guard_inputs(
         active_alarms=tuple(a.code.name for a in seen.status.alarms),
         delivery_events=tuple(_delivery_events(events)),
         systemic=systemic_load(record, serial, now_s),
+        demand_refusals=tuple(
+            DemandRefusal(e.index, e.time_s, DEMAND_REFUSED_FOR[DemandOutcome(e.value_a)])
+            for e in events
+            if e.code == EventCode.DEMAND_BOLUS_REFUSED and e.value_a in DEMAND_REFUSED_FOR
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from pumpctl.clinical.guard import OverrideReason
 from pumpctl.protocol.messages import (
     AlarmCode,
     AlarmRecord,
+    DemandSettingsResponse,
     IdentifyResponse,
     LimitsResponse,
     PumpState,
@@ -23,6 +24,7 @@ class Interrogation:
     status: StatusResponse
     limits: LimitsResponse
     schedule: ScheduleResponse | None = None  # read for the commands that change the program
+    demand: DemandSettingsResponse | None = None  # read for the demand-bolus settings
 
     @property
     def unit(self) -> str:

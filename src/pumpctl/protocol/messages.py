@@ -44,11 +44,15 @@ class MsgType(IntEnum):
     WRITE_LIMITS = 0x17
     SET_SCHEDULE = 0x18
     SET_PERIODIC_BOLUS = 0x19
+    SET_DEMAND_BOLUS = 0x1A
+    DEMAND_BOLUS = 0x1C
     READ_EVENTS = 0x20
     READ_ALARMS = 0x21
     READ_LIMITS = 0x22
     QUERY_OUTCOME = 0x23
     READ_SCHEDULE = 0x24
+    READ_DEMAND_BOLUS = 0x25
+    READ_DEMAND_LOG = 0x26
     SESSION_OPEN = 0x30
     ENROL_PROGRAMMER = 0x31
     LIST_PROGRAMMERS = 0x32
@@ -137,6 +141,7 @@ class NakCode(IntEnum):
     DISCREPANCY_UNACKNOWLEDGED = 0x16
     BOLUS_TOO_SHORT = 0x17  # a patient's bolus faster than the drug's minimum duration
     ABOVE_HARD_LIMIT = 0x18  # WRITE_LIMITS beyond the firmware's hard limits for the drug
+    DEMAND_NOT_PROGRAMMED = 0x19  # a patient's demand bolus with no demand settings
     PROGRAM_UNVERIFIED = 0x1C  # RESUME of a program the pump's memory check could not verify
     REQUEST_CLOSED = 0x1F  # a command whose request id a QUERY_OUTCOME closed before it came
     AUTH_REQUIRED = 0x20
@@ -176,6 +181,21 @@ class EventCode(IntEnum):
     PERIODIC_BOLUS_SET = 22  # periodic boluses programmed, changed or cleared
     PROGRAMMER_ENROLLED = 23  # a programmer's own key enrolled (ENROL_PROGRAMMER)
     PROGRAMMER_REVOKED = 24  # a programmer's key revoked (REVOKE_PROGRAMMER)
+    DEMAND_BOLUS_SET = 25  # the demand-bolus settings programmed, changed or switched off
+    DEMAND_BOLUS_REFUSED = 26  # a patient's activation refused (repeats of it coalesced)
+
+
+class DemandOutcome(IntEnum):
+    """What became of a patient's demand-bolus activation (the activation log)."""
+
+    GIVEN = 1
+    REFUSED_LOCKOUT = 2  # within the lockout after the last demand bolus
+    REFUSED_DAILY_COUNT = 3  # the count per 24 h already given
+    REFUSED_NOT_PROGRAMMED = 4  # no demand settings
+    REFUSED_STOPPED = 5  # delivery stopped
+    REFUSED_EMPTY = 6  # the reservoir is empty
+    REFUSED_OCCLUSION = 7  # an occlusion is present
+    REFUSED_DAILY_LIMIT = 8  # it would put more than the maximum daily dose in a 24 h window
 
 
 # --- nested records --------------------------------------------------------------------
@@ -205,6 +225,18 @@ class ScheduleStep(WireModel):
 
     start_min: U16
     dose_ng_per_day: U32
+
+
+class DemandLogEntry(WireModel):
+    """One entry of the activation log: an activation, or consecutive refusals of one kind
+    (``count`` of them, from ``time_s`` to ``last_time_s``)."""
+
+    index: U32
+    time_s: U64
+    last_time_s: U64
+    outcome: Annotated[DemandOutcome, Fixed("B")]
+    count: U16
+    dose_ng: U32  # the dose given (GIVEN) or the dose the settings held when refused
 
 
 class EventRecord(WireModel):
@@ -348,6 +380,75 @@ class SetPeriodicBolusResponse(Response):
     periodic_ng_per_day: U32  # what the periodic boluses deliver a day
     previous_periodic_ng_per_day: U32
     applied_at_s: U64
+
+
+class SetDemandBolusRequest(Command):
+    """Program the patient's demand bolus (``dose_ng`` 0 switches it off); refused unless
+    the believed dose and count per day are the pump's (0, 0 for off)."""
+
+    TYPE = MsgType.SET_DEMAND_BOLUS
+    dose_ng: U32
+    duration_s: U32
+    lockout_s: U32
+    per_day: U8
+    believed_dose_ng: U32
+    believed_per_day: U8
+
+
+class SetDemandBolusResponse(Response):
+    TYPE = MsgType.SET_DEMAND_BOLUS
+    request_id: U64
+    dose_ng: U32
+    per_day: U8
+    previous_dose_ng: U32
+    previous_per_day: U8
+    applied_at_s: U64
+
+
+class ReadDemandBolusRequest(Message):
+    TYPE = MsgType.READ_DEMAND_BOLUS
+
+
+class DemandSettingsResponse(Response):
+    """The demand-bolus settings (``dose_ng`` 0: off) and where the patient stands now."""
+
+    TYPE = MsgType.READ_DEMAND_BOLUS
+    dose_ng: U32
+    duration_s: U32
+    lockout_s: U32
+    per_day: U8
+    given_last_24h: U8  # demand boluses started in the last 24 h
+    next_allowed_s: U64  # when the lockout ends; 0: not in lockout
+    min_duration_s: U32  # the drug's minimum patient-bolus duration (hard limit)
+    log_next_index: U32  # the activation log's next index
+
+
+class DemandBolusRequest(Command):
+    """The patient's activation: no dose, the clinician's settings give it."""
+
+    TYPE = MsgType.DEMAND_BOLUS
+
+
+class DemandBolusResponse(Response):
+    TYPE = MsgType.DEMAND_BOLUS
+    request_id: U64
+    dose_ng: U32
+    duration_s: U32
+    ends_at_s: U64
+    given_last_24h: U8
+
+
+class ReadDemandLogRequest(Message):
+    TYPE = MsgType.READ_DEMAND_LOG
+    first_index: U32
+    max_count: Annotated[int, Fixed("B"), Field(ge=1, le=32)] = 32
+
+
+class ReadDemandLogResponse(Response):
+    TYPE = MsgType.READ_DEMAND_LOG
+    next_index: U32
+    oldest_index: U32
+    entries: Annotated[list[DemandLogEntry], ListOf()]
 
 
 class BolusRequest(Command):
@@ -648,6 +749,10 @@ REQUESTS: tuple[type[Message], ...] = (
     EnrolProgrammerRequest,
     ListProgrammersRequest,
     RevokeProgrammerRequest,
+    SetDemandBolusRequest,
+    ReadDemandBolusRequest,
+    DemandBolusRequest,
+    ReadDemandLogRequest,
 )
 RESPONSES: tuple[type[Message], ...] = (
     IdentifyResponse,
@@ -670,5 +775,9 @@ RESPONSES: tuple[type[Message], ...] = (
     EnrolProgrammerResponse,
     ListProgrammersResponse,
     RevokeProgrammerResponse,
+    SetDemandBolusResponse,
+    DemandSettingsResponse,
+    DemandBolusResponse,
+    ReadDemandLogResponse,
     Nak,
 )

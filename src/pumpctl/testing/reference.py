@@ -43,6 +43,7 @@ UNKNOWN_DRUG_PATIENT_BOLUS_MIN_S = 600
 # Flexible dosing (docs/simulator.md §3.11): a program is steps (start_min, ng/day) from
 # 00:00, a simple rate the one step (0, dose).
 SCHEDULE_MAX_STEPS = 24
+DEMAND_LOG_CAPACITY = 256  # the activation log's entries (docs/simulator.md §3.13)
 SCHEDULE_GRANULARITY_MIN = 15
 MIN_PER_DAY = 1440
 Program = tuple[tuple[int, int], ...]
@@ -65,6 +66,7 @@ class ReferenceBolus:
     duration_ms: int
     bridge: bool
     end_ms: int  # the planned end, or when the pump stopped
+    demand: bool = False  # a patient's demand bolus
 
     @property
     def ng_per_ms(self) -> Fraction:
@@ -93,6 +95,11 @@ class ReferencePump:
     doses: list[tuple[int, int]] = field(default_factory=list)  # (since_ms, ng/day)
     schedule: Program | None = None  # the flexible-dosing steps in force, if any
     periodic: Periodic | None = None  # periodic boluses, if any
+    # Demand boluses (docs/simulator.md §3.13): (dose_ng, duration_s, lockout_s, per_day),
+    # and the activation log, [time_ms, last_time_ms, outcome, count, dose_ng] each.
+    demand: tuple[int, int, int, int] | None = None
+    demand_log: list[list[int]] = field(default_factory=list)
+    demand_log_next: int = 0
     # (since_ms, program) beside ``doses``: what was programmed, step by step
     programs: list[tuple[int, Rated]] = field(default_factory=list)
     boluses: list[ReferenceBolus] = field(default_factory=list)
@@ -466,6 +473,79 @@ class ReferencePump:
         self.boluses.append(bolus)
         return None
 
+    def set_demand(
+        self, settings: tuple[int, int, int, int] | None, believed: tuple[int, int]
+    ) -> NakCode | None:
+        """SET_DEMAND_BOLUS (docs/protocol.md §5.3); ``None`` switches them off."""
+        limits, old = self.limits, self.demand
+        if believed != ((old[0], old[3]) if old else (0, 0)):
+            return NakCode.STALE_DOSE
+        if settings is not None:
+            dose, duration, lockout, count = settings
+            hard = self.hard_limits() or {}
+            if count < 1 or not 0 < lockout <= DAY_MS // 1000 or not 0 < duration <= lockout:
+                return NakCode.INVALID_ARGUMENT
+            minimum_s = hard.get("patient_bolus_min_duration_s", UNKNOWN_DRUG_PATIENT_BOLUS_MIN_S)
+            if duration < minimum_s:
+                return NakCode.BOLUS_TOO_SHORT
+            if dose > min(limits.bolus_max_ng, hard.get("bolus_max_ng", limits.bolus_max_ng)):
+                return NakCode.BOLUS_TOO_LARGE
+            if lockout < max(limits.bolus_lockout_s, hard.get("bolus_lockout_s", 0)):
+                return NakCode.BOLUS_LOCKOUT
+            most = hard.get("max_boluses_per_day", limits.max_boluses_per_day)
+            if count > min(limits.max_boluses_per_day, most):
+                return NakCode.BOLUS_COUNT_LIMIT
+            basal = _daily(self.program()) + _per_day(self.periodic)
+            if basal + dose * count > limits.max_dose_ng_per_day:
+                return NakCode.ABOVE_MAX_DOSE
+        self.demand = settings
+        return None
+
+    def demand_bolus(self, request_id: int) -> tuple[NakCode | None, bool]:
+        """DEMAND_BOLUS: the pump's answer, and whether the activation took a log entry of
+        its own (a refusal like the entry before it, within a day, is counted there)."""
+        now, settings = self.now_ms, self.demand
+        outcome, code = self._demand_verdict()
+        dose = settings[0] if settings else 0
+        log = self.demand_log
+        if outcome != 1 and log and log[-1][2] == outcome and now - log[-1][0] < DAY_MS:
+            log[-1][1] = now
+            log[-1][3] += 1
+            return code, False
+        log.append([now, now, outcome, 1, dose])
+        self.demand_log_next += 1
+        del log[:-DEMAND_LOG_CAPACITY]
+        if outcome == 1:
+            assert settings is not None
+            ms = settings[1] * 1000
+            self.boluses.append(
+                ReferenceBolus(request_id, now, dose, ms, False, now + ms, demand=True)
+            )
+        return code, True
+
+    def _demand_verdict(self) -> tuple[int, NakCode | None]:
+        """(DemandOutcome value, NAK) of an activation now."""
+        now, settings = self.now_ms, self.demand
+        if settings is None:
+            return 4, NakCode.DEMAND_NOT_PROGRAMMED
+        if not self.running:
+            return 5, NakCode.PUMP_STOPPED
+        if self.reservoir_nl <= 0:
+            return 6, NakCode.RESERVOIR_EMPTY
+        if self.catheter == "occluded":
+            return 7, NakCode.OCCLUSION_PRESENT
+        dose, duration, lockout, count = settings
+        given = [b.start_ms for b in self.boluses if b.demand and now - b.start_ms < DAY_MS]
+        if given and now - max(given) < lockout * 1000:
+            return 2, NakCode.BOLUS_LOCKOUT
+        if len(given) >= count:
+            return 3, NakCode.BOLUS_COUNT_LIMIT
+        ms = duration * 1000
+        bolus = ReferenceBolus(0, now, dose, ms, False, now + ms)
+        if self.peak_24h_ng(self.dose_ng_per_day, bolus) > self.limits.max_dose_ng_per_day:
+            return 8, NakCode.DAILY_LIMIT
+        return 1, None
+
     def hard_limits(self) -> dict[str, int] | None:
         found: dict[str, int] | None = shipped_json().get("hard_limits", {}).get(self.limits.drug)
         return found
@@ -658,6 +738,12 @@ def disagreements(pump: Pump, ref: ReferencePump) -> list[str]:
     schedule = None if ref.schedule is None else [list(step) for step in ref.schedule]
     differ("schedule (start_min, ng/day)", state.schedule, schedule)
     differ("periodic boluses", state.periodic, None if ref.periodic is None else list(ref.periodic))
+    differ("demand bolus", state.demand, None if ref.demand is None else list(ref.demand))
+    differ(
+        "demand log",
+        (state.demand_log, state.demand_log_next),
+        (ref.demand_log, ref.demand_log_next),
+    )
     differ("concentration (ng/mL)", state.concentration_ng_per_ml, ref.concentration_ng_per_ml)
     differ("running", state.running, ref.running)
     differ("stop reason", StopReason(state.stop_reason), ref.stop_reason)
@@ -669,10 +755,12 @@ def disagreements(pump: Pump, ref: ReferencePump) -> list[str]:
     differ("acknowledged alarms", acknowledged, ref.acknowledged)
     # The pump may forget a bolus once no 24 h window reaching now can hold it, not sooner.
     live = [
-        (b.request_id, b.start_ms, b.dose_ng, b.end_ms, b.bridge)
+        (b.request_id, b.start_ms, b.dose_ng, b.end_ms, b.bridge, b.demand)
         for b in ref.boluses
         if b.end_ms > ref.now_ms - DAY_MS
     ]
-    kept = [(b.request_id, b.start_ms, b.dose_ng, b.end_ms, b.bridge) for b in state.boluses]
-    differ("boluses (id, start, ng, end, bridge)", kept, live)
+    kept = [
+        (b.request_id, b.start_ms, b.dose_ng, b.end_ms, b.bridge, b.demand) for b in state.boluses
+    ]
+    differ("boluses (id, start, ng, end, bridge, demand)", kept, live)
     return found

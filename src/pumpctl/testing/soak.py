@@ -44,6 +44,7 @@ from pumpctl.protocol.messages import (
     BolusRequest,
     CatheterCheckRequest,
     Command,
+    DemandBolusRequest,
     EventCode,
     Message,
     Nak,
@@ -51,6 +52,7 @@ from pumpctl.protocol.messages import (
     RefillRequest,
     ResumeRequest,
     ScheduleStep,
+    SetDemandBolusRequest,
     SetPeriodicBolusRequest,
     SetRateRequest,
     SetScheduleRequest,
@@ -128,6 +130,7 @@ class Soak:
         # Schedules draw from their own generator: the runs of a seed before they begin stay
         # as they were (tests/faults/test_regressions.py replays some).
         self.schedule_rng = random.Random(f"{seed}-schedule")
+        self.demand_rng = random.Random(f"{seed}-demand")  # demand boluses, likewise
         self.days = days
         self.reload_days = reload_days
         library = library or default_library()
@@ -211,12 +214,16 @@ class Soak:
             plan.append((rng.randrange(DAY_MS), "stop"))
         if self.clinician_stop and rng.random() < 0.7:
             plan.append((rng.randrange(DAY_MS), "resume"))
+        if self.ref.demand is not None:  # the patient presses, some too soon
+            presses = self.demand_rng.randint(0, 8)
+            plan += [(self.demand_rng.randrange(DAY_MS), "press") for _ in range(presses)]
         actions = {
             "bolus": self._bolus,
             "visit": self._visit,
             "fault": self._fault,
             "stop": self._stop,
             "resume": self._resume,
+            "press": self._press,
         }
         for offset, action in sorted(plan):
             self._advance_to(day_start + offset)
@@ -343,6 +350,9 @@ class Soak:
             if roll < 0.2:
                 self._periodic()
                 return
+            if roll < 0.25:
+                self._demand()
+                return
         current = ref.dose_ng_per_day
         step = min(limits.max_step_ng_per_day, current * limits.max_step_pct // 100)
         floor_dose = self._min_flow_dose(
@@ -411,6 +421,57 @@ class Soak:
         self._command(request, expected, f"set periodic boluses {old} -> {periodic}")
         if expected is None:
             self.expected_events[EventCode.PERIODIC_BOLUS_SET] += 1
+
+    def _demand(self) -> None:
+        """The patient's demand bolus set, changed or switched off; now and then beyond the
+        bolus limits, the drug's minimum duration or the daily maximum."""
+        rng, ref, limits = self.demand_rng, self.ref, self.limits
+        old = ref.demand
+        settings: tuple[int, int, int, int] | None = None
+        if old is None or rng.random() < 0.7:
+            settings = (
+                rng.randint(1, max(1, limits.bolus_max_ng + limits.bolus_max_ng // 10)),
+                rng.choice([300, 600, 900, 1800]),
+                limits.bolus_lockout_s + rng.choice([-600, 0, 0, 3600]),
+                rng.randint(1, max(1, limits.max_boluses_per_day + 1)),
+            )
+        believed = (old[0], old[3]) if old else (0, 0)
+        expected = ref.set_demand(settings, believed)
+        dose, duration, lockout, count = settings or (0, 0, 0, 0)
+        request = SetDemandBolusRequest(
+            request_id=self._request_id(),
+            dose_ng=dose,
+            duration_s=duration,
+            lockout_s=max(0, lockout),
+            per_day=count,
+            believed_dose_ng=believed[0],
+            believed_per_day=believed[1],
+        )
+        self._command(request, expected, f"set demand boluses {old} -> {settings}")
+        if expected is None:
+            self.expected_events[EventCode.DEMAND_BOLUS_SET] += 1
+
+    def _press(self) -> None:
+        """The patient's activation: given or refused, always in the activation log."""
+        request_id = self._request_id()
+        expected, new_entry = self.ref.demand_bolus(request_id)
+        sim = self.sim
+        with sim.lock:
+            reply = sim.pump.handle(DemandBolusRequest(request_id=request_id), patient=True)
+            sim.store.commit(sim.pump.state)
+        self.report.commands += 1
+        got = NakCode(reply.code) if isinstance(reply, Nak) else None
+        if got != expected:
+            raise Diverged(f"demand bolus: pump answered {reply!r}, the rules say {expected!r}")
+        if got is None:
+            self.report.accepted["DemandBolus"] += 1
+            self.accepted_ids.add(request_id)
+            self.expected_events[EventCode.BOLUS_STARTED] += 1
+        else:
+            self.report.refused[f"DemandBolus:{got.name}"] += 1
+            if new_entry:
+                self.expected_events[EventCode.DEMAND_BOLUS_REFUSED] += 1
+        self._check()
 
     def _reschedule(self) -> None:
         """A flexible-dosing schedule of 2 to 6 steps on the 15 min grid, each step moved

@@ -62,6 +62,7 @@ from pumpctl.programmer import (
     TherapyCommand,
 )
 from pumpctl.protocol.messages import CatheterVerdict, EventCode
+from pumpctl.tui.screens.demand import DemandDialog
 from pumpctl.tui.screens.dialogs import (
     AmountDialog,
     Ask,
@@ -115,6 +116,7 @@ class PumpApp(App[None]):
         Binding("r", "refill", "Refill", tooltip="Refill wizard"),
         Binding("g", "schedule", "Sched.", tooltip="Flexible dosing: the day's steps", show=False),
         Binding("o", "periodic", "Periodic", tooltip="Periodic boluses", show=False),
+        Binding("m", "demand", "Demand", tooltip="Patient demand boluses, their log", show=False),
         Binding("a", "ack_alarms", "Ack", tooltip="Acknowledge the alarms"),
         Binding("e", "events", "Events", tooltip="Read the pump's event log"),
         Binding("u", "audit", "Audit", tooltip="The audit trail of the clinical record"),
@@ -139,6 +141,7 @@ class PumpApp(App[None]):
         ("Refill", "Residual withdrawn, volume and concentration added (r)", "refill"),
         ("Flexible dosing", "Edit the day's timed steps, drawn as a step chart (g)", "schedule"),
         ("Periodic boluses", "A bolus of a set dose every N hours (o)", "periodic"),
+        ("Demand boluses", "The patient's demand bolus, its settings and log (m)", "demand"),
         ("Acknowledge alarms", "Acknowledge every unacknowledged alarm (a)", "ack_alarms"),
         ("Event log", "Read the pump's event log, page by page (e)", "events"),
         ("Audit trail", "The clinical record's audit trail and its hash chain (u)", "audit"),
@@ -677,6 +680,22 @@ class PumpApp(App[None]):
 
     def action_periodic(self) -> None:
         self._edit_program(PeriodicDialog, "periodic")
+
+    def action_demand(self) -> None:
+        """The demand-bolus settings and the activation log; a change goes the one path."""
+        ready = self._pump_ready()
+        if ready is None:
+            return
+        programmer, seen = ready
+
+        async def work() -> None:
+            settings = await programmer.read_demand_bolus()
+            log = await programmer.read_demand_log()
+            command = await self.push_screen_wait(DemandDialog(settings, log, seen.unit))
+            if command is not None:
+                await self._plan_and_run(programmer, command, replace(seen, demand=settings))
+
+        self._command(work, "demand")
 
     def _edit_program(self, dialog: type[ScheduleEditor | PeriodicDialog], name: str) -> None:
         """Read the program in force, let ``dialog`` edit it, then review and send."""

@@ -32,6 +32,7 @@ class Rule(Enum):
     NO_BENEFIT = "no-benefit"
     TAPER_SYSTEMIC = "taper-systemic-first"
     BOLUS_ESCALATION = "bolus-escalation"
+    DEMAND_REFUSED = "demand-refused"
 
 
 class OverrideReason(Enum):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pumpctl.clinical.guard.inputs import (
     BolusGiven,
     DeliveryEvent,
+    DemandRefusal,
     DoseChange,
     GuardConfig,
     GuardInputs,
@@ -60,6 +61,9 @@ class Episode:
     reset_peak: int | None = None
     reset_before: Reading | None = None
     reset_after: Reading | None = None
+    # The patient's demand boluses refused for the lockout or the count, in the same span as
+    # the boluses: asked for and not given, so not escalations.
+    demand_refusals: tuple[DemandRefusal, ...] = ()
 
     @property
     def escalations(self) -> int:
@@ -163,14 +167,23 @@ def build(inputs: GuardInputs, config: GuardConfig) -> Episode:
     # With no increase yet, the boluses since the last change (or the episode's start) are
     # shown and remarked, though they make no pattern without a baseline.
     since = changes[-1].index if changes else (reset_by.index if reset_by else 0)
-    boluses = tuple(
-        b
-        for b in sorted(inputs.boluses, key=lambda b: b.index)
-        if (reset_by is None or b.index > reset_by.index)
-        and (baseline is None or event_after_reading(b.index, b.time_s, baseline))
-        and (
-            baseline is not None or (b.index > steps[0].change.index if steps else b.index > since)
+
+    def in_span(index: int, time_s: int) -> bool:
+        return (
+            (reset_by is None or index > reset_by.index)
+            and (baseline is None or event_after_reading(index, time_s, baseline))
+            and (
+                baseline is not None or (index > steps[0].change.index if steps else index > since)
+            )
         )
+
+    boluses = tuple(
+        b for b in sorted(inputs.boluses, key=lambda b: b.index) if in_span(b.index, b.time_s)
+    )
+    refusals = tuple(
+        d
+        for d in sorted(inputs.demand_refusals, key=lambda d: d.index)
+        if in_span(d.index, d.time_s)
     )
     return Episode(
         changes,
@@ -184,6 +197,7 @@ def build(inputs: GuardInputs, config: GuardConfig) -> Episode:
         reset_peak,
         reset_before,
         reset_after,
+        refusals,
     )
 
 

@@ -174,4 +174,15 @@ class Describe:
         items += [self.step_item(s) for s in episode.steps]
         if episode.now is not None:
             items.append(self.reading_item("now", episode.now, "pain now"))
-        return items + self.bolus_items()
+        return items + self.bolus_items() + self.demand_items()
+
+    def demand_items(self) -> list[EvidenceItem]:
+        return [
+            EvidenceItem(
+                "demand-refused",
+                d.time_s,
+                f"demand bolus asked for and refused ({d.reason})",
+                {"pump_event_index": d.index, "reason": d.reason},
+            )
+            for d in self.episode.demand_refusals
+        ]

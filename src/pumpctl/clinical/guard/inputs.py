@@ -25,6 +25,9 @@ class GuardConfig:
     not_relieved_tenths: int = 90  # a VAS of 9 or more after an increase: not relieved
     reset_decrease_pct: int = 10  # a decrease resets the pattern from 10 % below the peak
     high_systemic_mme_per_day: int = 90  # design default — verify (docs/guard.md)
+    # Demand boluses refused (lockout, count per day) in an episode before they are remarked
+    # on as pain uncontrolled between boluses: design default — verify (docs/guard.md).
+    demand_refusals_to_warn: int = 2
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,16 @@ class BolusGiven:
     index: int
     time_s: int
     dose_ng: int
+
+
+@dataclass(frozen=True)
+class DemandRefusal:
+    """A patient's demand bolus the pump refused for the lockout or the count per day (its
+    DEMAND_BOLUS_REFUSED event: repeated presses refused alike within a day are one)."""
+
+    index: int
+    time_s: int
+    reason: str  # "lockout" or "count per day"
 
 
 @dataclass(frozen=True)
@@ -180,3 +193,4 @@ class GuardInputs:
     active_alarms: tuple[str, ...] = ()  # names of the alarms the pump shows now
     delivery_events: tuple[DeliveryEvent, ...] = ()
     systemic: SystemicLoad | None = None  # None: not recorded
+    demand_refusals: tuple[DemandRefusal, ...] = ()

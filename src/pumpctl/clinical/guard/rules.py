@@ -388,6 +388,7 @@ class _Judge(Describe):
                 changes=tuple(c for c in inputs.changes if c.index < change.index),
                 readings=tuple(r for r in inputs.readings if not r.is_after(change)),
                 boluses=tuple(b for b in inputs.boluses if b.index < change.index),
+                demand_refusals=tuple(d for d in inputs.demand_refusals if d.index < change.index),
                 delivery_events=tuple(e for e in inputs.delivery_events if e.index < change.index),
             ),
             self.config,
@@ -460,6 +461,9 @@ class _Judge(Describe):
                     "in all: escalation by bolus is escalation too",
                 )
             )
+        refused = episode.demand_refusals
+        if len(refused) >= config.demand_refusals_to_warn:
+            found.append(Warning(Rule.DEMAND_REFUSED, self.demand_text(len(refused))))
         load = inputs.systemic
         high = Fraction(config.high_systemic_mme_per_day)
         if (
@@ -479,6 +483,21 @@ class _Judge(Describe):
                 )
             )
         return tuple(found)
+
+    def demand_text(self, refused: int) -> str:
+        given = len(self.episode.boluses)
+        why = (
+            "it does not tell hyperalgesia from tolerance: judge by the pain after each "
+            "increase (pain worse with more opioid suggests OIH, relief that fades tolerance) "
+            "and rule out a delivery failure"
+            if self.drug_class is DrugClass.OPIOID
+            else "judge by the pain after each increase and rule out a delivery failure"
+        )
+        return (
+            f"the patient asked for {refused} demand bolus(es) the pump refused (lockout or "
+            f"count per day) in this episode, beside {given} bolus(es) given: pain uncontrolled "
+            f"between boluses, a demand for escalation; {why}"
+        )
 
     def no_benefit_text(self) -> str:
         episode = self.episode

@@ -1,0 +1,119 @@
+"""The patient's demand boluses: the settings in force, where the patient stands today, the
+recent activations (given and refused) and the fields to change the settings. Nothing is
+sent from here: Enter returns the command, whose review comes next, like every other."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from pumpctl.programmer import SetDemandBolus
+from pumpctl.programmer.demand import OUTCOME_WORDS, describe, settings_of, summarise
+from pumpctl.protocol.messages import DemandLogEntry, DemandSettingsResponse
+from pumpctl.schedule import parse_count
+from pumpctl.tui.widgets import pump_time
+from pumpctl.units import UnitError, format_amount, parse_amount_ng
+
+RECENT = 5  # activation-log lines shown: the dialog fits 80x24
+
+
+def recent_lines(entries: list[DemandLogEntry], unit: str) -> list[str]:
+    """The last activations, newest first, one line each."""
+    lines = []
+    for entry in reversed(entries[-RECENT:]):
+        times = (
+            f" x{entry.count} to {pump_time(entry.last_time_s)[11:16]}" if entry.count > 1 else ""
+        )
+        what = OUTCOME_WORDS[entry.outcome]
+        lines.append(
+            f"{pump_time(entry.time_s)[:16]}{times}  {what}  "
+            f"{format_amount(entry.dose_ng, unit, False)}"
+        )
+    return lines or ["no activations logged"]
+
+
+class DemandDialog(ModalScreen[SetDemandBolus | None]):
+    """Demand boluses: Enter reviews the settings typed, ``Off`` reviews switching them off,
+    Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self, settings: DemandSettingsResponse, log: list[DemandLogEntry], unit: str
+    ) -> None:
+        super().__init__()
+        self.read = settings
+        self.current = settings_of(settings)
+        self.entries = log
+        self.unit = unit
+
+    def compose(self) -> ComposeResult:
+        s, unit = self.current, self.unit
+        summary = summarise(self.entries)
+        with Vertical(id="dialog", classes="demand"):
+            yield Static(f"Demand bolus: {describe(s, unit)}", id="demand-now")
+            if s is not None:
+                lockout = (
+                    f"; lockout until {pump_time(self.read.next_allowed_s)[11:16]}"
+                    if self.read.next_allowed_s
+                    else ""
+                )
+                yield Static(
+                    f"Given in the last 24 h: {self.read.given_last_24h} of {s.per_day}{lockout}"
+                )
+            yield Static(f"Activations logged: {'; '.join(summary.lines(unit))}")
+            yield Static(
+                "\n".join(recent_lines(self.entries, unit)), id="demand-log", classes="hint"
+            )
+            for field, label, value in (
+                ("dose", f"Each bolus ({unit})", _amount(s.dose_ng, unit) if s else ""),
+                ("duration", "Lasting (minutes)", str(s.duration_s // 60) if s else ""),
+                ("lockout", "Lockout (minutes)", str(s.lockout_s // 60) if s else ""),
+                ("per-day", "At most a day", str(s.per_day) if s else ""),
+            ):
+                with Horizontal(classes="field"):
+                    yield Static(label, classes="field-label")
+                    yield Input(value, id=field, compact=True)
+            yield Static("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Review (Enter)", variant="primary", id="review")
+                if s is not None:
+                    yield Button("Off", id="off")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def _value(self, field: str) -> str:
+        return self.query_one(f"#{field}", Input).value
+
+    def _review(self) -> None:
+        try:
+            command = SetDemandBolus(
+                parse_amount_ng(self._value("dose"), self.unit, "demand bolus"),
+                parse_count(self._value("duration"), "duration (minutes)", 1, 1440) * 60,
+                parse_count(self._value("lockout"), "lockout (minutes)", 1, 1440) * 60,
+                parse_count(self._value("per-day"), "at most a day", 1, 255),
+            )
+        except UnitError as problem:
+            self.query_one("#error", Static).update(str(problem))
+            return
+        self.dismiss(command)
+
+    def on_input_submitted(self) -> None:
+        self._review()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "review":
+            self._review()
+        elif event.button.id == "off":
+            self.dismiss(SetDemandBolus(0))
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _amount(ng: int, unit: str) -> str:
+    return format_amount(ng, unit, False).removesuffix(f" {unit}")
