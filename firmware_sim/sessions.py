@@ -64,6 +64,7 @@ _READS = {
     MsgType.READ_LIMITS,
     MsgType.QUERY_OUTCOME,
     MsgType.READ_SCHEDULE,
+    MsgType.READ_IMPLANT,
 }
 PERMITTED: dict[Role, frozenset[int]] = {
     Role.CLINICIAN: frozenset(set(MsgType) - {MsgType.WRITE_LIMITS, MsgType.NAK}),

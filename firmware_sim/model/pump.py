@@ -13,12 +13,14 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from firmware_sim.model import battery
+from firmware_sim.model import implant as implant_record
 from firmware_sim.model import program as flexible
 from firmware_sim.model.events import Event, EventSink
 from firmware_sim.model.hard_limits import patient_bolus_min_duration_s
 from firmware_sim.model.library import DrugLibrary, DrugLimits, PumpModel
 from firmware_sim.model.periodic import effective
-from firmware_sim.model.schedule import flat
+from firmware_sim.model.schedule import daily_dose, flat
 from firmware_sim.model.state import AlarmState, Bolus, PumpState
 from firmware_sim.model.units import (
     MS_PER_DAY,
@@ -47,6 +49,7 @@ from pumpctl.protocol.messages import (
     PumpStateResponse,
     ReadAlarmsRequest,
     ReadAlarmsResponse,
+    ReadImplantRequest,
     ReadLimitsRequest,
     ReadScheduleRequest,
     RefillRequest,
@@ -63,6 +66,7 @@ from pumpctl.protocol.messages import (
     StopReason,
     StopRequest,
     WithdrawalRisk,
+    WriteImplantRequest,
 )
 from pumpctl.protocol.messages import PumpState as WirePumpState
 from pumpctl.units import format_amount, format_volume
@@ -95,8 +99,7 @@ CATHETER_MEASUREMENTS = {
     "occluded": (0, 140),
     "leak": (100, 3),
 }
-LOW_BATTERY_PCT = 20
-ELECTIVE_REPLACEMENT_PCT = 10
+LOW_BATTERY_PCT = battery.LOW_BATTERY_PCT
 BRIDGE_BOLUS_DURATION_MS = 3_600_000
 # A refill that changes the concentration by this factor or more, either way, needs confirming.
 LARGE_CONCENTRATION_CHANGE_FACTOR = 2
@@ -134,6 +137,8 @@ class Pump:
             SetScheduleRequest: lambda r: flexible.set_schedule(self, r),
             SetPeriodicBolusRequest: lambda r: flexible.set_periodic(self, r),
             ReadScheduleRequest: lambda r: flexible.read_schedule(self, r),
+            WriteImplantRequest: lambda r: implant_record.write(self, r),
+            ReadImplantRequest: lambda r: implant_record.read(self, r),
         }
 
     # --- properties ----------------------------------------------------------------------
@@ -202,11 +207,52 @@ class Pump:
                 if state.reservoir_nl > low_nl:
                     boundaries.append(now + math.ceil((state.reservoir_nl - low_nl) / rate))
                 boundaries.append(now + math.ceil(state.reservoir_nl / rate))
+            for used in self.battery_thresholds_uah():
+                if state.battery_used_uah < used:
+                    boundaries.append(now + battery.ms_to_use(used - state.battery_used_uah, rate))
             end = max(now + 1, min(boundaries))
+            before_nl = state.reservoir_nl
             state.reservoir_nl = max(Fraction(0), state.reservoir_nl - rate * (end - now))
+            self.drain_battery(end - now, before_nl - state.reservoir_nl)
             state.anchor_ms = end
             self._finish_boluses(end)
             self._reconcile(end)
+
+    # --- battery -------------------------------------------------------------------------
+
+    def program_flow_nl_per_day(self) -> Fraction:
+        """The program's average daily volume (basal and periodic boluses), as programmed:
+        what the battery's ERI rule and projections assume, running or not."""
+        state = self.state
+        return daily_dose(flexible.delivering(state)) * 1_000_000 / state.concentration_ng_per_ml
+
+    def battery_thresholds_uah(self) -> list[Fraction]:
+        """The charge used at which an alarm or end of service comes: LOW_BATTERY,
+        ELECTIVE_REPLACEMENT, then empty."""
+        capacity = battery.CAPACITY_UAH
+        eri = capacity - battery.eri_reserve_uah(self.program_flow_nl_per_day())
+        return [Fraction(capacity * (100 - LOW_BATTERY_PCT), 100), eri, Fraction(capacity)]
+
+    def drain_battery(self, elapsed_ms: int, moved_nl: Fraction, *, extra_uah: int = 0) -> None:
+        state = self.state
+        if state.battery_used_uah >= battery.CAPACITY_UAH:
+            return
+        used = state.battery_used_uah + battery.drain(elapsed_ms, moved_nl) + extra_uah
+        state.battery_used_uah = min(used, Fraction(battery.CAPACITY_UAH))
+
+    def battery_projection_ms(self) -> tuple[int, int]:
+        """When ERI comes (when it came, if raised) and when the battery runs out, at the
+        program in force."""
+        state = self.state
+        flow = self.program_flow_nl_per_day()
+        eos = state.anchor_ms + battery.end_of_service_after_ms(state.battery_used_uah, flow)
+        raised = state.alarms.get(AlarmCode.ELECTIVE_REPLACEMENT)
+        eri = (
+            raised.raised_ms
+            if raised is not None
+            else max(state.anchor_ms, eos - battery.ERI_NOTICE_MS)
+        )
+        return eri, eos
 
     def _finish_boluses(self, at_ms: int) -> None:
         for bolus in self.state.boluses:
@@ -264,12 +310,15 @@ class Pump:
         state = self.state
         low = state.reservoir_nl <= self.model.low_reservoir_ul * 1000
         empty = state.reservoir_nl <= 0
+        state.battery_pct = battery.percent(state.battery_used_uah)
+        low_battery, eri, _ = self.battery_thresholds_uah()
+        depleted = state.battery_used_uah >= battery.CAPACITY_UAH
         conditions = {
             AlarmCode.LOW_RESERVOIR: low,
             AlarmCode.EMPTY_RESERVOIR: empty,
             AlarmCode.OCCLUSION: state.catheter == "occluded",
-            AlarmCode.LOW_BATTERY: state.battery_pct <= LOW_BATTERY_PCT,
-            AlarmCode.ELECTIVE_REPLACEMENT: state.battery_pct <= ELECTIVE_REPLACEMENT_PCT,
+            AlarmCode.LOW_BATTERY: state.battery_used_uah >= low_battery,
+            AlarmCode.ELECTIVE_REPLACEMENT: state.battery_used_uah >= eri,
             AlarmCode.MOTOR_STALL: state.motor_stall,
             # Raised when delivery stops (_stop_delivery) and cleared by RESUME; here it only
             # follows `running` for a state that predates it (an old NV memory restored).
@@ -280,8 +329,14 @@ class Pump:
                 self._raise(code, at_ms)
             elif not active and code in state.alarms:
                 self._clear(code, at_ms)
-        if state.running and (empty or state.motor_stall):
-            reason = StopReason.RESERVOIR_EMPTY if empty else StopReason.MOTOR_STALL
+        if state.running and (empty or state.motor_stall or depleted):
+            reason = (
+                StopReason.BATTERY_DEPLETED
+                if depleted
+                else StopReason.RESERVOIR_EMPTY
+                if empty
+                else StopReason.MOTOR_STALL
+            )
             self._stop_delivery(reason, at_ms)
 
     def memory_damaged(self, *, safe_state: bool) -> None:
@@ -336,6 +391,7 @@ class Pump:
 
     def _status(self, _: StatusRequest) -> StatusResponse:
         state = self.state
+        eri_ms, eos_ms = self.battery_projection_ms()
         return StatusResponse(
             state=WirePumpState.RUNNING if state.running else WirePumpState.STOPPED,
             stop_reason=StopReason(state.stop_reason),
@@ -348,6 +404,8 @@ class Pump:
             low_reservoir_projected_s=self.projected_low_reservoir_ms() // 1000,
             bolus_active=any(b.start_ms <= state.anchor_ms < b.end_ms for b in state.boluses)
             or flexible.periodic_bolus_running(state),
+            battery_eri_projected_s=eri_ms // 1000,
+            battery_eos_projected_s=eos_ms // 1000,
             alarms=[
                 ActiveAlarm(
                     code=AlarmCode(code), severity=Severity(a.severity), acknowledged=a.acknowledged
@@ -589,6 +647,8 @@ class Pump:
                 limits.max_dose_ng_per_day,
             )
         state.boluses.append(bolus)
+        self.drain_battery(0, Fraction(0), extra_uah=battery.BOLUS_UAH)
+        self._reconcile(now)
         self._log(
             EventCode.BOLUS_STARTED,
             request.request_id,
@@ -618,6 +678,11 @@ class Pump:
 
     def _resume(self, request: ResumeRequest) -> ResumeResponse:
         state = self.state
+        if state.battery_used_uah >= battery.CAPACITY_UAH:
+            raise Refusal(
+                NakCode.PUMP_STOPPED,
+                "the battery is depleted (end of service): the pump cannot resume; replace it",
+            )
         if state.motor_stall:
             raise Refusal(NakCode.PUMP_STOPPED, "the motor is stalled: the pump cannot resume")
         if state.reservoir_nl <= 0:
@@ -789,6 +854,7 @@ class Pump:
             self._raise(AlarmCode.VOLUME_DISCREPANCY, state.anchor_ms)
         if bridge is not None:
             state.boluses.append(bridge)
+            self.drain_battery(0, Fraction(0), extra_uah=battery.BOLUS_UAH)
             self._log(
                 EventCode.BOLUS_STARTED,
                 request.request_id,
@@ -839,7 +905,7 @@ class Pump:
             pct = int(value)
             if not 0 <= pct <= 100:
                 raise ValueError("battery must be 0-100 (%)")
-            state.battery_pct = pct
+            state.battery_used_uah = battery.used_for_percent(pct)
         else:
             raise ValueError(f"unknown fault {name!r} (catheter, motor_stall, battery)")
         self._log(EventCode.FAULT_INJECTED, 0, 0, 0, f"{name}={value}")
@@ -849,7 +915,7 @@ class Pump:
         self.advance_to(self.now_ms())
         self.state.catheter = "patent"
         self.state.motor_stall = False
-        self.state.battery_pct = 100
+        self.state.battery_used_uah = Fraction(0)
         self._log(EventCode.FAULT_INJECTED, 0, 0, 0, "faults cleared")
         self._reconcile(self.state.anchor_ms)
 

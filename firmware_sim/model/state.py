@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from firmware_sim.model.battery import CAPACITY_UAH as BATTERY_CAPACITY_UAH
 from firmware_sim.model.clock import PumpClock
 
 
@@ -62,10 +63,16 @@ class PumpState:
     schedule: list[list[int]] | None = None
     # Periodic boluses: [dose_ng, duration_min, interval_min, first_min] (model/periodic.py)
     periodic: list[int] | None = None
+    # The battery's charge used so far, µAh (model/battery.py); ``battery_pct`` follows it.
+    battery_used_uah: Fraction = Fraction(0)
+    # The implant record (model/implant.py): absent until a clinician writes it.
+    implant: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["reservoir_nl"] = [self.reservoir_nl.numerator, self.reservoir_nl.denominator]
+        used = self.battery_used_uah
+        data["battery_used_uah"] = [used.numerator, used.denominator]
         data["clock"] = self.clock.to_json()
         data["alarms"] = {str(code): asdict(alarm) for code, alarm in self.alarms.items()}
         return data
@@ -75,6 +82,12 @@ class PumpState:
         values = dict(data)
         numerator, denominator = values["reservoir_nl"]
         values["reservoir_nl"] = Fraction(numerator, denominator)
+        if "battery_used_uah" in values:
+            values["battery_used_uah"] = Fraction(*values["battery_used_uah"])
+        else:  # saved before the battery drained: as full as its level said
+            values["battery_used_uah"] = Fraction(
+                BATTERY_CAPACITY_UAH * (100 - values.get("battery_pct", 100)), 100
+            )
         values["clock"] = PumpClock.from_json(values["clock"])
         values["boluses"] = [Bolus(**b) for b in values["boluses"]]
         values["alarms"] = {int(c): AlarmState(**a) for c, a in values["alarms"].items()}

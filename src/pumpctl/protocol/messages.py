@@ -42,11 +42,13 @@ class MsgType(IntEnum):
     WRITE_LIMITS = 0x17
     SET_SCHEDULE = 0x18
     SET_PERIODIC_BOLUS = 0x19
+    WRITE_IMPLANT = 0x1B
     READ_EVENTS = 0x20
     READ_ALARMS = 0x21
     READ_LIMITS = 0x22
     QUERY_OUTCOME = 0x23
     READ_SCHEDULE = 0x24
+    READ_IMPLANT = 0x27
     SESSION_OPEN = 0x30
     NAK = 0x7F
 
@@ -165,6 +167,7 @@ class EventCode(IntEnum):
     SCHEDULE_SET = 20  # a flexible-dosing schedule programmed (SET_SCHEDULE)
     SCHEDULE_CLEARED = 21  # a schedule replaced by a simple rate (SET_RATE)
     PERIODIC_BOLUS_SET = 22  # periodic boluses programmed, changed or cleared
+    IMPLANT_RECORD_WRITTEN = 27  # the implant record written (WRITE_IMPLANT)
 
 
 # --- nested records --------------------------------------------------------------------
@@ -256,6 +259,10 @@ class StatusResponse(Response):
     last_rate_change_s: U64
     low_reservoir_projected_s: U64
     bolus_active: Bool
+    # Elective replacement: when it is due (raised: when it was); 0 not known.
+    battery_eri_projected_s: U64 = 0
+    # End of service: when the battery is empty and delivery stops for good; 0 not known.
+    battery_eos_projected_s: U64 = 0
     alarms: Annotated[list[ActiveAlarm], ListOf()]
 
 
@@ -337,6 +344,42 @@ class SetPeriodicBolusResponse(Response):
     periodic_ng_per_day: U32  # what the periodic boluses deliver a day
     previous_periodic_ng_per_day: U32
     applied_at_s: U64
+
+
+class WriteImplantRequest(Command):
+    """Write the implant record (clinician role): whom and what the pump is implanted in."""
+
+    TYPE = MsgType.WRITE_IMPLANT
+    patient_id: ShortText  # an opaque identifier, printable ASCII, no name needed
+    implanted_day: U32  # days since 1970-01-01
+    catheter_tip: ShortText  # vertebral level of the catheter tip: C1..C7, T1..T12, L1..L5
+    catheter_length_mm: U16
+    catheter_volume_nl: U32  # the catheter's internal volume, as implanted (trimmed)
+    pump_volume_nl: U32  # the pump's internal (dead) volume; 0: the pump model's
+
+
+class WriteImplantResponse(Response):
+    TYPE = MsgType.WRITE_IMPLANT
+    request_id: U64
+    written_at_s: U64
+
+
+class ReadImplantRequest(Message):
+    TYPE = MsgType.READ_IMPLANT
+
+
+class ImplantResponse(Response):
+    """The implant record; ``recorded`` false (and every field empty) until written."""
+
+    TYPE = MsgType.READ_IMPLANT
+    recorded: Bool
+    patient_id: ShortText
+    implanted_day: U32
+    catheter_tip: ShortText
+    catheter_length_mm: U16
+    catheter_volume_nl: U32
+    pump_volume_nl: U32  # as written, or the pump model's when none was
+    written_at_s: U64
 
 
 class BolusRequest(Command):
@@ -572,6 +615,8 @@ REQUESTS: tuple[type[Message], ...] = (
     SetScheduleRequest,
     ReadScheduleRequest,
     SetPeriodicBolusRequest,
+    WriteImplantRequest,
+    ReadImplantRequest,
 )
 RESPONSES: tuple[type[Message], ...] = (
     IdentifyResponse,
@@ -591,5 +636,7 @@ RESPONSES: tuple[type[Message], ...] = (
     SetScheduleResponse,
     ScheduleResponse,
     SetPeriodicBolusResponse,
+    WriteImplantResponse,
+    ImplantResponse,
     Nak,
 )
