@@ -39,6 +39,7 @@ from pumpctl.protocol.messages import (
     EventRecord,
     IdentifyRequest,
     IdentifyResponse,
+    ImplantResponse,
     LimitsResponse,
     Message,
     Nak,
@@ -51,6 +52,7 @@ from pumpctl.protocol.messages import (
     ReadAlarmsResponse,
     ReadEventsRequest,
     ReadEventsResponse,
+    ReadImplantRequest,
     ReadLimitsRequest,
     ReadScheduleRequest,
     RefillRequest,
@@ -287,6 +289,10 @@ class PumpClient:
     async def read_schedule(self) -> ScheduleResponse:
         """The program in force: a flexible-dosing schedule, or the simple rate as one step."""
         return await self._read(ReadScheduleRequest(), ScheduleResponse)
+
+    async def read_implant(self) -> ImplantResponse:
+        """The implant record (clinician and service roles): whom and what the pump is in."""
+        return await self._read(ReadImplantRequest(), ImplantResponse)
 
     async def read_alarms(self) -> ReadAlarmsResponse:
         return await self._read(ReadAlarmsRequest(), ReadAlarmsResponse)

@@ -25,6 +25,7 @@ from pumpctl.programmer.errors import (
     ProgrammerRefusal,
     VerificationFailed,
 )
+from pumpctl.programmer.implant import WriteImplantRecord
 from pumpctl.programmer.interrogation import Context, Interrogation, Override
 from pumpctl.programmer.review import Confirmation, Confirmations, Review, ReviewRow
 
@@ -60,4 +61,5 @@ __all__ = [
     "Stop",
     "TherapyCommand",
     "VerificationFailed",
+    "WriteImplantRecord",
 ]

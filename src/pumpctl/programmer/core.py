@@ -50,6 +50,7 @@ from pumpctl.protocol.messages import (
     Command,
     EventCode,
     EventRecord,
+    ImplantResponse,
     LimitsResponse,
     Message,
     Nak,
@@ -219,6 +220,21 @@ class Programmer:
             except RecordError as error:
                 self.record_problem = str(error)
         return seen
+
+    async def read_implant(self, serial: str, time_s: int = 0) -> ImplantResponse | None:
+        """The implant record (None from a pump that keeps none); the clinical record learns
+        its patient identifier, which every audit entry for this pump then carries."""
+        try:
+            implant = await self.client.read_implant()
+        except Refused as refused:
+            if refused.code in (NakCode.UNKNOWN_MESSAGE, NakCode.ROLE_FORBIDDEN):
+                return None
+            raise
+        if implant.recorded and self._record is not None:
+            self._record.remember_patient(
+                serial, implant.patient_id, actor=self.clinician, time_s=time_s
+            )
+        return implant
 
     async def read_schedule(self) -> ScheduleResponse:
         """The program in force (a flexible-dosing schedule, or the simple rate as one step)."""
@@ -410,6 +426,12 @@ class Programmer:
         seen = seen or await self.interrogate(settle=False)
         if command.NEEDS_SCHEDULE and seen.schedule is None:
             seen = replace(seen, schedule=await self.client.read_schedule())
+        if seen.implant is None and (
+            command.NEEDS_IMPLANT or not self.record.knows_patient(seen.serial)
+        ):
+            seen = replace(
+                seen, implant=await self.read_implant(seen.serial, seen.status.pump_time_s)
+            )
         await self.sync_record(seen)
         alarms = (await self.client.read_alarms()).alarms if command.NEEDS_ALARMS else []
         ctx = Context(
@@ -612,6 +634,10 @@ class Programmer:
             after = await self._read_back(ctx)
             if command.VERIFIES_SCHEDULE:
                 after = replace(after, schedule=await self.client.read_schedule())
+            if command.VERIFIES_IMPLANT:
+                after = replace(
+                    after, implant=await self.read_implant(after.serial, after.status.pump_time_s)
+                )
             await self.sync_record(after)
         except PumpError as error:
             uncertain = _uncertain(

@@ -10,6 +10,7 @@ from pumpctl.protocol.messages import (
     AlarmCode,
     AlarmRecord,
     IdentifyResponse,
+    ImplantResponse,
     LimitsResponse,
     PumpState,
     ScheduleResponse,
@@ -23,6 +24,13 @@ class Interrogation:
     status: StatusResponse
     limits: LimitsResponse
     schedule: ScheduleResponse | None = None  # read for the commands that change the program
+    implant: ImplantResponse | None = None  # read for the commands that use the implant record
+
+    @property
+    def patient_id(self) -> str | None:
+        """The implant record's patient identifier, if it was read and one was written."""
+        implant = self.implant
+        return implant.patient_id if implant is not None and implant.recorded else None
 
     @property
     def unit(self) -> str:
