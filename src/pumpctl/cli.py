@@ -25,12 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pumpctl.battery import battery_text
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Reading
 from pumpctl.clinical.record import ClinicalRecord, RecordError
 from pumpctl.clinical.scores import ScoreError, format_vas, parse_vas
 from pumpctl.clinical.systemic import SystemicError
 from pumpctl.clinical.taken_at import TakenAtError, parse_taken_at
 from pumpctl.connection import ConnectOptions, Target, open_client, open_target
+from pumpctl.implant import ImplantRecord, day_of, dead_volume_bolus, parse_date, parse_fixed
 from pumpctl.keystore import Keystore, KeystoreError
 from pumpctl.link.errors import (
     AuthenticationError,
@@ -65,12 +67,14 @@ from pumpctl.programmer import (
     Stop,
     TherapyCommand,
     VerificationFailed,
+    WriteImplantRecord,
 )
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
     AlarmCode,
     CatheterVerdict,
     EventCode,
+    ImplantResponse,
     Message,
     MsgType,
     NakCode,
@@ -103,10 +107,13 @@ EXIT_REFUSED, EXIT_USAGE, EXIT_NO_PUMP, EXIT_UNCERTAIN, EXIT_RECORD, EXIT_AUTH =
 EXIT_VERIFY_FAILED, EXIT_NOT_RECORDED = 7, 8
 MAX_REPORT_HOURS = 24 * 366 * 10  # a visit report reaches back at most ten years
 OFFLINE_COMMANDS = {"audit", "pair"}
-CLI_HINTS = {NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-bridge)"}
+CLI_HINTS = {
+    NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-bridge; with an implant "
+    "record, pumpctl implant set, it is computed)"
+}
 THERAPY_COMMANDS = {"set-rate", "bolus", "stop", "resume", "catheter-check", "refill", "ack"}
 RECORD_COMMANDS = THERAPY_COMMANDS | {"vas", "history", "audit", "report", "pair"}
-RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus", "reconcile"}
+RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus", "reconcile", "implant"}
 
 
 class UsageError(Exception):
@@ -333,6 +340,11 @@ def _parser() -> argparse.ArgumentParser:
         "--waive-bridge", action="store_true", help="waive the bridge bolus (audited)"
     )
     refill.add_argument(
+        "--bridge-reason",
+        default="",
+        help="why --bridge-bolus differs from the one the implant record gives (audited)",
+    )
+    refill.add_argument(
         "--discrepancy-reason",
         default="",
         help="go ahead although the residual is outside the tolerance, for this reason (audited)",
@@ -361,7 +373,28 @@ def _parser() -> argparse.ArgumentParser:
     _periodic_parser(
         sub.add_parser("periodic-bolus", help="a bolus of a set dose every N hours"), common
     )
+    _implant_parser(
+        sub.add_parser("implant", help="the implant record: patient, catheter, volumes"), common
+    )
     return parser
+
+
+def _implant_parser(implant: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = implant.add_subparsers(dest="implant_action", required=True, metavar="ACTION")
+    set_ = actions.add_parser(
+        "set", parents=[common], help="write the implant record (reviewed, sent once, read back)"
+    )
+    set_.add_argument("--patient-id", required=True, help="an opaque identifier, no name needed")
+    set_.add_argument("--implanted", required=True, help="implant date, YYYY-MM-DD")
+    set_.add_argument("--tip", required=True, help="catheter tip level: C1..C7, T1..T12, L1..L5")
+    set_.add_argument("--catheter-length-cm", required=True, help="catheter as implanted, cm")
+    set_.add_argument(
+        "--catheter-volume-ul", required=True, help="the catheter's internal volume, µL"
+    )
+    set_.add_argument(
+        "--pump-volume-ul", default=None, help="pump internal volume, µL (default: its model's)"
+    )
+    actions.add_parser("show", parents=[common], help="the implant record, bridge and priming")
 
 
 def _schedule_parser(schedule: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -668,7 +701,7 @@ def _status_text(seen: Interrogation) -> str:
             f"Dose       {format_amount(status.dose_ng_per_day, unit)} "
             f"(flow {format_flow(status.flow_nl_per_day)})",
             f"Reservoir  {format_volume(status.reservoir_ul)}; low-reservoir date {low}",
-            f"Battery    {status.battery_pct} %",
+            f"Battery    {battery_text(status)}",
             f"Pump time  {_time(status.pump_time_s)}",
             f"Alarms     {alarms or 'none'}",
         ]
@@ -1118,6 +1151,7 @@ async def _refill(programmer: Programmer, args: argparse.Namespace) -> Output:
         concentration,
         bridge,
         args.waive_bridge,
+        check_typed(args.bridge_reason, "bridge reason"),
     )
     confirmations = Confirmations(
         large_change=args.confirm_large_change, discrepancy_reason=args.discrepancy_reason
@@ -1196,6 +1230,60 @@ async def _periodic(programmer: Programmer, args: argparse.Namespace) -> Output:
     return output
 
 
+async def _implant(programmer: Programmer, args: argparse.Namespace) -> Output:
+    seen = await programmer.interrogate()
+    implant = await programmer.read_implant(seen.serial, seen.status.pump_time_s)
+    if implant is None:
+        raise UsageError("this pump keeps no implant record")
+    seen = replace(seen, implant=implant)
+    if args.implant_action == "show":
+        return _implant_output(seen, implant)
+    record = ImplantRecord(
+        check_typed(args.patient_id, "patient id"),
+        day_of(parse_date(args.implanted, "--implanted")),
+        args.tip.strip().upper(),
+        parse_fixed(args.catheter_length_cm, "--catheter-length-cm", 1, "cm"),
+        parse_fixed(args.catheter_volume_ul, "--catheter-volume-ul", 3, "µL"),
+        parse_fixed(args.pump_volume_ul, "--pump-volume-ul", 3, "µL") if args.pump_volume_ul else 0,
+    )
+    output = await _therapy(programmer, args, WriteImplantRecord(record), None, seen)
+    if output.result is not None and output.result.after.implant is not None:
+        output.data["implant"] = _dump(output.result.after.implant)
+    return output
+
+
+def _implant_output(seen: Interrogation, implant: ImplantResponse) -> Output:
+    data = {"unit": seen.unit, **_dump(implant)}
+    if not implant.recorded:
+        return Output(data, "No implant record: pumpctl implant set --patient-id ID ...")
+    record = ImplantRecord(
+        implant.patient_id,
+        implant.implanted_day,
+        implant.catheter_tip,
+        implant.catheter_length_mm,
+        implant.catheter_volume_nl,
+        implant.pump_volume_nl,
+    )
+    priming = dead_volume_bolus(
+        implant.pump_volume_nl,
+        implant.catheter_volume_nl,
+        seen.identity.concentration_ng_per_ml,
+        seen.unit,
+    )
+    data["priming_bolus_ng"] = priming.dose_ng
+    lines = [
+        f"Patient id       {record.patient_id}",
+        f"Implanted        {record.implanted.isoformat()}",
+        f"Catheter tip     {record.catheter_tip}",
+        f"Catheter         {record.catheter_length_mm / 10:g} cm, "
+        f"{record.catheter_volume_nl / 1000:g} µL",
+        f"Pump internal    {record.pump_volume_nl / 1000:g} µL",
+        f"Priming bolus    {priming.arithmetic()}",
+        "Bridge bolus     the same volume at the new concentration, computed at a refill",
+    ]
+    return Output(data, "\n".join(lines))
+
+
 def _schedule_output(seen: Interrogation, schedule: ScheduleResponse) -> Output:
     unit = seen.unit
     program = program_of(schedule)
@@ -1236,6 +1324,7 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]
     "opioids": _opioids,
     "schedule": _schedule,
     "periodic-bolus": _periodic,
+    "implant": _implant,
 }
 OFFLINE: dict[str, Callable[[ClinicalRecord, argparse.Namespace], Awaitable[Output]]] = {
     "audit": _audit,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from pumpctl.units import format_amount, format_concentration
+from pumpctl.units import UnitError, format_amount, format_concentration, parse_number
 
 PATIENT_ID_MAX = 32  # characters of printable ASCII
 # Vertebral levels a catheter tip is placed at, cervical to lumbar.
@@ -53,6 +53,25 @@ def day_of(when: date) -> int:
 
 def today_on_pump(pump_time_s: int) -> int:
     return day_of(datetime.fromtimestamp(pump_time_s, UTC).date())
+
+
+def parse_date(text: str, what: str) -> date:
+    """``YYYY-MM-DD`` as typed; ``UnitError`` (one line) otherwise."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UnitError(f"{what} {text!r} is not a date YYYY-MM-DD") from None
+
+
+def parse_fixed(text: str, what: str, places: int, unit: str) -> int:
+    """A decimal as typed in ``unit`` with at most ``places`` decimals, as an integer of
+    10^-places of it (``"50.0"`` cm with 1 place: 500 mm)."""
+    value = parse_number(text, what, unit) * 10**places
+    if value != value.to_integral_value():
+        raise UnitError(f"{what} {text!r} {unit} has more than {places} decimals")
+    if value > 0xFFFF_FFFF:
+        raise UnitError(f"{what} {text!r} {unit} is too large")
+    return int(value)
 
 
 def model_pump_volume_nl(model_name: str) -> int:

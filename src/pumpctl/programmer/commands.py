@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from pumpctl import schedule
+from pumpctl.battery import depleted
 from pumpctl.implant import DeadVolumeBolus, dead_volume_bolus
 from pumpctl.limits import check_rate_change, is_large_concentration_change, is_large_rate_change
 from pumpctl.preview import flow_nl_per_day, projected_low_reservoir_s
@@ -348,6 +349,11 @@ class Resume(TherapyCommand):
         seen = ctx.seen
         if seen.running:
             raise NothingToSend("the pump is already running: nothing sent")
+        if depleted(seen.status):
+            raise ProgrammerRefusal(
+                NakCode.PUMP_STOPPED,
+                "the battery is depleted (end of service): the pump cannot resume; replace it",
+            )
         if seen.status.reservoir_ul == 0:
             raise ProgrammerRefusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty: refill first")
         if seen.alarm_active(AlarmCode.MOTOR_STALL):
