@@ -7,6 +7,7 @@ reason."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +161,18 @@ def test_status_shows_the_battery_projection_and_elective_replacement(
     assert "END OF SERVICE, delivery stopped for good: replace the pump" in text
     assert "stopped (battery depleted)" in text
     assert_fails(pumpctl(env, "resume", port=pump.port), 1, "PUMP_STOPPED", "end of service")
+
+
+def test_the_visit_report_names_the_patient_and_the_battery(
+    pump: PumpUnderTest, env: dict[str, str], tmp_path: Path
+) -> None:
+    assert_ok(pumpctl(env, *IMPLANT, port=pump.port))
+    (tmp_path / "out").mkdir()
+    assert_ok(pumpctl(env, "report", "--out", str(tmp_path / "out"), port=pump.port))
+    [markdown] = (tmp_path / "out").glob("*.md")
+    text = markdown.read_text("utf-8")
+    assert "| Patient id |  | P-0042 |" in text
+    eri = local_date(pump.client.status().battery_eri_projected_s)
+    assert f"| Battery |  | 100 %, elective replacement {eri}, end of service " in text
+    [page] = (tmp_path / "out").glob("*.html")
+    assert "P-0042" in page.read_text("utf-8")

@@ -35,3 +35,15 @@ def battery_text(status: StatusResponse) -> str:
             f"{local_date(eos)}: schedule the replacement"
         )
     return f"{level}, elective replacement {local_date(eri)}, end of service {local_date(eos)}"
+
+
+def battery_short(status: StatusResponse) -> str:
+    """The same for a narrow panel: ``100 %, ERI 2032-08-06``."""
+    level = f"{status.battery_pct} %"
+    if depleted(status):
+        return f"{level}: END OF SERVICE"
+    if not status.battery_eos_projected_s:
+        return level
+    if eri_raised(status):
+        return f"{level}: REPLACE by {local_date(status.battery_eos_projected_s)}"
+    return f"{level}, ERI {local_date(status.battery_eri_projected_s)}"

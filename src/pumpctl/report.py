@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pumpctl.battery import battery_text
 from pumpctl.clinical.record import CommandRow
 from pumpctl.clinical.scores import format_vas
 from pumpctl.clinical.systemic import (
@@ -56,6 +57,7 @@ class VisitReport:
     commands: list[CommandRow]
     systemic: SystemicLoad | None = None
     discrepancies: tuple[str, ...] = ()  # where the pump and the record disagree, open now
+    patient_id: str | None = None  # the pump's implant record's, if one was written
 
     @property
     def unit(self) -> str:
@@ -83,7 +85,11 @@ async def build_visit_report(
     commands = [c for c in record.commands(serial) if c.time_s >= since]
     systemic = systemic_load(record, serial, now)
     open_now = tuple(d.text for d in programmer.discrepancies)
-    return VisitReport(seen, since, before, rows, events, audit, commands, systemic, open_now)
+    implant = await programmer.read_implant(serial, now)
+    patient = implant.patient_id if implant is not None and implant.recorded else None
+    return VisitReport(
+        seen, since, before, rows, events, audit, commands, systemic, open_now, patient
+    )
 
 
 def _crosscheck_lines(report: VisitReport) -> list[str]:
@@ -170,6 +176,7 @@ def _summary(report: VisitReport) -> list[tuple[str, str, str]]:
     status, identity = report.seen.status, report.seen.identity
     conc = format_concentration(identity.concentration_ng_per_ml, report.unit)
     return [
+        ("Patient id", "", report.patient_id or "no implant record"),
         (
             "Daily dose",
             report.dose(report.dose_before_ng_per_day),
@@ -184,7 +191,7 @@ def _summary(report: VisitReport) -> list[tuple[str, str, str]]:
             if status.low_reservoir_projected_s
             else "-",
         ),
-        ("Battery", "", f"{status.battery_pct} %"),
+        ("Battery", "", battery_text(status)),
     ]
 
 
