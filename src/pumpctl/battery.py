@@ -38,7 +38,8 @@ def battery_text(status: StatusResponse) -> str:
 
 
 def battery_short(status: StatusResponse) -> str:
-    """The same for a narrow panel: ``100 %, ERI 2032-08-06``."""
+    """The same for a narrow panel: ``100 %, ERI 2032-08`` (years ahead, the month is what
+    a visit plans by; once raised, the end of service to the day)."""
     level = f"{status.battery_pct} %"
     if depleted(status):
         return f"{level}: END OF SERVICE"
@@ -46,4 +47,4 @@ def battery_short(status: StatusResponse) -> str:
         return level
     if eri_raised(status):
         return f"{level}: REPLACE by {local_date(status.battery_eos_projected_s)}"
-    return f"{level}, ERI {local_date(status.battery_eri_projected_s)}"
+    return f"{level}, ERI {local_date(status.battery_eri_projected_s)[:7]}"

@@ -42,5 +42,5 @@ async def test_the_header_names_the_patient(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
         assert app.sub_title.startswith(f"patient P-0042 · {SERIAL} IT-20")
-        eri = local_date(status.battery_eri_projected_s)
+        eri = local_date(status.battery_eri_projected_s)[:7]
         assert f"Battery 100 %, ERI {eri}" in text_of(app, "#reservoir")
