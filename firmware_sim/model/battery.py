@@ -46,12 +46,26 @@ def used_for_percent(pct: int) -> Fraction:
     return Fraction(CAPACITY_UAH * (100 - pct), 100)
 
 
+_TIME_UAH_PER_MS = Fraction(TIME_UAH_PER_DAY, MS_PER_DAY)
+_MOTOR_UAH_PER_NL = Fraction(MOTOR_UAH_PER_ML, NL_PER_ML)
+
+
 def drain(elapsed_ms: int, moved_nl: Fraction) -> Fraction:
     """What ``elapsed_ms`` of time and ``moved_nl`` of delivery use, µAh."""
-    return (
-        Fraction(TIME_UAH_PER_DAY * elapsed_ms, MS_PER_DAY)
-        + moved_nl * MOTOR_UAH_PER_ML / NL_PER_ML
+    return _TIME_UAH_PER_MS * elapsed_ms + _MOTOR_UAH_PER_NL * moved_nl
+
+
+def used(elapsed_ms: int, moved_nl: Fraction | int, extra_uah: Fraction) -> Fraction:
+    """What the battery has used after ``elapsed_ms`` and ``moved_nl``, with ``extra_uah``
+    (boluses, and what a battery fault set), µAh (not capped at the capacity)."""
+    return Fraction(elapsed_ms, MS_PER_DAY // TIME_UAH_PER_DAY) + (
+        Fraction(moved_nl) * MOTOR_UAH_PER_ML / NL_PER_ML + extra_uah
     )
+
+
+def estimate(elapsed_ms: int, moved_nl: float) -> float:
+    """``used`` without ``extra_uah``, as a float (screening only)."""
+    return elapsed_ms * TIME_UAH_PER_DAY / MS_PER_DAY + moved_nl * MOTOR_UAH_PER_ML / NL_PER_ML
 
 
 def daily_drain_uah(flow_nl_per_day: Fraction) -> Fraction:

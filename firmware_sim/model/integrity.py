@@ -105,6 +105,12 @@ def state_problems(state: PumpState, library: DrugLibrary) -> list[str]:
         found.append(f"battery {state.battery_pct}% is outside 0-100%")
     if not 0 <= state.battery_used_uah <= CAPACITY_UAH:
         found.append(f"battery charge used {state.battery_used_uah} µAh is outside its capacity")
+    if not (
+        0 <= state.battery_since_ms <= state.anchor_ms
+        and state.battery_moved_nl >= 0
+        and state.battery_fill_nl >= state.reservoir_nl
+    ):
+        found.append("battery: its time or volumes are inconsistent")
     found += implant_problems(state.implant)
     if state.last_check_verdict is not None and state.last_check_verdict not in set(
         CatheterVerdict

@@ -232,19 +232,20 @@ def advance_on_schedule(pump: Pump, target_ms: int) -> None:
                 break
     # So does a battery threshold: the drain is the program's drug plus the time drain as a
     # constant dose (battery.time_drain_as_ng_per_day), so the same exact search finds it.
-    used = state.battery_used_uah + battery.drain(end - now, given)
-    for threshold in pump.battery_thresholds_uah():
+    drained = battery.drain(end - now, given)
+    quiet = pump.battery_below_thresholds(float(drained))
+    used = state.battery_used_uah + drained if not quiet else Fraction(0)
+    for threshold in [] if quiet else pump.battery_thresholds_uah():
         if state.battery_used_uah < threshold <= used:
             extra = battery.time_drain_as_ng_per_day(conc)
-            drained = [(start, dose + extra) for start, dose in steps]
+            with_time = [(start, dose + extra) for start, dose in steps]
             ng = battery.uah_as_ng(threshold - state.battery_used_uah, conc)
-            after = time_to_deliver_ms(drained, now, ng)
+            after = time_to_deliver_ms(with_time, now, ng)
             assert after is not None
             end = max(now + 1, min(end, now + after))
             given = volume_nl(delivered(steps, now, end), conc) if delivering_now else given
             break
     state.reservoir_nl = max(Fraction(0), state.reservoir_nl - given)
-    pump.drain_battery(end - now, given)
     state.anchor_ms = end
     pump._finish_boluses(end)
     pump._reconcile(end)

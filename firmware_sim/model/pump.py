@@ -122,6 +122,8 @@ class Pump:
         self.library = library
         self.log = log
         self._patient = False  # the request being handled came in a patient's session
+        # The battery's thresholds for the program in force, and the lowest as a float.
+        self._thresholds: tuple[object, list[Fraction], float] | None = None
         self._handlers: dict[type[Message], Callable[[Any], Message]] = {
             IdentifyRequest: self._identify,
             StatusRequest: self._status,
@@ -207,13 +209,9 @@ class Pump:
                 if state.reservoir_nl > low_nl:
                     boundaries.append(now + math.ceil((state.reservoir_nl - low_nl) / rate))
                 boundaries.append(now + math.ceil(state.reservoir_nl / rate))
-            for used in self.battery_thresholds_uah():
-                if state.battery_used_uah < used:
-                    boundaries.append(now + battery.ms_to_use(used - state.battery_used_uah, rate))
+            boundaries += self._battery_boundaries(now, target_ms - now, rate)
             end = max(now + 1, min(boundaries))
-            before_nl = state.reservoir_nl
             state.reservoir_nl = max(Fraction(0), state.reservoir_nl - rate * (end - now))
-            self.drain_battery(end - now, before_nl - state.reservoir_nl)
             state.anchor_ms = end
             self._finish_boluses(end)
             self._reconcile(end)
@@ -228,17 +226,49 @@ class Pump:
 
     def battery_thresholds_uah(self) -> list[Fraction]:
         """The charge used at which an alarm or end of service comes: LOW_BATTERY,
-        ELECTIVE_REPLACEMENT, then empty."""
-        capacity = battery.CAPACITY_UAH
-        eri = capacity - battery.eri_reserve_uah(self.program_flow_nl_per_day())
-        return [Fraction(capacity * (100 - LOW_BATTERY_PCT), 100), eri, Fraction(capacity)]
-
-    def drain_battery(self, elapsed_ms: int, moved_nl: Fraction, *, extra_uah: int = 0) -> None:
+        ELECTIVE_REPLACEMENT, then empty (kept while the program stays the same)."""
         state = self.state
-        if state.battery_used_uah >= battery.CAPACITY_UAH:
-            return
-        used = state.battery_used_uah + battery.drain(elapsed_ms, moved_nl) + extra_uah
-        state.battery_used_uah = min(used, Fraction(battery.CAPACITY_UAH))
+        key = (
+            state.concentration_ng_per_ml,
+            state.dose_ng_per_day,
+            None if state.schedule is None else tuple(map(tuple, state.schedule)),
+            None if state.periodic is None else tuple(state.periodic),
+        )
+        if self._thresholds is None or self._thresholds[0] != key:
+            capacity = battery.CAPACITY_UAH
+            eri = capacity - battery.eri_reserve_uah(self.program_flow_nl_per_day())
+            low = Fraction(capacity * (100 - LOW_BATTERY_PCT), 100)
+            self._thresholds = (key, [low, eri, Fraction(capacity)], float(min(low, eri)))
+        return self._thresholds[1]
+
+    def battery_below_thresholds(self, more_uah: float = 0.0) -> bool:
+        """Whether the battery, after ``more_uah`` more, is clearly below every threshold (a
+        float screen with a margin far above its rounding; anything closer is compared
+        exactly). Most stretches of time end here."""
+        self.battery_thresholds_uah()
+        assert self._thresholds is not None
+        return self.state.battery_used_estimate() + more_uah + 1 < self._thresholds[2]
+
+    def _battery_boundaries(self, now: int, span_ms: int, rate: Fraction) -> list[int]:
+        """When, within ``span_ms`` at ``rate`` nL/ms, the battery reaches a threshold. The
+        motor can move at most what the reservoir holds: a stretch that cannot reach the next
+        threshold even so (nearly all) is not searched."""
+        most = battery.drain(span_ms, self.state.reservoir_nl)
+        if self.battery_below_thresholds(float(most)):
+            return []
+        used = self.state.battery_used_uah
+        thresholds = self.battery_thresholds_uah()
+        return [
+            now + battery.ms_to_use(threshold - used, rate)
+            for threshold in thresholds
+            if used < threshold <= used + most
+        ]
+
+    def drain_battery(self, uah: int) -> None:
+        """A bolus's charge (time and delivery drain as the state moves on)."""
+        state = self.state
+        if state.battery_used_uah < battery.CAPACITY_UAH:
+            state.battery_extra_uah += uah
 
     def battery_projection_ms(self) -> tuple[int, int]:
         """When ERI comes (when it came, if raised) and when the battery runs out, at the
@@ -310,15 +340,15 @@ class Pump:
         state = self.state
         low = state.reservoir_nl <= self.model.low_reservoir_ul * 1000
         empty = state.reservoir_nl <= 0
-        state.battery_pct = battery.percent(state.battery_used_uah)
         low_battery, eri, _ = self.battery_thresholds_uah()
-        depleted = state.battery_used_uah >= battery.CAPACITY_UAH
+        quiet = self.battery_below_thresholds()
+        depleted = not quiet and state.battery_used_uah >= battery.CAPACITY_UAH
         conditions = {
             AlarmCode.LOW_RESERVOIR: low,
             AlarmCode.EMPTY_RESERVOIR: empty,
             AlarmCode.OCCLUSION: state.catheter == "occluded",
-            AlarmCode.LOW_BATTERY: state.battery_used_uah >= low_battery,
-            AlarmCode.ELECTIVE_REPLACEMENT: state.battery_used_uah >= eri,
+            AlarmCode.LOW_BATTERY: not quiet and state.battery_used_uah >= low_battery,
+            AlarmCode.ELECTIVE_REPLACEMENT: not quiet and state.battery_used_uah >= eri,
             AlarmCode.MOTOR_STALL: state.motor_stall,
             # Raised when delivery stops (_stop_delivery) and cleared by RESUME; here it only
             # follows `running` for a state that predates it (an old NV memory restored).
@@ -392,6 +422,7 @@ class Pump:
     def _status(self, _: StatusRequest) -> StatusResponse:
         state = self.state
         eri_ms, eos_ms = self.battery_projection_ms()
+        state.battery_pct = battery.percent(state.battery_used_uah)
         return StatusResponse(
             state=WirePumpState.RUNNING if state.running else WirePumpState.STOPPED,
             stop_reason=StopReason(state.stop_reason),
@@ -647,7 +678,7 @@ class Pump:
                 limits.max_dose_ng_per_day,
             )
         state.boluses.append(bolus)
-        self.drain_battery(0, Fraction(0), extra_uah=battery.BOLUS_UAH)
+        self.drain_battery(battery.BOLUS_UAH)
         self._reconcile(now)
         self._log(
             EventCode.BOLUS_STARTED,
@@ -833,6 +864,7 @@ class Pump:
                     "acknowledge the discrepancy",
                     model.refill_tolerance_ul,
                 )
+        state.battery_refilled(request.volume_added_ul * 1000)
         state.reservoir_nl = Fraction(request.volume_added_ul * 1000)
         state.concentration_ng_per_ml = concentration
         detail = (
@@ -854,7 +886,7 @@ class Pump:
             self._raise(AlarmCode.VOLUME_DISCREPANCY, state.anchor_ms)
         if bridge is not None:
             state.boluses.append(bridge)
-            self.drain_battery(0, Fraction(0), extra_uah=battery.BOLUS_UAH)
+            self.drain_battery(battery.BOLUS_UAH)
             self._log(
                 EventCode.BOLUS_STARTED,
                 request.request_id,

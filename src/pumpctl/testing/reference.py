@@ -93,6 +93,7 @@ class ReferencePump:
     catheter: str = "patent"
     motor_stall: bool = False
     battery_used_uah: Fraction = Fraction(0)
+    fill_nl: Fraction = Fraction(0)  # the reservoir when last filled
     discrepancy: bool = False
     leak_found: bool = False
     acknowledged: set[AlarmCode] = field(default_factory=set)
@@ -130,6 +131,7 @@ class ReferencePump:
             doses=[(now_ms, dose_ng_per_day)],
             programs=[(now_ms, ((0, dose_ng_per_day),))],
             added_nl=Fraction(volume_ul * 1000),
+            fill_nl=Fraction(volume_ul * 1000),
         )
         pump._settle()
         return pump
@@ -604,6 +606,11 @@ class ReferencePump:
             if not discrepancy_acknowledged:
                 return NakCode.DISCREPANCY_UNACKNOWLEDGED
             self.discrepancy = True
+        # The battery counts the volume a fill moved in whole nL (the rest is dropped).
+        moved = self.fill_nl - self.reservoir_nl
+        if self.battery_used_uah < BATTERY_UAH:
+            self.battery_used_uah -= (moved - math.floor(moved)) * BATTERY_UAH_PER_ML / NL_PER_ML
+        self.fill_nl = Fraction(added_ul * 1000)
         self.withdrawn_nl += self.reservoir_nl
         self.added_nl += added_ul * 1000
         self.reservoir_nl = Fraction(added_ul * 1000)
