@@ -176,3 +176,17 @@ def test_the_visit_report_names_the_patient_and_the_battery(
     assert f"| Battery |  | 100 %, elective replacement {eri}, end of service " in text
     [page] = (tmp_path / "out").glob("*.html")
     assert "P-0042" in page.read_text("utf-8")
+
+
+def test_a_new_process_knows_the_patient_from_the_audit_trail(
+    pump: PumpUnderTest, env: dict[str, str]
+) -> None:
+    assert_ok(pumpctl(env, *IMPLANT, port=pump.port))
+    # A later run reads no implant record (the record knows the patient) and still names it.
+    assert_ok(pumpctl(env, "stop", "--confirm-withdrawal-risk", port=pump.port))
+    assert_ok(pumpctl(env, "audit", "verify"))
+    audit = json.loads(assert_ok(pumpctl(env, "--json", "audit", "show")))
+    entries = audit["entries"] if isinstance(audit, dict) else audit
+    stopped = [e for e in entries if e["data"].get("kind") == "stop"]
+    assert stopped
+    assert {e.get("patient_id") for e in stopped} == {"P-0042"}

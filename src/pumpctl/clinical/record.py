@@ -558,16 +558,16 @@ class ClinicalRecord:
             )
 
     def patient_id(self, serial: str) -> str | None:
-        """The patient the pump's implant record names, as last read from it (the audit
-        trail's latest ``patient-identified`` entry); None if never read."""
+        """The patient the pump's implant record names, as last read from it; None if never
+        read. Every audit entry for the pump from its ``patient-identified`` entry on carries
+        it, so the pump's latest entry says (found from the end of the trail)."""
         if serial not in self._patients:
             row = self._db.execute(
-                "SELECT json_extract(entry, '$.data.patient_id') FROM audit "
-                "WHERE json_extract(entry, '$.action') = 'patient-identified' "
-                "AND json_extract(entry, '$.pump') = ? ORDER BY seq DESC LIMIT 1",
+                "SELECT json_extract(entry, '$.patient_id') FROM audit "
+                "WHERE json_extract(entry, '$.pump') = ? ORDER BY seq DESC LIMIT 1",
                 (serial,),
             ).fetchone()
-            self._patients[serial] = None if row is None else str(row[0])
+            self._patients[serial] = None if row is None or row[0] is None else str(row[0])
         return self._patients[serial]
 
     def knows_patient(self, serial: str) -> bool:
