@@ -9,6 +9,7 @@ outcomes included.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -426,12 +427,15 @@ class Programmer:
         seen = seen or await self.interrogate(settle=False)
         if command.NEEDS_SCHEDULE and seen.schedule is None:
             seen = replace(seen, schedule=await self.client.read_schedule())
-        if seen.implant is None and (
-            command.NEEDS_IMPLANT or not self.record.knows_patient(seen.serial)
-        ):
+        if seen.implant is None and command.NEEDS_IMPLANT:
             seen = replace(
                 seen, implant=await self.read_implant(seen.serial, seen.status.pump_time_s)
             )
+        elif seen.implant is None and not self.record.knows_patient(seen.serial):
+            # Only to name the patient in the audit trail: a failed read stops nothing (a
+            # stop or a decrease least of all).
+            with contextlib.suppress(PumpError):
+                await self.read_implant(seen.serial, seen.status.pump_time_s)
         await self.sync_record(seen)
         alarms = (await self.client.read_alarms()).alarms if command.NEEDS_ALARMS else []
         ctx = Context(
