@@ -679,7 +679,6 @@ class Pump:
             )
         state.boluses.append(bolus)
         self.drain_battery(battery.BOLUS_UAH)
-        self._reconcile(now)
         self._log(
             EventCode.BOLUS_STARTED,
             request.request_id,
@@ -687,6 +686,7 @@ class Pump:
             request.duration_s,
             f"bolus {self._dose(request.dose_ng, False)} over {request.duration_s} s",
         )
+        self._reconcile(now)  # its charge may be the battery's last
         return BolusResponse(
             request_id=request.request_id,
             dose_ng=request.dose_ng,
