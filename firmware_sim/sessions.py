@@ -73,6 +73,7 @@ _READS = {
     MsgType.READ_SCHEDULE,
     MsgType.READ_DEMAND_BOLUS,
     MsgType.READ_DEMAND_LOG,
+    MsgType.READ_IMPLANT,
 }
 # The patient's bolus is the demand bolus the clinician set (DEMAND_BOLUS, no dose in it): the
 # patient neither sends BOLUS nor reads the activation log; the clinician does not press the

@@ -507,5 +507,7 @@ def first_boot(program: InitialProgram, library: DrugLibrary) -> tuple[PumpState
         anchor_ms=start_ms,
         last_rate_change_ms=start_ms,
         dose_history=[[start_ms, program.dose_ng_per_day]],
+        battery_since_ms=start_ms,
+        battery_fill_nl=program.volume_ul * 1000,
     )
     return state, library

@@ -8,7 +8,9 @@ program the firmware would have accepted. Either failing puts the pump in its sa
 from __future__ import annotations
 
 from firmware_sim.model import demand
+from firmware_sim.model.battery import CAPACITY_UAH
 from firmware_sim.model.hard_limits import BOUNDS, hard_limits_for
+from firmware_sim.model.implant import state_problems as implant_problems
 from firmware_sim.model.library import DrugLibrary, DrugLimits
 from firmware_sim.model.periodic import shape_error as periodic_shape_error
 from firmware_sim.model.schedule import daily_dose_ng, shape_error
@@ -103,6 +105,15 @@ def state_problems(state: PumpState, library: DrugLibrary) -> list[str]:
         found.append(f"catheter state {state.catheter!r} is unknown")
     if not 0 <= state.battery_pct <= 100:
         found.append(f"battery {state.battery_pct}% is outside 0-100%")
+    if not 0 <= state.battery_used_uah <= CAPACITY_UAH:
+        found.append(f"battery charge used {state.battery_used_uah} µAh is outside its capacity")
+    if not (
+        0 <= state.battery_since_ms <= state.anchor_ms
+        and state.battery_moved_nl >= 0
+        and state.battery_fill_nl >= state.reservoir_nl
+    ):
+        found.append("battery: its time or volumes are inconsistent")
+    found += implant_problems(state.implant)
     if state.last_check_verdict is not None and state.last_check_verdict not in set(
         CatheterVerdict
     ):

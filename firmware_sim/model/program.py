@@ -13,6 +13,7 @@ import math
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from firmware_sim.model import battery
 from firmware_sim.model.periodic import Periodic, effective, per_day
 from firmware_sim.model.periodic import describe as describe_bolus
 from firmware_sim.model.periodic import shape_error as periodic_shape_error
@@ -212,9 +213,11 @@ def advance_on_schedule(pump: Pump, target_ms: int) -> None:
     state = pump.state
     now = state.anchor_ms
     end = target_ms
-    if state.running and state.catheter != "occluded" and state.reservoir_nl > 0:
-        steps = delivering(state)
-        conc = state.concentration_ng_per_ml
+    given = Fraction(0)
+    delivering_now = state.running and state.catheter != "occluded" and state.reservoir_nl > 0
+    steps = delivering(state) if delivering_now else flat(0)
+    conc = state.concentration_ng_per_ml
+    if delivering_now:
         low_nl = pump.model.low_reservoir_ul * 1000
         given = volume_nl(delivered(steps, now, end), conc)
         # A threshold crossed on the way ends the stretch there (most stretches cross none).
@@ -227,7 +230,22 @@ def advance_on_schedule(pump: Pump, target_ms: int) -> None:
                 end = max(now + 1, now + after)
                 given = volume_nl(delivered(steps, now, end), conc)
                 break
-        state.reservoir_nl = max(Fraction(0), state.reservoir_nl - given)
+    # So does a battery threshold: the drain is the program's drug plus the time drain as a
+    # constant dose (battery.time_drain_as_ng_per_day), so the same exact search finds it.
+    drained = battery.drain(end - now, given)
+    quiet = pump.battery_below_thresholds(float(drained))
+    used = state.battery_used_uah + drained if not quiet else Fraction(0)
+    for threshold in [] if quiet else pump.battery_thresholds_uah():
+        if state.battery_used_uah < threshold <= used:
+            extra = battery.time_drain_as_ng_per_day(conc)
+            with_time = [(start, dose + extra) for start, dose in steps]
+            ng = battery.uah_as_ng(threshold - state.battery_used_uah, conc)
+            after = time_to_deliver_ms(with_time, now, ng)
+            assert after is not None
+            end = max(now + 1, min(end, now + after))
+            given = volume_nl(delivered(steps, now, end), conc) if delivering_now else given
+            break
+    state.reservoir_nl = max(Fraction(0), state.reservoir_nl - given)
     state.anchor_ms = end
     pump._finish_boluses(end)
     pump._reconcile(end)

@@ -13,13 +13,14 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from firmware_sim.model import demand
+from firmware_sim.model import battery, demand
+from firmware_sim.model import implant as implant_record
 from firmware_sim.model import program as flexible
 from firmware_sim.model.events import Event, EventSink
 from firmware_sim.model.hard_limits import patient_bolus_min_duration_s
 from firmware_sim.model.library import DrugLibrary, DrugLimits, PumpModel
 from firmware_sim.model.periodic import effective
-from firmware_sim.model.schedule import flat
+from firmware_sim.model.schedule import daily_dose, flat
 from firmware_sim.model.state import AlarmState, Bolus, PumpState
 from firmware_sim.model.units import (
     MS_PER_DAY,
@@ -51,6 +52,7 @@ from pumpctl.protocol.messages import (
     ReadAlarmsResponse,
     ReadDemandBolusRequest,
     ReadDemandLogRequest,
+    ReadImplantRequest,
     ReadLimitsRequest,
     ReadScheduleRequest,
     RefillRequest,
@@ -68,6 +70,7 @@ from pumpctl.protocol.messages import (
     StopReason,
     StopRequest,
     WithdrawalRisk,
+    WriteImplantRequest,
 )
 from pumpctl.protocol.messages import PumpState as WirePumpState
 from pumpctl.units import format_amount, format_volume
@@ -104,8 +107,7 @@ CATHETER_MEASUREMENTS = {
     "occluded": (0, 140),
     "leak": (100, 3),
 }
-LOW_BATTERY_PCT = 20
-ELECTIVE_REPLACEMENT_PCT = 10
+LOW_BATTERY_PCT = battery.LOW_BATTERY_PCT
 BRIDGE_BOLUS_DURATION_MS = 3_600_000
 # A refill that changes the concentration by this factor or more, either way, needs confirming.
 LARGE_CONCENTRATION_CHANGE_FACTOR = 2
@@ -128,6 +130,8 @@ class Pump:
         self.library = library
         self.log = log
         self._patient = False  # the request being handled came in a patient's session
+        # The battery's thresholds for the program in force, and the lowest as a float.
+        self._thresholds: tuple[object, list[Fraction], float] | None = None
         self._handlers: dict[type[Message], Callable[[Any], Message]] = {
             IdentifyRequest: self._identify,
             StatusRequest: self._status,
@@ -147,6 +151,8 @@ class Pump:
             DemandBolusRequest: lambda r: demand.activate(self, r),
             ReadDemandBolusRequest: lambda r: demand.read_settings(self, r),
             ReadDemandLogRequest: lambda r: demand.read_log(self, r),
+            WriteImplantRequest: lambda r: implant_record.write(self, r),
+            ReadImplantRequest: lambda r: implant_record.read(self, r),
         }
 
     # --- properties ----------------------------------------------------------------------
@@ -215,11 +221,80 @@ class Pump:
                 if state.reservoir_nl > low_nl:
                     boundaries.append(now + math.ceil((state.reservoir_nl - low_nl) / rate))
                 boundaries.append(now + math.ceil(state.reservoir_nl / rate))
+            boundaries += self._battery_boundaries(now, target_ms - now, rate)
             end = max(now + 1, min(boundaries))
             state.reservoir_nl = max(Fraction(0), state.reservoir_nl - rate * (end - now))
             state.anchor_ms = end
             self._finish_boluses(end)
             self._reconcile(end)
+
+    # --- battery -------------------------------------------------------------------------
+
+    def program_flow_nl_per_day(self) -> Fraction:
+        """The program's average daily volume (basal and periodic boluses), as programmed:
+        what the battery's ERI rule and projections assume, running or not."""
+        state = self.state
+        return daily_dose(flexible.delivering(state)) * 1_000_000 / state.concentration_ng_per_ml
+
+    def battery_thresholds_uah(self) -> list[Fraction]:
+        """The charge used at which an alarm or end of service comes: LOW_BATTERY,
+        ELECTIVE_REPLACEMENT, then empty (kept while the program stays the same)."""
+        state = self.state
+        key = (
+            state.concentration_ng_per_ml,
+            state.dose_ng_per_day,
+            None if state.schedule is None else tuple(map(tuple, state.schedule)),
+            None if state.periodic is None else tuple(state.periodic),
+        )
+        if self._thresholds is None or self._thresholds[0] != key:
+            capacity = battery.CAPACITY_UAH
+            eri = capacity - battery.eri_reserve_uah(self.program_flow_nl_per_day())
+            low = Fraction(capacity * (100 - LOW_BATTERY_PCT), 100)
+            self._thresholds = (key, [low, eri, Fraction(capacity)], float(min(low, eri)))
+        return self._thresholds[1]
+
+    def battery_below_thresholds(self, more_uah: float = 0.0) -> bool:
+        """Whether the battery, after ``more_uah`` more, is clearly below every threshold (a
+        float screen with a margin far above its rounding; anything closer is compared
+        exactly). Most stretches of time end here."""
+        self.battery_thresholds_uah()
+        assert self._thresholds is not None
+        return self.state.battery_used_estimate() + more_uah + 1 < self._thresholds[2]
+
+    def _battery_boundaries(self, now: int, span_ms: int, rate: Fraction) -> list[int]:
+        """When, within ``span_ms`` at ``rate`` nL/ms, the battery reaches a threshold. The
+        motor can move at most what the reservoir holds: a stretch that cannot reach the next
+        threshold even so (nearly all) is not searched."""
+        most = battery.drain(span_ms, self.state.reservoir_nl)
+        if self.battery_below_thresholds(float(most)):
+            return []
+        used = self.state.battery_used_uah
+        thresholds = self.battery_thresholds_uah()
+        return [
+            now + battery.ms_to_use(threshold - used, rate)
+            for threshold in thresholds
+            if used < threshold <= used + most
+        ]
+
+    def drain_battery(self, uah: int) -> None:
+        """A bolus's charge (time and delivery drain as the state moves on)."""
+        state = self.state
+        if state.battery_used_uah < battery.CAPACITY_UAH:
+            state.battery_extra_uah += uah
+
+    def battery_projection_ms(self) -> tuple[int, int]:
+        """When ERI comes (when it came, if raised) and when the battery runs out, at the
+        program in force."""
+        state = self.state
+        flow = self.program_flow_nl_per_day()
+        eos = state.anchor_ms + battery.end_of_service_after_ms(state.battery_used_uah, flow)
+        raised = state.alarms.get(AlarmCode.ELECTIVE_REPLACEMENT)
+        eri = (
+            raised.raised_ms
+            if raised is not None
+            else max(state.anchor_ms, eos - battery.ERI_NOTICE_MS)
+        )
+        return eri, eos
 
     def _finish_boluses(self, at_ms: int) -> None:
         for bolus in self.state.boluses:
@@ -277,12 +352,15 @@ class Pump:
         state = self.state
         low = state.reservoir_nl <= self.model.low_reservoir_ul * 1000
         empty = state.reservoir_nl <= 0
+        low_battery, eri, _ = self.battery_thresholds_uah()
+        quiet = self.battery_below_thresholds()
+        depleted = not quiet and state.battery_used_uah >= battery.CAPACITY_UAH
         conditions = {
             AlarmCode.LOW_RESERVOIR: low,
             AlarmCode.EMPTY_RESERVOIR: empty,
             AlarmCode.OCCLUSION: state.catheter == "occluded",
-            AlarmCode.LOW_BATTERY: state.battery_pct <= LOW_BATTERY_PCT,
-            AlarmCode.ELECTIVE_REPLACEMENT: state.battery_pct <= ELECTIVE_REPLACEMENT_PCT,
+            AlarmCode.LOW_BATTERY: not quiet and state.battery_used_uah >= low_battery,
+            AlarmCode.ELECTIVE_REPLACEMENT: not quiet and state.battery_used_uah >= eri,
             AlarmCode.MOTOR_STALL: state.motor_stall,
             # Raised when delivery stops (_stop_delivery) and cleared by RESUME; here it only
             # follows `running` for a state that predates it (an old NV memory restored).
@@ -293,8 +371,14 @@ class Pump:
                 self._raise(code, at_ms)
             elif not active and code in state.alarms:
                 self._clear(code, at_ms)
-        if state.running and (empty or state.motor_stall):
-            reason = StopReason.RESERVOIR_EMPTY if empty else StopReason.MOTOR_STALL
+        if state.running and (empty or state.motor_stall or depleted):
+            reason = (
+                StopReason.BATTERY_DEPLETED
+                if depleted
+                else StopReason.RESERVOIR_EMPTY
+                if empty
+                else StopReason.MOTOR_STALL
+            )
             self._stop_delivery(reason, at_ms)
 
     def memory_damaged(self, *, safe_state: bool) -> None:
@@ -349,6 +433,8 @@ class Pump:
 
     def _status(self, _: StatusRequest) -> StatusResponse:
         state = self.state
+        eri_ms, eos_ms = self.battery_projection_ms()
+        state.battery_pct = battery.percent(state.battery_used_uah)
         return StatusResponse(
             state=WirePumpState.RUNNING if state.running else WirePumpState.STOPPED,
             stop_reason=StopReason(state.stop_reason),
@@ -361,6 +447,8 @@ class Pump:
             low_reservoir_projected_s=self.projected_low_reservoir_ms() // 1000,
             bolus_active=any(b.start_ms <= state.anchor_ms < b.end_ms for b in state.boluses)
             or flexible.periodic_bolus_running(state),
+            battery_eri_projected_s=eri_ms // 1000,
+            battery_eos_projected_s=eos_ms // 1000,
             alarms=[
                 ActiveAlarm(
                     code=AlarmCode(code), severity=Severity(a.severity), acknowledged=a.acknowledged
@@ -602,6 +690,7 @@ class Pump:
                 limits.max_dose_ng_per_day,
             )
         state.boluses.append(bolus)
+        self.drain_battery(battery.BOLUS_UAH)
         self._log(
             EventCode.BOLUS_STARTED,
             request.request_id,
@@ -609,6 +698,7 @@ class Pump:
             request.duration_s,
             f"bolus {self._dose(request.dose_ng, False)} over {request.duration_s} s",
         )
+        self._reconcile(now)  # its charge may be the battery's last
         return BolusResponse(
             request_id=request.request_id,
             dose_ng=request.dose_ng,
@@ -631,6 +721,11 @@ class Pump:
 
     def _resume(self, request: ResumeRequest) -> ResumeResponse:
         state = self.state
+        if state.battery_used_uah >= battery.CAPACITY_UAH:
+            raise Refusal(
+                NakCode.PUMP_STOPPED,
+                "the battery is depleted (end of service): the pump cannot resume; replace it",
+            )
         if state.motor_stall:
             raise Refusal(NakCode.PUMP_STOPPED, "the motor is stalled: the pump cannot resume")
         if state.reservoir_nl <= 0:
@@ -783,6 +878,7 @@ class Pump:
                     "acknowledge the discrepancy",
                     model.refill_tolerance_ul,
                 )
+        state.battery_refilled(request.volume_added_ul * 1000)
         state.reservoir_nl = Fraction(request.volume_added_ul * 1000)
         state.concentration_ng_per_ml = concentration
         detail = (
@@ -804,6 +900,7 @@ class Pump:
             self._raise(AlarmCode.VOLUME_DISCREPANCY, state.anchor_ms)
         if bridge is not None:
             state.boluses.append(bridge)
+            self.drain_battery(battery.BOLUS_UAH)
             self._log(
                 EventCode.BOLUS_STARTED,
                 request.request_id,
@@ -854,7 +951,7 @@ class Pump:
             pct = int(value)
             if not 0 <= pct <= 100:
                 raise ValueError("battery must be 0-100 (%)")
-            state.battery_pct = pct
+            state.battery_used_uah = battery.used_for_percent(pct)
         else:
             raise ValueError(f"unknown fault {name!r} (catheter, motor_stall, battery)")
         self._log(EventCode.FAULT_INJECTED, 0, 0, 0, f"{name}={value}")
@@ -864,7 +961,7 @@ class Pump:
         self.advance_to(self.now_ms())
         self.state.catheter = "patent"
         self.state.motor_stall = False
-        self.state.battery_pct = 100
+        self.state.battery_used_uah = Fraction(0)
         self._log(EventCode.FAULT_INJECTED, 0, 0, 0, "faults cleared")
         self._reconcile(self.state.anchor_ms)
 

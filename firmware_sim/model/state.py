@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from firmware_sim.model.battery import CAPACITY_UAH as BATTERY_CAPACITY_UAH
+from firmware_sim.model.battery import estimate as battery_estimate
+from firmware_sim.model.battery import percent as battery_percent
+from firmware_sim.model.battery import used as battery_used
 from firmware_sim.model.clock import PumpClock
 
 
@@ -69,6 +74,16 @@ class PumpState:
     # (model/demand.py); ``demand_log_next`` is the index the next entry gets.
     demand_log: list[list[int]] = field(default_factory=list)
     demand_log_next: int = 0
+    # The battery (model/battery.py): what it has used follows the pump's time since
+    # ``battery_since_ms``, the volume moved (in earlier fills, whole nL, and in this one:
+    # ``battery_fill_nl`` less the reservoir) and ``battery_extra_uah`` (boluses, faults).
+    # ``battery_pct`` follows it. Kept as parts so the arithmetic stays small and exact.
+    battery_since_ms: int = 0
+    battery_moved_nl: int = 0
+    battery_fill_nl: int = 0
+    battery_extra_uah: Fraction = Fraction(0)
+    # The implant record (model/implant.py): absent until a clinician writes it.
+    implant: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         # The activation log (up to 256 entries of plain integers) is copied as it is: walked
@@ -76,6 +91,9 @@ class PumpState:
         data = asdict(replace(self, demand_log=[]))
         data["demand_log"] = [list(entry) for entry in self.demand_log]
         data["reservoir_nl"] = [self.reservoir_nl.numerator, self.reservoir_nl.denominator]
+        extra = self.battery_extra_uah
+        data["battery_extra_uah"] = [extra.numerator, extra.denominator]
+        data["battery_pct"] = battery_percent(self.battery_used_uah)  # follows the charge
         data["clock"] = self.clock.to_json()
         data["alarms"] = {str(code): asdict(alarm) for code, alarm in self.alarms.items()}
         return data
@@ -85,6 +103,9 @@ class PumpState:
         values = dict(data)
         numerator, denominator = values["reservoir_nl"]
         values["reservoir_nl"] = Fraction(numerator, denominator)
+        drained = "battery_extra_uah" in values
+        if drained:
+            values["battery_extra_uah"] = Fraction(*values["battery_extra_uah"])
         values["clock"] = PumpClock.from_json(values["clock"])
         values["boluses"] = [Bolus(**b) for b in values["boluses"]]
         values["alarms"] = {int(c): AlarmState(**a) for c, a in values["alarms"].items()}
@@ -92,4 +113,43 @@ class PumpState:
         values.setdefault(
             "dose_history", [[values["last_rate_change_ms"], values["dose_ng_per_day"]]]
         )
-        return cls(**values)
+        state = cls(**values)
+        if not drained:  # saved before the battery drained: from now on, as its level said
+            state.battery_since_ms = state.anchor_ms
+            state.battery_fill_nl = math.ceil(state.reservoir_nl)
+            state.battery_used_uah = Fraction(
+                BATTERY_CAPACITY_UAH * (100 - values.get("battery_pct", 100)), 100
+            )
+        return state
+
+    @property
+    def battery_used_uah(self) -> Fraction:
+        """The charge used, µAh: time, motor and boluses, at most the capacity."""
+        used = battery_used(
+            self.anchor_ms - self.battery_since_ms,
+            self.battery_moved_nl + self.battery_fill_nl - self.reservoir_nl,
+            self.battery_extra_uah,
+        )
+        return used if used < BATTERY_CAPACITY_UAH else Fraction(BATTERY_CAPACITY_UAH)
+
+    @battery_used_uah.setter
+    def battery_used_uah(self, used: Fraction) -> None:
+        """Set what has been used (the debug port's battery fault), the parts kept."""
+        self.battery_extra_uah = Fraction(used) - battery_used(
+            self.anchor_ms - self.battery_since_ms,
+            self.battery_moved_nl + self.battery_fill_nl - self.reservoir_nl,
+            Fraction(0),
+        )
+
+    def battery_used_estimate(self) -> float:
+        """``battery_used_uah`` to within a fraction of a µAh, cheaply (screening only)."""
+        moved = self.battery_moved_nl + self.battery_fill_nl - float(self.reservoir_nl)
+        return battery_estimate(self.anchor_ms - self.battery_since_ms, moved) + float(
+            self.battery_extra_uah
+        )
+
+    def battery_refilled(self, volume_nl: int) -> None:
+        """A refill: the fill's moved volume joins the earlier fills' (rounded down to the
+        nL), and a new fill starts."""
+        self.battery_moved_nl += math.floor(self.battery_fill_nl - self.reservoir_nl)
+        self.battery_fill_nl = volume_nl

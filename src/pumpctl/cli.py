@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel
 
+from pumpctl.battery import battery_text
 from pumpctl.cli_help import add_descriptions
 from pumpctl.cli_json import error_fields, error_json, json_mode, output_json
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Reading
@@ -30,6 +31,7 @@ from pumpctl.clinical.taken_at import parse_taken_at
 from pumpctl.completion import SHELLS, completion_script
 from pumpctl.connection import ConnectOptions, open_client, open_target
 from pumpctl.exits import ExitStatus, UsageError, exit_status
+from pumpctl.implant import ImplantRecord, day_of, dead_volume_bolus, parse_date, parse_fixed
 from pumpctl.link.errors import (
     AuthenticationError,
     OutcomeUncertain,
@@ -58,6 +60,7 @@ from pumpctl.programmer import (
     Stop,
     TherapyCommand,
     VerificationFailed,
+    WriteImplantRecord,
 )
 from pumpctl.programmer import demand as demand_bolus
 from pumpctl.protocol.frames import Frame
@@ -66,6 +69,7 @@ from pumpctl.protocol.messages import (
     AlarmCode,
     CatheterVerdict,
     EventCode,
+    ImplantResponse,
     Message,
     MsgType,
     NakCode,
@@ -95,12 +99,16 @@ from pumpctl.units import (
 
 MAX_REPORT_HOURS = 24 * 366 * 10  # a visit report reaches back at most ten years
 OFFLINE_COMMANDS = {"audit", "pair"}
-CLI_HINTS = {NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-bridge)"}
+CLI_HINTS = {
+    NakCode.BRIDGE_BOLUS_REQUIRED: " (--bridge-bolus DOSE or --waive-bridge; with an implant "
+    "record, pumpctl implant set, it is computed)"
+}
 THERAPY_COMMANDS = {"set-rate", "bolus", "stop", "resume", "catheter-check", "refill", "ack"}
 RECORD_COMMANDS = THERAPY_COMMANDS | {"vas", "history", "audit", "report", "pair"}
 RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus", "reconcile"}
 RECORD_COMMANDS |= {"programmers"}
 RECORD_COMMANDS |= {"demand-bolus", "demand-log"}
+RECORD_COMMANDS |= {"implant"}
 
 
 @dataclass
@@ -337,6 +345,11 @@ def _parser() -> argparse.ArgumentParser:
         "--waive-bridge", action="store_true", help="waive the bridge bolus (audited)"
     )
     refill.add_argument(
+        "--bridge-reason",
+        default="",
+        help="why --bridge-bolus differs from the one the implant record gives (audited)",
+    )
+    refill.add_argument(
         "--discrepancy-reason",
         default="",
         help="go ahead although the residual is outside the tolerance, for this reason (audited)",
@@ -370,6 +383,9 @@ def _parser() -> argparse.ArgumentParser:
         common,
     )
     sub.add_parser("demand-log", help="the patient's demand-bolus activations, refused ones too")
+    _implant_parser(
+        sub.add_parser("implant", help="the implant record: patient, catheter, volumes"), common
+    )
     completion = sub.add_parser("completion", help="print the shell completion script")
     completion.add_argument("shell", choices=SHELLS, help="bash or zsh")
     add_descriptions(parser)
@@ -390,6 +406,24 @@ def _demand_parser(demand: argparse.ArgumentParser, common: argparse.ArgumentPar
     actions.add_parser(
         "take", parents=[common], help="the patient's press (with --role patient; training)"
     )
+
+
+def _implant_parser(implant: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = implant.add_subparsers(dest="implant_action", required=True, metavar="ACTION")
+    set_ = actions.add_parser(
+        "set", parents=[common], help="write the implant record (reviewed, sent once, read back)"
+    )
+    set_.add_argument("--patient-id", required=True, help="an opaque identifier, no name needed")
+    set_.add_argument("--implanted", required=True, help="implant date, YYYY-MM-DD")
+    set_.add_argument("--tip", required=True, help="catheter tip level: C1..C7, T1..T12, L1..L5")
+    set_.add_argument("--catheter-length-cm", required=True, help="catheter as implanted, cm")
+    set_.add_argument(
+        "--catheter-volume-ul", required=True, help="the catheter's internal volume, µL"
+    )
+    set_.add_argument(
+        "--pump-volume-ul", default=None, help="pump internal volume, µL (default: its model's)"
+    )
+    actions.add_parser("show", parents=[common], help="the implant record, bridge and priming")
 
 
 def _schedule_parser(schedule: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -712,7 +746,7 @@ def _status_text(seen: Interrogation) -> str:
             f"Dose       {format_amount(status.dose_ng_per_day, unit)} "
             f"(flow {format_flow(status.flow_nl_per_day)})",
             f"Reservoir  {format_volume(status.reservoir_ul)}; low-reservoir date {low}",
-            f"Battery    {status.battery_pct} %",
+            f"Battery    {battery_text(status)}",
             f"Pump time  {_time(status.pump_time_s)}",
             f"Alarms     {alarms or 'none'}",
         ]
@@ -1116,6 +1150,7 @@ async def _refill(programmer: Programmer, args: argparse.Namespace) -> Output:
         concentration,
         bridge,
         args.waive_bridge,
+        check_typed(args.bridge_reason, "bridge reason"),
     )
     confirmations = Confirmations(
         large_change=args.confirm_large_change, discrepancy_reason=args.discrepancy_reason
@@ -1192,6 +1227,60 @@ async def _periodic(programmer: Programmer, args: argparse.Namespace) -> Output:
     if output.result is not None and output.result.after.schedule is not None:
         output.data["schedule"] = _dump(output.result.after.schedule)
     return output
+
+
+async def _implant(programmer: Programmer, args: argparse.Namespace) -> Output:
+    seen = await programmer.interrogate()
+    implant = await programmer.read_implant(seen.serial, seen.status.pump_time_s)
+    if implant is None:
+        raise UsageError("this pump keeps no implant record")
+    seen = replace(seen, implant=implant)
+    if args.implant_action == "show":
+        return _implant_output(seen, implant)
+    record = ImplantRecord(
+        check_typed(args.patient_id, "patient id"),
+        day_of(parse_date(args.implanted, "--implanted")),
+        args.tip.strip().upper(),
+        parse_fixed(args.catheter_length_cm, "--catheter-length-cm", 1, "cm"),
+        parse_fixed(args.catheter_volume_ul, "--catheter-volume-ul", 3, "µL"),
+        parse_fixed(args.pump_volume_ul, "--pump-volume-ul", 3, "µL") if args.pump_volume_ul else 0,
+    )
+    output = await _therapy(programmer, args, WriteImplantRecord(record), None, seen)
+    if output.result is not None and output.result.after.implant is not None:
+        output.data["implant"] = _dump(output.result.after.implant)
+    return output
+
+
+def _implant_output(seen: Interrogation, implant: ImplantResponse) -> Output:
+    data = {"unit": seen.unit, **_dump(implant)}
+    if not implant.recorded:
+        return Output(data, "No implant record: pumpctl implant set --patient-id ID ...")
+    record = ImplantRecord(
+        implant.patient_id,
+        implant.implanted_day,
+        implant.catheter_tip,
+        implant.catheter_length_mm,
+        implant.catheter_volume_nl,
+        implant.pump_volume_nl,
+    )
+    priming = dead_volume_bolus(
+        implant.pump_volume_nl,
+        implant.catheter_volume_nl,
+        seen.identity.concentration_ng_per_ml,
+        seen.unit,
+    )
+    data["priming_bolus_ng"] = priming.dose_ng
+    lines = [
+        f"Patient id       {record.patient_id}",
+        f"Implanted        {record.implanted.isoformat()}",
+        f"Catheter tip     {record.catheter_tip}",
+        f"Catheter         {record.catheter_length_mm / 10:g} cm, "
+        f"{record.catheter_volume_nl / 1000:g} µL",
+        f"Pump internal    {record.pump_volume_nl / 1000:g} µL",
+        f"Priming bolus    {priming.arithmetic()}",
+        "Bridge bolus     the same volume at the new concentration, computed at a refill",
+    ]
+    return Output(data, "\n".join(lines))
 
 
 def _schedule_output(seen: Interrogation, schedule: ScheduleResponse) -> Output:
@@ -1297,6 +1386,7 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Awaitable[Output]
     "programmers": _programmers,
     "demand-bolus": _demand,
     "demand-log": _demand_log,
+    "implant": _implant,
 }
 OFFLINE: dict[str, Callable[[ClinicalRecord, argparse.Namespace], Awaitable[Output]]] = {
     "audit": _audit,

@@ -166,6 +166,21 @@ HELP: dict[str, tuple[str, str]] = {
         "The patient's demand-bolus activations, given and refused, newest last.",
         "pumpctl --port /dev/ttyUSB0 demand-log",
     ),
+    "implant": (
+        "The implant record in the pump: the patient's identifier, the implant date, the "
+        "catheter tip, the catheter's length and volume, the pump's internal volume.",
+        "pumpctl --port /dev/ttyUSB0 implant show",
+    ),
+    "implant set": (
+        "Write the implant record (reviewed old -> new, sent once, read back, audited); its "
+        "volumes then give the bridge and priming boluses.",
+        "pumpctl --port /dev/ttyUSB0 implant set --patient-id P-0042 --implanted 2025-11-03 "
+        "--tip T10 --catheter-length-cm 50 --catheter-volume-ul 55",
+    ),
+    "implant show": (
+        "The implant record, with the priming bolus its volumes give.",
+        "pumpctl --port /dev/ttyUSB0 --json implant show",
+    ),
     "schedule": (
         "Flexible dosing: a day of timed steps on the pump's clock, repeating daily.",
         "pumpctl --port /dev/ttyUSB0 schedule show",

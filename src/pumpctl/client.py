@@ -45,6 +45,7 @@ from pumpctl.protocol.messages import (
     EventRecord,
     IdentifyRequest,
     IdentifyResponse,
+    ImplantResponse,
     LimitsResponse,
     ListProgrammersRequest,
     ListProgrammersResponse,
@@ -62,6 +63,7 @@ from pumpctl.protocol.messages import (
     ReadDemandLogResponse,
     ReadEventsRequest,
     ReadEventsResponse,
+    ReadImplantRequest,
     ReadLimitsRequest,
     ReadScheduleRequest,
     RefillRequest,
@@ -353,6 +355,10 @@ class PumpClient:
                 return entries
             entries += page.entries
             index = page.next_index
+
+    async def read_implant(self) -> ImplantResponse:
+        """The implant record (clinician and service roles): whom and what the pump is in."""
+        return await self._read(ReadImplantRequest(), ImplantResponse)
 
     async def read_alarms(self) -> ReadAlarmsResponse:
         return await self._read(ReadAlarmsRequest(), ReadAlarmsResponse)

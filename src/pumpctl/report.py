@@ -16,6 +16,7 @@ from typing import Any
 
 import platformdirs
 
+from pumpctl.battery import battery_text
 from pumpctl.chart import ChartModel, chart_model, guard_marks
 from pumpctl.clinical.record import CommandRow
 from pumpctl.clinical.scores import format_vas
@@ -124,6 +125,8 @@ async def build_visit_report(
         demand_log = tuple(await programmer.read_demand_log())
     except Refused:  # a pump whose firmware has no demand boluses
         demand, demand_log = None, ()
+    implant = await programmer.read_implant(serial, now)
+    patient = implant.patient_id if implant is not None and implant.recorded else None
     return VisitReport(
         seen,
         since,
@@ -138,6 +141,7 @@ async def build_visit_report(
         demand_log,
         clinician=programmer.clinician,
         training=training,
+        patient_id=patient,
     )
 
 
@@ -274,6 +278,7 @@ def _summary(report: VisitReport) -> list[tuple[str, str, str]]:
     status, identity = report.seen.status, report.seen.identity
     conc = format_concentration(identity.concentration_ng_per_ml, report.unit)
     return [
+        ("Patient id", "", report.patient_id or "no implant record"),
         (
             "Daily dose",
             report.dose(report.dose_before_ng_per_day),
@@ -288,7 +293,7 @@ def _summary(report: VisitReport) -> list[tuple[str, str, str]]:
             if status.low_reservoir_projected_s
             else "-",
         ),
-        ("Battery", "", f"{status.battery_pct} %"),
+        ("Battery", "", battery_text(status)),
     ]
 
 

@@ -125,9 +125,10 @@ def test_battery_alarms_at_their_thresholds(
     for battery, expected in [
         (21, set()),
         (20, {low}),
-        (11, {low}),
-        (10, {low, replace}),
-        (11, {low}),
+        (4, {low}),
+        # ERI: what is left lasts 90 days at this program (3.6 %, docs/simulator.md §3.15)
+        (3, {low, replace}),
+        (4, {low}),
         (100, set()),
     ]:
         simulator.fault("battery", str(battery))

@@ -110,6 +110,7 @@ class ClinicalRecord:
         # The programmer writing, as the pump knows it (its enrolled id; 0: an implant key):
         # named in every audit entry while it is set.
         self.programmer_id: int | None = None
+        self._patients: dict[str, str | None] = {}  # serial -> patient id, as the trail says
 
     @classmethod
     def open(cls, path: Path | str | None = None) -> ClinicalRecord:
@@ -160,18 +161,20 @@ class ClinicalRecord:
     def _audit(
         self, db: sqlite3.Connection, serial: str, actor: str, action: str, time_s: int, **data: Any
     ) -> None:
-        audit.append(
-            db,
-            {
-                "time_s": time_s,
-                "pump": serial,
-                "actor": actor,
-                "action": action,
-                "data": data,
-                "wall_time_s": int(time.time()),
-                **({} if self.programmer_id is None else {"programmer": self.programmer_id}),
-            },
-        )
+        entry = {
+            "time_s": time_s,
+            "pump": serial,
+            "actor": actor,
+            "action": action,
+            "data": data,
+            "wall_time_s": int(time.time()),
+        }
+        if self.programmer_id is not None:
+            entry["programmer"] = self.programmer_id
+        patient = self.patient_id(serial)
+        if patient is not None:
+            entry["patient_id"] = patient
+        audit.append(db, entry)
 
     # --- the pump's event log, mirrored --------------------------------------------------
 
@@ -588,6 +591,35 @@ class ClinicalRecord:
                 "display_unit = excluded.display_unit",
                 (serial, drug, display_unit),
             )
+
+    def patient_id(self, serial: str) -> str | None:
+        """The patient the pump's implant record names, as last read from it; None if never
+        read. Every audit entry for the pump from its ``patient-identified`` entry on carries
+        it, so the pump's latest entry says (found from the end of the trail)."""
+        if serial not in self._patients:
+            row = self._db.execute(
+                "SELECT json_extract(entry, '$.patient_id') FROM audit "
+                "WHERE json_extract(entry, '$.pump') = ? ORDER BY seq DESC LIMIT 1",
+                (serial,),
+            ).fetchone()
+            self._patients[serial] = None if row is None or row[0] is None else str(row[0])
+        return self._patients[serial]
+
+    def knows_patient(self, serial: str) -> bool:
+        return self.patient_id(serial) is not None
+
+    def remember_patient(self, serial: str, patient_id: str, *, actor: str, time_s: int) -> None:
+        """Note the patient identifier read from the pump's implant record, when it is new:
+        every later audit entry for the pump names it (a ``patient_id`` field)."""
+        if self.patient_id(serial) == patient_id:
+            return
+        self._patients[serial] = patient_id
+        try:
+            with self._transaction() as db:
+                self._audit(db, serial, actor, "patient-identified", time_s, patient_id=patient_id)
+        except BaseException:
+            self._patients.pop(serial, None)
+            raise
 
     def pump_unit(self, serial: str) -> str | None:
         row = self._db.execute(

@@ -28,6 +28,7 @@ from pumpctl.programmer.errors import (
     ProgrammerRefusal,
     VerificationFailed,
 )
+from pumpctl.programmer.implant import WriteImplantRecord
 from pumpctl.programmer.interrogation import Context, Interrogation, Override
 from pumpctl.programmer.review import Confirmation, Confirmations, Review, ReviewRow
 
@@ -67,4 +68,5 @@ __all__ = [
     "Stop",
     "TherapyCommand",
     "VerificationFailed",
+    "WriteImplantRecord",
 ]

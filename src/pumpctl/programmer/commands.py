@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import ClassVar
 
 from pumpctl import schedule
+from pumpctl.battery import depleted
+from pumpctl.implant import DeadVolumeBolus, dead_volume_bolus
 from pumpctl.limits import check_rate_change, is_large_concentration_change, is_large_rate_change
 from pumpctl.preview import flow_nl_per_day, projected_low_reservoir_s
 from pumpctl.programmer.errors import NothingToSend, ProgrammerRefusal
@@ -77,6 +79,8 @@ class TherapyCommand:
     VERIFIES_SCHEDULE: ClassVar[bool] = False  # the read-back includes the program
     NEEDS_DEMAND: ClassVar[bool] = False  # planned against the demand-bolus settings
     VERIFIES_DEMAND: ClassVar[bool] = False  # the read-back includes them
+    NEEDS_IMPLANT: ClassVar[bool] = False  # planned against the implant record
+    VERIFIES_IMPLANT: ClassVar[bool] = False  # the read-back includes the implant record
 
     def daily_dose_after(self, seen: Interrogation) -> int | None:
         """The daily dose this command programs, which the guard judges; None if it
@@ -348,6 +352,11 @@ class Resume(TherapyCommand):
         seen = ctx.seen
         if seen.running:
             raise NothingToSend("the pump is already running: nothing sent")
+        if depleted(seen.status):
+            raise ProgrammerRefusal(
+                NakCode.PUMP_STOPPED,
+                "the battery is depleted (end of service): the pump cannot resume; replace it",
+            )
         if seen.status.reservoir_ul == 0:
             raise ProgrammerRefusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty: refill first")
         if seen.alarm_active(AlarmCode.MOTOR_STALL):
@@ -466,13 +475,36 @@ class Refill(TherapyCommand):
     withdrawn_ul: int
     added_ul: int
     concentration_ng_per_ml: int | None = None  # None: unchanged
-    bridge_bolus_ng: int = 0
+    bridge_bolus_ng: int = 0  # 0: the implant record's volumes give it (if there is one)
     waive_bridge: bool = False
+    bridge_reason: str = ""  # why a bridge bolus other than the computed one is given
     KIND: ClassVar[str] = "refill"
     EVENT_CODES: ClassVar[tuple[EventCode, ...]] = (EventCode.REFILLED,)
+    NEEDS_IMPLANT: ClassVar[bool] = True
 
     def new_concentration(self, seen: Interrogation) -> int:
         return self.concentration_ng_per_ml or seen.identity.concentration_ng_per_ml
+
+    def computed_bridge(self, seen: Interrogation) -> DeadVolumeBolus | None:
+        """The bridge bolus the implant record's volumes give for a concentration change:
+        the pump's and the catheter's internal volume at the new concentration."""
+        implant = seen.implant
+        changing = self.new_concentration(seen) != seen.identity.concentration_ng_per_ml
+        if implant is None or not implant.recorded or not changing or self.waive_bridge:
+            return None
+        return dead_volume_bolus(
+            implant.pump_volume_nl,
+            implant.catheter_volume_nl,
+            self.new_concentration(seen),
+            seen.unit,
+        )
+
+    def bridge_ng(self, seen: Interrogation) -> int:
+        """The bridge bolus sent: the clinician's, or else the computed one."""
+        if self.bridge_bolus_ng:
+            return self.bridge_bolus_ng
+        computed = self.computed_bridge(seen)
+        return computed.dose_ng if computed is not None else 0
 
     def check(self, ctx: Context) -> None:
         seen = ctx.seen
@@ -492,35 +524,45 @@ class Refill(TherapyCommand):
                 f"{format_volume(self.added_ul)} overfills the {format_volume(capacity)} reservoir",
             )
         changing = new != old
+        bridge = self.bridge_ng(seen)
         if self.bridge_bolus_ng and self.waive_bridge:
             raise ProgrammerRefusal(
                 NakCode.INVALID_ARGUMENT, "give a bridge bolus or waive it, not both"
+            )
+        computed = self.computed_bridge(seen)
+        if computed is not None and bridge != computed.dose_ng and not self.bridge_reason.strip():
+            raise ProgrammerRefusal(
+                NakCode.INVALID_ARGUMENT,
+                f"bridge bolus {format_amount(bridge, unit, False)} differs from the "
+                f"{computed.arithmetic()} the implant record's volumes give: leave the dose "
+                "out to give that, or say why (--bridge-reason TEXT)",
             )
         if self.bridge_bolus_ng and not changing:
             raise ProgrammerRefusal(
                 NakCode.INVALID_ARGUMENT,
                 "a bridge bolus goes with a concentration change; the concentration is unchanged",
             )
-        if changing and not self.bridge_bolus_ng and not self.waive_bridge:
+        if changing and not bridge and not self.waive_bridge:
             raise ProgrammerRefusal(
                 NakCode.BRIDGE_BOLUS_REQUIRED,
                 f"{format_concentration(old, unit)} -> {format_concentration(new, unit)} needs a "
-                "bridge bolus or an explicit waiver of it",
+                "bridge bolus or an explicit waiver of it (no implant record gives the volumes "
+                "to compute it)",
             )
-        if self.bridge_bolus_ng and not seen.running:
+        if bridge and not seen.running:
             raise ProgrammerRefusal(
                 NakCode.PUMP_STOPPED,
                 "the pump is stopped and would not deliver the bridge bolus: resume it first, "
                 "or waive the bridge bolus",
             )
-        if self.bridge_bolus_ng > limits.bridge_bolus_max_ng:
+        if bridge > limits.bridge_bolus_max_ng:
             raise ProgrammerRefusal(
                 NakCode.BOLUS_TOO_LARGE,
-                f"bridge bolus of {format_amount(self.bridge_bolus_ng, unit, False)} exceeds the "
+                f"bridge bolus of {format_amount(bridge, unit, False)} exceeds the "
                 "drug library's maximum of "
                 f"{format_amount(limits.bridge_bolus_max_ng, unit, False)}",
             )
-        if self.bridge_bolus_ng + seen.status.dose_ng_per_day > limits.max_dose_ng_per_day:
+        if bridge + seen.status.dose_ng_per_day > limits.max_dose_ng_per_day:
             raise ProgrammerRefusal(
                 NakCode.DAILY_LIMIT,
                 f"the bridge bolus with the daily dose exceeds the maximum daily dose "
@@ -534,6 +576,12 @@ class Refill(TherapyCommand):
                 "needs a flow below the pump's minimum of "
                 f"{format_flow(limits.min_flow_nl_per_day)}: use a lower concentration",
             )
+
+    def _bridge_rows(self, seen: Interrogation) -> tuple[ReviewRow, ...]:
+        computed = self.computed_bridge(seen)
+        if computed is None:
+            return ()
+        return (ReviewRow("Bridge bolus from the implant record", NONE, computed.arithmetic()),)
 
     def discrepancy_ul(self, seen: Interrogation) -> int:
         return self.withdrawn_ul - seen.status.reservoir_ul
@@ -575,10 +623,11 @@ class Refill(TherapyCommand):
             ReviewRow(
                 "Bridge bolus",
                 NONE,
-                format_amount(self.bridge_bolus_ng, unit, False)
-                if self.bridge_bolus_ng
+                format_amount(self.bridge_ng(seen), unit, False)
+                if self.bridge_ng(seen)
                 else ("waived" if self.waive_bridge else NONE),
             ),
+            *self._bridge_rows(seen),
             ReviewRow(
                 "Concentration range",
                 *[
@@ -626,6 +675,19 @@ class Refill(TherapyCommand):
                 f"Next refill by {pump_date(due)}: {limits.drug} may stay in the pump at most "
                 f"{days} days (drug library), before the reservoir runs low"
             )
+        computed = self.computed_bridge(seen)
+        if computed is not None and self.bridge_ng(seen) != computed.dose_ng:
+            warnings.append(
+                f"Bridge bolus {format_amount(self.bridge_ng(seen), unit, False)} instead of the "
+                f"{format_amount(computed.dose_ng, unit, False)} the implant record gives: "
+                f"{self.bridge_reason.strip()}"
+            )
+        if computed is not None:
+            warnings.append(
+                f"While the bridge bolus runs the patient receives the old drug in the pump and "
+                f"catheter: {format_amount(computed.volume_nl * old // 1_000_000, unit, False)} "
+                f"at {format_concentration(old, unit)}"
+            )
         if not seen.running:
             warnings.append("The pump is stopped and stays stopped after the refill: resume it")
         signs = "overdose and underdose"
@@ -642,7 +704,7 @@ class Refill(TherapyCommand):
             residual_withdrawn_ul=self.withdrawn_ul,
             volume_added_ul=self.added_ul,
             concentration_ng_per_ml=self.new_concentration(ctx.seen),
-            bridge_bolus_ng=self.bridge_bolus_ng,
+            bridge_bolus_ng=self.bridge_ng(ctx.seen),
             waive_bridge_bolus=self.waive_bridge,
             discrepancy_acknowledged=bool(confirmations.discrepancy_reason.strip()),
             confirm_large_change=confirmations.large_change,

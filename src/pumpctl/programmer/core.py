@@ -9,6 +9,7 @@ outcomes included.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -55,6 +56,7 @@ from pumpctl.protocol.messages import (
     DemandSettingsResponse,
     EventCode,
     EventRecord,
+    ImplantResponse,
     LimitsResponse,
     Message,
     Nak,
@@ -185,7 +187,7 @@ class Programmer:
     ) -> None:
         self.client = client
         self._record = record
-        if record is not None:
+        if record is not None and client is not None:
             record.programmer_id = client.programmer_id  # the audit trail names it
         self.clinician = clinician
         self.guard_config = guard_config or GuardConfig()
@@ -226,6 +228,21 @@ class Programmer:
             except RecordError as error:
                 self.record_problem = str(error)
         return seen
+
+    async def read_implant(self, serial: str, time_s: int = 0) -> ImplantResponse | None:
+        """The implant record (None from a pump that keeps none); the clinical record learns
+        its patient identifier, which every audit entry for this pump then carries."""
+        try:
+            implant = await self.client.read_implant()
+        except Refused as refused:
+            if refused.code in (NakCode.UNKNOWN_MESSAGE, NakCode.ROLE_FORBIDDEN):
+                return None
+            raise
+        if implant.recorded and self._record is not None:
+            self._record.remember_patient(
+                serial, implant.patient_id, actor=self.clinician, time_s=time_s
+            )
+        return implant
 
     async def read_schedule(self) -> ScheduleResponse:
         """The program in force (a flexible-dosing schedule, or the simple rate as one step)."""
@@ -434,6 +451,15 @@ class Programmer:
             seen = replace(seen, schedule=await self.client.read_schedule())
         if command.NEEDS_DEMAND and seen.demand is None:
             seen = replace(seen, demand=await self.client.read_demand_bolus())
+        if seen.implant is None and command.NEEDS_IMPLANT:
+            seen = replace(
+                seen, implant=await self.read_implant(seen.serial, seen.status.pump_time_s)
+            )
+        elif seen.implant is None and not self.record.knows_patient(seen.serial):
+            # Only to name the patient in the audit trail: a failed read stops nothing (a
+            # stop or a decrease least of all).
+            with contextlib.suppress(PumpError):
+                await self.read_implant(seen.serial, seen.status.pump_time_s)
         await self.sync_record(seen)
         alarms = (await self.client.read_alarms()).alarms if command.NEEDS_ALARMS else []
         ctx = Context(
@@ -640,6 +666,10 @@ class Programmer:
                 after = replace(after, schedule=await self.client.read_schedule())
             if command.VERIFIES_DEMAND:
                 after = replace(after, demand=await self.client.read_demand_bolus())
+            if command.VERIFIES_IMPLANT:
+                after = replace(
+                    after, implant=await self.read_implant(after.serial, after.status.pump_time_s)
+                )
             await self.sync_record(after)
         except PumpError as error:
             uncertain = _uncertain(

@@ -11,6 +11,7 @@ from pumpctl.protocol.messages import (
     AlarmRecord,
     DemandSettingsResponse,
     IdentifyResponse,
+    ImplantResponse,
     LimitsResponse,
     PumpState,
     ScheduleResponse,
@@ -25,6 +26,13 @@ class Interrogation:
     limits: LimitsResponse
     schedule: ScheduleResponse | None = None  # read for the commands that change the program
     demand: DemandSettingsResponse | None = None  # read for the demand-bolus settings
+    implant: ImplantResponse | None = None  # read for the commands that use the implant record
+
+    @property
+    def patient_id(self) -> str | None:
+        """The implant record's patient identifier, if it was read and one was written."""
+        implant = self.implant
+        return implant.patient_id if implant is not None and implant.recorded else None
 
     @property
     def unit(self) -> str:

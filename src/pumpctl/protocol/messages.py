@@ -46,6 +46,7 @@ class MsgType(IntEnum):
     SET_PERIODIC_BOLUS = 0x19
     SET_DEMAND_BOLUS = 0x1A
     DEMAND_BOLUS = 0x1C
+    WRITE_IMPLANT = 0x1B
     READ_EVENTS = 0x20
     READ_ALARMS = 0x21
     READ_LIMITS = 0x22
@@ -53,6 +54,7 @@ class MsgType(IntEnum):
     READ_SCHEDULE = 0x24
     READ_DEMAND_BOLUS = 0x25
     READ_DEMAND_LOG = 0x26
+    READ_IMPLANT = 0x27
     SESSION_OPEN = 0x30
     ENROL_PROGRAMMER = 0x31
     LIST_PROGRAMMERS = 0x32
@@ -183,6 +185,7 @@ class EventCode(IntEnum):
     PROGRAMMER_REVOKED = 24  # a programmer's key revoked (REVOKE_PROGRAMMER)
     DEMAND_BOLUS_SET = 25  # the demand-bolus settings programmed, changed or switched off
     DEMAND_BOLUS_REFUSED = 26  # a patient's activation refused (repeats of it coalesced)
+    IMPLANT_RECORD_WRITTEN = 27  # the implant record written (WRITE_IMPLANT)
 
 
 class DemandOutcome(IntEnum):
@@ -299,6 +302,10 @@ class StatusResponse(Response):
     last_rate_change_s: U64
     low_reservoir_projected_s: U64
     bolus_active: Bool
+    # Elective replacement: when it is due (raised: when it was); 0 not known.
+    battery_eri_projected_s: U64 = 0
+    # End of service: when the battery is empty and delivery stops for good; 0 not known.
+    battery_eos_projected_s: U64 = 0
     alarms: Annotated[list[ActiveAlarm], ListOf()]
 
 
@@ -449,6 +456,42 @@ class ReadDemandLogResponse(Response):
     next_index: U32
     oldest_index: U32
     entries: Annotated[list[DemandLogEntry], ListOf()]
+
+
+class WriteImplantRequest(Command):
+    """Write the implant record (clinician role): whom and what the pump is implanted in."""
+
+    TYPE = MsgType.WRITE_IMPLANT
+    patient_id: ShortText  # an opaque identifier, printable ASCII, no name needed
+    implanted_day: U32  # days since 1970-01-01
+    catheter_tip: ShortText  # vertebral level of the catheter tip: C1..C7, T1..T12, L1..L5
+    catheter_length_mm: U16
+    catheter_volume_nl: U32  # the catheter's internal volume, as implanted (trimmed)
+    pump_volume_nl: U32  # the pump's internal (dead) volume; 0: the pump model's
+
+
+class WriteImplantResponse(Response):
+    TYPE = MsgType.WRITE_IMPLANT
+    request_id: U64
+    written_at_s: U64
+
+
+class ReadImplantRequest(Message):
+    TYPE = MsgType.READ_IMPLANT
+
+
+class ImplantResponse(Response):
+    """The implant record; ``recorded`` false (and every field empty) until written."""
+
+    TYPE = MsgType.READ_IMPLANT
+    recorded: Bool
+    patient_id: ShortText
+    implanted_day: U32
+    catheter_tip: ShortText
+    catheter_length_mm: U16
+    catheter_volume_nl: U32
+    pump_volume_nl: U32  # as written, or the pump model's when none was
+    written_at_s: U64
 
 
 class BolusRequest(Command):
@@ -753,6 +796,8 @@ REQUESTS: tuple[type[Message], ...] = (
     ReadDemandBolusRequest,
     DemandBolusRequest,
     ReadDemandLogRequest,
+    WriteImplantRequest,
+    ReadImplantRequest,
 )
 RESPONSES: tuple[type[Message], ...] = (
     IdentifyResponse,
@@ -779,5 +824,7 @@ RESPONSES: tuple[type[Message], ...] = (
     DemandSettingsResponse,
     DemandBolusResponse,
     ReadDemandLogResponse,
+    WriteImplantResponse,
+    ImplantResponse,
     Nak,
 )

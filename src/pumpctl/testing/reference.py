@@ -25,7 +25,13 @@ DAY_MS = 86_400_000
 NL_PER_ML = 1_000_000
 BRIDGE_BOLUS_MS = 3_600_000
 LOW_BATTERY_PCT = 20
-ELECTIVE_REPLACEMENT_PCT = 10
+# The battery (docs/simulator.md §3.15): µAh, drained by time, by each mL moved and by each
+# bolus started; ELECTIVE_REPLACEMENT when what is left lasts 90 days at the program's drain.
+BATTERY_UAH = 7 * 365 * 1000
+BATTERY_UAH_PER_DAY = 1000
+BATTERY_UAH_PER_ML = 400
+BATTERY_UAH_PER_BOLUS = 50
+ERI_NOTICE_DAYS = 90
 CONCENTRATION_FACTOR = 2  # a refill changing the concentration ×2 or ÷2 needs confirming
 # Hard limits (docs/simulator.md §4.1), read from the shipped library: fields no WRITE_LIMITS
 # may raise, and fields none may lower.
@@ -88,7 +94,8 @@ class ReferencePump:
     last_increase_ms: int | None = None
     catheter: str = "patent"
     motor_stall: bool = False
-    battery_pct: int = 100
+    battery_used_uah: Fraction = Fraction(0)
+    fill_nl: Fraction = Fraction(0)  # the reservoir when last filled
     discrepancy: bool = False
     leak_found: bool = False
     acknowledged: set[AlarmCode] = field(default_factory=set)
@@ -131,19 +138,30 @@ class ReferencePump:
             doses=[(now_ms, dose_ng_per_day)],
             programs=[(now_ms, ((0, dose_ng_per_day),))],
             added_nl=Fraction(volume_ul * 1000),
+            fill_nl=Fraction(volume_ul * 1000),
         )
         pump._settle()
         return pump
 
     # --- what the pump must show ---------------------------------------------------------
 
+    @property
+    def battery_left_uah(self) -> Fraction:
+        return BATTERY_UAH - self.battery_used_uah
+
+    def eri_reserve_uah(self) -> Fraction:
+        """90 days of the drain at the program in force, running or not."""
+        ml_per_day = _daily(self.delivering()) / self.concentration_ng_per_ml
+        return ERI_NOTICE_DAYS * (BATTERY_UAH_PER_DAY + ml_per_day * BATTERY_UAH_PER_ML)
+
     def active_alarms(self) -> set[AlarmCode]:
+        left = self.battery_left_uah
         conditions = {
             AlarmCode.LOW_RESERVOIR: self.reservoir_nl <= self.model.low_reservoir_ul * 1000,
             AlarmCode.EMPTY_RESERVOIR: self.reservoir_nl <= 0,
             AlarmCode.OCCLUSION: self.catheter == "occluded",
-            AlarmCode.LOW_BATTERY: self.battery_pct <= LOW_BATTERY_PCT,
-            AlarmCode.ELECTIVE_REPLACEMENT: self.battery_pct <= ELECTIVE_REPLACEMENT_PCT,
+            AlarmCode.LOW_BATTERY: left * 100 <= BATTERY_UAH * LOW_BATTERY_PCT,
+            AlarmCode.ELECTIVE_REPLACEMENT: left <= self.eri_reserve_uah(),
             AlarmCode.VOLUME_DISCREPANCY: self.discrepancy,
             AlarmCode.MOTOR_STALL: self.motor_stall,
             AlarmCode.CATHETER_LEAK: self.leak_found,
@@ -168,8 +186,15 @@ class ReferencePump:
         while self.now_ms < target_ms:
             t = self.now_ms
             if not self.running or self.catheter == "occluded" or self.reservoir_nl <= 0:
-                self.now_ms = target_ms
-                break
+                until = target_ms
+                if self.running and self.battery_used_uah < BATTERY_UAH:
+                    per_ms = Fraction(BATTERY_UAH_PER_DAY, DAY_MS)
+                    until = min(until, t + math.ceil(self.battery_left_uah / per_ms))
+                self._use_battery(t, until, Fraction(0))
+                self.now_ms = until
+                if self.battery_used_uah >= BATTERY_UAH and self.running:
+                    self._stop(StopReason.BATTERY_DEPLETED)
+                continue
             active = [b for b in self.boluses if b.start_ms <= t < b.end_ms]
             until = min([target_ms] + [b.end_ms for b in active])
             rate: int | Fraction = self.dose_ng_per_day
@@ -178,6 +203,13 @@ class ReferencePump:
                 until = min(until, step_end)
             ng_per_ms = Fraction(rate, DAY_MS) + sum((b.ng_per_ms for b in active), Fraction(0))
             nl_per_ms = ng_per_ms * NL_PER_ML / self.concentration_ng_per_ml
+            if self.battery_used_uah < BATTERY_UAH:
+                # The pump stops at the end of the millisecond its battery runs out in.
+                per_ms = (
+                    Fraction(BATTERY_UAH_PER_DAY, DAY_MS)
+                    + nl_per_ms * BATTERY_UAH_PER_ML / NL_PER_ML
+                )
+                until = min(until, t + math.ceil(self.battery_left_uah / per_ms))
             volume = nl_per_ms * (until - t)
             if volume >= self.reservoir_nl:
                 # The pump notices the empty reservoir at the end of the millisecond it
@@ -185,14 +217,28 @@ class ReferencePump:
                 empty_ms = t + math.ceil(self.reservoir_nl / nl_per_ms)
                 share = self.reservoir_nl / (nl_per_ms * (empty_ms - t))
                 self._deliver(t, empty_ms, ng_per_ms * share, self.reservoir_nl)
+                self._use_battery(t, empty_ms, self.reservoir_nl)
                 self.reservoir_nl = Fraction(0)
                 self.now_ms = empty_ms
                 self._stop(StopReason.RESERVOIR_EMPTY)
             else:
                 self._deliver(t, until, ng_per_ms, volume)
+                self._use_battery(t, until, volume)
                 self.reservoir_nl -= volume
                 self.now_ms = until
+                if self.battery_used_uah >= BATTERY_UAH and self.running:
+                    self._stop(StopReason.BATTERY_DEPLETED)
         self._forget_acknowledgements()
+
+    def _use_battery(self, start: int, end: int, moved_nl: Fraction, boluses: int = 0) -> None:
+        used = (
+            self.battery_used_uah
+            + Fraction(BATTERY_UAH_PER_DAY * (end - start), DAY_MS)
+            + moved_nl * BATTERY_UAH_PER_ML / NL_PER_ML
+            + boluses * BATTERY_UAH_PER_BOLUS
+        )
+        if self.battery_used_uah < BATTERY_UAH:
+            self.battery_used_uah = min(used, Fraction(BATTERY_UAH))
 
     def _deliver(self, start: int, end: int, ng_per_ms: Fraction, nl: Fraction) -> None:
         self.delivered_nl += nl
@@ -206,9 +252,14 @@ class ReferencePump:
                 b.end_ms = self.now_ms
 
     def _settle(self) -> None:
-        if self.running and (self.reservoir_nl <= 0 or self.motor_stall):
+        depleted = self.battery_used_uah >= BATTERY_UAH
+        if self.running and (self.reservoir_nl <= 0 or self.motor_stall or depleted):
             reason = (
-                StopReason.RESERVOIR_EMPTY if self.reservoir_nl <= 0 else StopReason.MOTOR_STALL
+                StopReason.BATTERY_DEPLETED
+                if depleted
+                else StopReason.RESERVOIR_EMPTY
+                if self.reservoir_nl <= 0
+                else StopReason.MOTOR_STALL
             )
             self._stop(reason)
         self._forget_acknowledgements()
@@ -471,6 +522,8 @@ class ReferencePump:
         if self.peak_24h_ng(self.dose_ng_per_day, bolus) > limits.max_dose_ng_per_day:
             return NakCode.DAILY_LIMIT
         self.boluses.append(bolus)
+        self._use_battery(now, now, Fraction(0), boluses=1)
+        self._settle()
         return None
 
     def set_demand(
@@ -572,7 +625,7 @@ class ReferencePump:
             self._stop(StopReason.CLINICIAN)
 
     def resume(self) -> NakCode | None:
-        if self.motor_stall:
+        if self.battery_used_uah >= BATTERY_UAH or self.motor_stall:
             return NakCode.PUMP_STOPPED
         if self.reservoir_nl <= 0:
             return NakCode.RESERVOIR_EMPTY
@@ -633,12 +686,18 @@ class ReferencePump:
             if not discrepancy_acknowledged:
                 return NakCode.DISCREPANCY_UNACKNOWLEDGED
             self.discrepancy = True
+        # The battery counts the volume a fill moved in whole nL (the rest is dropped).
+        moved = self.fill_nl - self.reservoir_nl
+        if self.battery_used_uah < BATTERY_UAH:
+            self.battery_used_uah -= (moved - math.floor(moved)) * BATTERY_UAH_PER_ML / NL_PER_ML
+        self.fill_nl = Fraction(added_ul * 1000)
         self.withdrawn_nl += self.reservoir_nl
         self.added_nl += added_ul * 1000
         self.reservoir_nl = Fraction(added_ul * 1000)
         self.concentration_ng_per_ml = concentration
         if bridge is not None:
             self.boluses.append(bridge)
+            self._use_battery(now, now, Fraction(0), boluses=1)
         self._settle()
         return None
 
@@ -663,13 +722,14 @@ class ReferencePump:
         elif name == "motor_stall":
             self.motor_stall = value == "on"
         elif name == "battery":
-            self.battery_pct = int(value)
+            self.battery_used_uah = Fraction(BATTERY_UAH * (100 - int(value)), 100)
         else:
             raise ValueError(f"unknown fault {name!r}")
         self._settle()
 
     def clear_faults(self) -> None:
-        self.catheter, self.motor_stall, self.battery_pct = "patent", False, 100
+        self.catheter, self.motor_stall = "patent", False
+        self.battery_used_uah = Fraction(0)
         self._settle()
 
 
@@ -748,6 +808,7 @@ def disagreements(pump: Pump, ref: ReferencePump) -> list[str]:
     differ("running", state.running, ref.running)
     differ("stop reason", StopReason(state.stop_reason), ref.stop_reason)
     differ("last increase (ms)", state.last_increase_ms, ref.last_increase_ms)
+    differ("battery used (µAh)", state.battery_used_uah, ref.battery_used_uah)
     differ("alarms", set(state.alarms), ref.active_alarms())
     severities = {AlarmCode(code): Severity(alarm.severity) for code, alarm in state.alarms.items()}
     differ("alarm severities", severities, {c: ref.severity(c) for c in ref.active_alarms()})

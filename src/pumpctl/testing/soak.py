@@ -59,7 +59,7 @@ from pumpctl.protocol.messages import (
     StopReason,
     StopRequest,
 )
-from pumpctl.testing.reference import DAY_MS, ReferencePump, disagreements
+from pumpctl.testing.reference import BATTERY_UAH, DAY_MS, ReferencePump, disagreements
 
 HOUR_MS = 3_600_000
 EVENT_CAPACITY = 1 << 22  # a year of events without the ring wrapping: loss must be visible
@@ -297,7 +297,7 @@ class Soak:
                 ("catheter", "partial"),
                 ("catheter", "leak"),
                 ("motor_stall", "on"),
-                ("battery", str(rng.choice([25, 20, 15, 10, 5]))),
+                ("battery", str(rng.choice([25, 20, 15, 10, 5, 3, 0]))),
             ]
         )
         self._inject(name, value)
@@ -312,7 +312,9 @@ class Soak:
     def _visit(self) -> None:
         """The clinician interrogates, fixes what is wrong, maybe titrates, maybe refills."""
         rng, ref = self.rng, self.ref
-        faulty = ref.catheter != "patent" or ref.motor_stall or ref.battery_pct < 100
+        # A battery fault leaves 25 % or less; the battery's own drain takes years to get there.
+        weak = ref.battery_left_uah * 4 <= BATTERY_UAH
+        faulty = ref.catheter != "patent" or ref.motor_stall or weak
         if faulty and rng.random() < 0.7:
             self.sim.clear_faults()
             self.ref.clear_faults()

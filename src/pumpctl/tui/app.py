@@ -194,6 +194,7 @@ class PumpApp(App[None]):
         self.link_ok = False
         self.step_pct = 10
         self.last_check = "not in the record"
+        self.implant_read: set[str] = set()  # pumps whose implant record this session read
         self.last_command_s: float | None = None
         self.busy = False
         # A command whose outcome is unknown (the answer and the read-back were lost): the
@@ -348,6 +349,9 @@ class PumpApp(App[None]):
             return
         try:
             seen = await programmer.interrogate()  # syncs the record and cross-checks it
+            if seen.serial not in self.implant_read:  # the header names the patient
+                await programmer.read_implant(seen.serial, seen.status.pump_time_s)
+                self.implant_read.add(seen.serial)
             self._show(seen)
         except PumpError as error:
             self._link_lost(str(error))
@@ -399,9 +403,10 @@ class PumpApp(App[None]):
         self.screen_stack[0].remove_class("stale")
         identity = seen.identity
         mode = "TRAINING SIMULATOR" if self.sim is not None else self.port or ""
+        patient = self.record.patient_id(seen.serial) if self.record is not None else None
         self.sub_title = (
-            f"{identity.serial_number} {identity.model} fw {identity.firmware_version} · {mode}"
-        )
+            f"patient {patient} · " if patient else ""
+        ) + f"{identity.serial_number} {identity.model} fw {identity.firmware_version} · {mode}"
         self.last_check = self._last_catheter_check(identity.serial_number)
         self.query_one(TherapyPanel).show(
             seen, self._last_vas(identity.serial_number), self._systemic(seen)

@@ -10,6 +10,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, ProgressBar, Static
 
+from pumpctl.battery import battery_short
 from pumpctl.chart import ChartModel
 from pumpctl.clinical.systemic import SystemicLoad, short_text
 from pumpctl.programmer import Interrogation
@@ -99,7 +100,8 @@ class ReservoirPanel(Widget):
         else:  # no projection: at the threshold already, or nothing is being delivered
             low = "now" if seen.running else "- (not delivering)"
         self.query_one("#reservoir-extra", Static).update(
-            f"Low-reservoir date {low}\nBattery {status.battery_pct} %\nCatheter check {last_check}"
+            f"Low-reservoir date {low}\nBattery {battery_short(status)}\n"
+            f"Catheter check {last_check}"
         )
 
 

@@ -523,7 +523,7 @@ class RefillWizard(ModalScreen[Refill | None]):
                 Input(
                     amount(before.bridge_bolus_ng if before else None),
                     id="bridge",
-                    placeholder="if the concentration changes",
+                    placeholder="blank: from the implant record, if any",
                     compact=True,
                 ),
             )
