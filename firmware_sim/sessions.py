@@ -37,6 +37,7 @@ from pumpctl.protocol.messages import (
     SessionOpenRequest,
     SessionOpenResponse,
 )
+from pumpctl.protocol.roles import forbidden, may_send
 from pumpctl.protocol.session import (
     COUNTER_MAX,
     MAC_LEN,
@@ -63,36 +64,6 @@ THROTTLE_QUIET_MS = 60_000  # a minute without failures: the delay starts again 
 FAILURE_WINDOW_MAX_MS = 86_400_000  # an open window is logged and reopened at least daily
 PERSIST_EVERY = 100  # failures counted between writes of the count to NV memory
 WITHOUT_SESSION = {MsgType.IDENTIFY, MsgType.SESSION_OPEN}
-_READS = {
-    MsgType.IDENTIFY,
-    MsgType.STATUS,
-    MsgType.READ_EVENTS,
-    MsgType.READ_ALARMS,
-    MsgType.READ_LIMITS,
-    MsgType.QUERY_OUTCOME,
-    MsgType.READ_SCHEDULE,
-    MsgType.READ_DEMAND_BOLUS,
-    MsgType.READ_DEMAND_LOG,
-    MsgType.READ_IMPLANT,
-}
-# The patient's bolus is the demand bolus the clinician set (DEMAND_BOLUS, no dose in it): the
-# patient neither sends BOLUS nor reads the activation log; the clinician does not press the
-# patient's button.
-PERMITTED: dict[Role, frozenset[int]] = {
-    Role.CLINICIAN: frozenset(
-        set(MsgType) - {MsgType.WRITE_LIMITS, MsgType.DEMAND_BOLUS, MsgType.NAK}
-    ),
-    Role.PATIENT: frozenset(
-        {
-            MsgType.IDENTIFY,
-            MsgType.STATUS,
-            MsgType.DEMAND_BOLUS,
-            MsgType.READ_DEMAND_BOLUS,
-            MsgType.QUERY_OUTCOME,
-        }
-    ),
-    Role.SERVICE: frozenset(_READS | {MsgType.WRITE_LIMITS}),
-}
 
 
 def programmer_name(programmer_id: int) -> str:
@@ -144,7 +115,7 @@ class SecurityState:
         )
 
 
-class Refused(Exception):
+class SessionRefusal(Exception):
     def __init__(self, code: NakCode, detail: str, limit: int = 0) -> None:
         super().__init__(detail)
         self.nak = Nak(code=code, limit=limit, detail=detail)
@@ -204,7 +175,7 @@ class SessionGuard:
         try:
             role = Role(request.role)
         except ValueError:
-            raise Refused(NakCode.INVALID_ARGUMENT, f"unknown role {request.role}") from None
+            raise SessionRefusal(NakCode.INVALID_ARGUMENT, f"unknown role {request.role}") from None
         key = self._key_of(request.programmer_id, role, now)
         session_id = self._new_session_id()
         pump_nonce = secrets.token_bytes(NONCE_LEN)
@@ -239,7 +210,7 @@ class SessionGuard:
         enrolled = self.programmers.get(programmer_id)
         if enrolled is None or enrolled.role != role:
             self._failed(f"SESSION_OPEN from unknown programmer {programmer_id}", now)
-            raise Refused(
+            raise SessionRefusal(
                 NakCode.UNKNOWN_PROGRAMMER,
                 f"programmer {programmer_id} is not enrolled in this pump as "
                 f"{role.name.lower()}: pair again",
@@ -247,7 +218,7 @@ class SessionGuard:
             )
         if enrolled.revoked:
             self._failed(f"SESSION_OPEN from revoked programmer {programmer_id}", now)
-            raise Refused(
+            raise SessionRefusal(
                 NakCode.PROGRAMMER_REVOKED,
                 f"programmer {programmer_id} was revoked: it opens no session",
                 programmer_id,
@@ -281,18 +252,20 @@ class SessionGuard:
 
     def admit(self, frame: Frame) -> tuple[Role, Frame]:
         """Authenticate a request frame: the session's role and the frame decrypted, or
-        ``Refused``."""
+        ``SessionRefusal``."""
         self._current = None
         now = self._now_ms()
         session = self._find(frame.session_id)
         if session is None:
-            raise Refused(NakCode.AUTH_REQUIRED, "no open session: open one first")
+            raise SessionRefusal(NakCode.AUTH_REQUIRED, "no open session: open one first")
         if now - session.last_activity_ms > IDLE_TIMEOUT_S * 1000:
             self._forget(session)
-            raise Refused(NakCode.SESSION_EXPIRED, "the session was idle too long: open a new one")
+            raise SessionRefusal(
+                NakCode.SESSION_EXPIRED, "the session was idle too long: open a new one"
+            )
         if session.keys.sent >= COUNTER_MAX:  # no answer could be sealed: a nonce is never reused
             self._forget(session)
-            raise Refused(
+            raise SessionRefusal(
                 NakCode.SESSION_EXPIRED, "the session's counter is used up: open a new one"
             )
         if not session.proven:
@@ -302,7 +275,7 @@ class SessionGuard:
         except AuthError as error:
             self._failed(str(error), now)
             code = NakCode.REPLAYED if isinstance(error, Replayed) else NakCode.AUTH_FAILED
-            raise Refused(code, f"authentication failed: {error}") from None
+            raise SessionRefusal(code, f"authentication failed: {error}") from None
         if not session.proven:
             self._prove(session, now)
         session.last_activity_ms = now
@@ -417,13 +390,8 @@ class SessionGuard:
         )
 
     def permit(self, role: Role, msg_type: int) -> None:
-        if msg_type not in PERMITTED[role]:
-            name = (
-                MsgType(msg_type).name
-                if msg_type in MsgType.__members__.values()
-                else hex(msg_type)
-            )
-            raise Refused(NakCode.ROLE_FORBIDDEN, f"a {role.name.lower()} session may not {name}")
+        if not may_send(role, msg_type):
+            raise SessionRefusal(NakCode.ROLE_FORBIDDEN, forbidden(role, msg_type))
 
     def seal(self, reply: Frame) -> Frame:
         """``reply`` sealed in the session of the request it answers."""

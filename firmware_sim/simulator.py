@@ -25,8 +25,7 @@ from firmware_sim.model.pump import Pump, clip_text
 from firmware_sim.model.state import PumpState
 from firmware_sim.model.units import flow_nl_per_day
 from firmware_sim.programmers import ProgrammerTable
-from firmware_sim.sessions import WITHOUT_SESSION, SecurityState, SessionGuard
-from firmware_sim.sessions import Refused as SessionRefused
+from firmware_sim.sessions import WITHOUT_SESSION, SecurityState, SessionGuard, SessionRefusal
 from firmware_sim.store import Loaded, NonVolatileStore, NoPumpMemory, NvError, Outcome
 from pumpctl.protocol.codec import (
     DecodeError,
@@ -192,7 +191,7 @@ class Simulator:
                 if frame.msg_type == MsgType.SESSION_OPEN:
                     return self._open_session(frame)
                 role, frame = self._admit(frame)
-            except SessionRefused as refused:
+            except SessionRefusal as refused:
                 self._commit_security()
                 return to_frame(refused.nak, frame.seq)
             reply = self._dispatch(frame, role)
@@ -204,7 +203,7 @@ class Simulator:
         if FrameFlags.AUTHENTICATED in frame.flags:
             return self.sessions.admit(frame)
         if frame.msg_type not in WITHOUT_SESSION:
-            raise SessionRefused(NakCode.AUTH_REQUIRED, "this request needs a session")
+            raise SessionRefusal(NakCode.AUTH_REQUIRED, "this request needs a session")
         return None, frame
 
     def _open_session(self, frame: Frame) -> Frame:
@@ -253,7 +252,7 @@ class Simulator:
         if role is not None:
             try:
                 self.sessions.permit(role, frame.msg_type)
-            except SessionRefused as refused:
+            except SessionRefusal as refused:
                 return to_frame(refused.nak, frame.seq)
         if isinstance(request, QueryOutcomeRequest):
             return to_frame(self._query_outcome(request.request_id, request.close), frame.seq)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from pumpctl.cli_json import error_fields, error_json, json_mode
-from pumpctl.link.errors import Refused
+from pumpctl.link.errors import PumpRefused
 from pumpctl.protocol.messages import Nak, NakCode
 from pumpctl.testing.plugin import PumpUnderTest
 from tests.test_cli import assert_ok, env, pumpctl
@@ -67,7 +67,7 @@ def test_no_pump_is_an_error_object(env: dict[str, str]) -> None:
 
 def test_a_pump_refusal_carries_its_rule_and_limit() -> None:
     nak = Nak(code=NakCode.ABOVE_MAX_DOSE, limit=20_000_000, detail="above the daily maximum")
-    error = json.loads(error_json("pump refused", 1, **error_fields(Refused(nak))))["error"]
+    error = json.loads(error_json("pump refused", 1, **error_fields(PumpRefused(nak))))["error"]
     assert (error["rule"], error["limit"]) == ("ABOVE_MAX_DOSE", 20_000_000)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from pumpctl.client import PumpClient
 from pumpctl.clinical.record import ClinicalRecord
-from pumpctl.link.errors import OutcomeUncertain, Refused
+from pumpctl.link.errors import OutcomeUncertain, PumpRefused
 from pumpctl.programmer import (
     Bolus,
     ConfirmationRequired,
@@ -195,7 +195,7 @@ def test_a_session_refusal_of_an_executed_command_is_resolved_not_recorded_refus
 
             async def send_once(self, request: Command) -> Any:
                 await client.send_once(request)
-                raise Refused(Nak(code=NakCode.REPLAYED, limit=0, detail="counter reused"))
+                raise PumpRefused(Nak(code=NakCode.REPLAYED, limit=0, detail="counter reused"))
 
         record = ClinicalRecord.open(tmp_path / "clinical.db")
         try:

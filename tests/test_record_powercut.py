@@ -24,7 +24,7 @@ import pytest
 
 from pumpctl.client import PumpClient
 from pumpctl.clinical.record import ChangeOutcome, ClinicalRecord, RecordError
-from pumpctl.link.errors import Refused
+from pumpctl.link.errors import PumpRefused
 from pumpctl.programmer import AppliedNotRecorded, Programmer
 from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.testing.plugin import PumpUnderTest
@@ -174,7 +174,7 @@ def test_a_pending_change_the_pump_refused_is_settled_refused(
 ) -> None:
     db = tmp_path / "clinical.db"
     change = begin(db, pump, 5_000_000, request_id=0xF00D)
-    with pytest.raises(Refused):
+    with pytest.raises(PumpRefused):
         pump.client.set_rate(5_000_000, 1_400_000, request_id=0xF00D)
     assert sync(pump, db) == [(change, "refused")]
     assert changes(db)[change].detail.startswith("settled from the pump's event log (event ")

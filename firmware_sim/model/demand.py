@@ -116,13 +116,13 @@ def set_demand(pump: Pump, request: SetDemandBolusRequest) -> SetDemandBolusResp
     limits, no faster than the drug's patient-bolus minimum, and with the program's daily
     dose within the daily maximum when every allowed demand bolus is taken. A dose of 0
     switches them off: always allowed."""
-    from firmware_sim.model.pump import Refusal
+    from firmware_sim.model.pump import RuleRefusal
 
     state = pump.state
     old = settings_of(state)
     believed = (request.believed_dose_ng, request.believed_per_day)
     if believed != ((old[0], old[3]) if old is not None else (0, 0)):
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.STALE_DOSE,
             "programmer believes other demand-bolus settings than the pump's: interrogate again",
             old[0] if old is not None else 0,
@@ -152,27 +152,29 @@ def set_demand(pump: Pump, request: SetDemandBolusRequest) -> SetDemandBolusResp
 
 def check(pump: Pump, settings: Settings) -> None:
     """Refuse settings a rule forbids, naming it (docs/simulator.md §3.13)."""
-    from firmware_sim.model.pump import Refusal
+    from firmware_sim.model.pump import RuleRefusal
 
     state, limits = pump.state, pump.limits
     dose, duration, lockout, count = settings
     hard = hard_limits_for(state.drug) or {}
     if count < 1:
-        raise Refusal(NakCode.INVALID_ARGUMENT, "a demand bolus needs a count per day of 1 or more")
+        raise RuleRefusal(
+            NakCode.INVALID_ARGUMENT, "a demand bolus needs a count per day of 1 or more"
+        )
     if not 0 < lockout <= LOCKOUT_MAX_S:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.INVALID_ARGUMENT,
             f"a demand bolus's lockout is up to {LOCKOUT_MAX_S // 3600} h, not {_minutes(lockout)}",
         )
     if not 0 < duration <= lockout:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.INVALID_ARGUMENT,
             f"a demand bolus lasts up to its lockout ({_minutes(lockout)}), not "
             f"{_minutes(duration)}: one ends before the next may start",
         )
     min_duration = patient_bolus_min_duration_s(state.drug)
     if duration < min_duration:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.BOLUS_TOO_SHORT,
             f"a patient's bolus lasts at least {min_duration // 60} min for {state.drug}, not "
             f"{_minutes(duration)}",
@@ -180,7 +182,7 @@ def check(pump: Pump, settings: Settings) -> None:
         )
     most = min(limits.bolus_max_ng, hard.get("bolus_max_ng", limits.bolus_max_ng))
     if dose > most:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.BOLUS_TOO_LARGE,
             f"a demand bolus of {pump._dose(dose, False)} exceeds the maximum bolus of "
             f"{pump._dose(most, False)}",
@@ -188,7 +190,7 @@ def check(pump: Pump, settings: Settings) -> None:
         )
     floor = max(limits.bolus_lockout_s, hard.get("bolus_lockout_s", limits.bolus_lockout_s))
     if lockout < floor:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.BOLUS_LOCKOUT,
             f"a lockout of {_minutes(lockout)} is shorter than the drug library's "
             f"{_minutes(floor)}",
@@ -199,14 +201,14 @@ def check(pump: Pump, settings: Settings) -> None:
         hard.get("max_boluses_per_day", limits.max_boluses_per_day),
     )
     if count > ceiling:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.BOLUS_COUNT_LIMIT,
             f"{count} demand boluses a day exceeds the drug library's {ceiling} for {state.drug}",
             ceiling,
         )
     basal = daily_dose(program(state)) + periodic_per_day(periodic_of(state))
     if basal + dose * count > limits.max_dose_ng_per_day:  # exactly, not rounded
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.ABOVE_MAX_DOSE,
             f"{pump._dose(math.ceil(basal))} with {count} demand boluses of "
             f"{pump._dose(dose, False)} a day ({pump._dose(dose * count, False)}) exceeds "

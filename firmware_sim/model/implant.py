@@ -39,12 +39,12 @@ def _record(request: WriteImplantRequest) -> ImplantRecord:
 
 
 def write(pump: Pump, request: WriteImplantRequest) -> WriteImplantResponse:
-    from firmware_sim.model.pump import Refusal
+    from firmware_sim.model.pump import RuleRefusal
 
     state = pump.state
     found = problem(_record(request), state.anchor_ms // MS_PER_DAY)
     if found is not None:
-        raise Refusal(NakCode.INVALID_ARGUMENT, found)
+        raise RuleRefusal(NakCode.INVALID_ARGUMENT, found)
     state.implant = {
         "patient_id": request.patient_id,
         "implanted_day": request.implanted_day,

@@ -275,13 +275,13 @@ def read_schedule(pump: Pump, _: ReadScheduleRequest) -> ScheduleResponse:
 
 
 def set_schedule(pump: Pump, request: SetScheduleRequest) -> SetScheduleResponse:
-    from firmware_sim.model.pump import Refusal
+    from firmware_sim.model.pump import RuleRefusal
 
     state = pump.state
     old = program(state)
     believed = [(s.start_min, s.dose_ng_per_day) for s in request.believed_steps]
     if believed != old:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.STALE_DOSE,
             f"programmer believes {describe(pump, believed)} but the pump delivers "
             f"{describe(pump, old)}: interrogate again",
@@ -290,7 +290,7 @@ def set_schedule(pump: Pump, request: SetScheduleRequest) -> SetScheduleResponse
     new = [(s.start_min, s.dose_ng_per_day) for s in request.steps]
     problem = shape_error(new)
     if problem is not None:
-        raise Refusal(NakCode.INVALID_ARGUMENT, problem)
+        raise RuleRefusal(NakCode.INVALID_ARGUMENT, problem)
     return _apply(pump, old, new, request.request_id, request.confirm_large_change)
 
 
@@ -379,13 +379,13 @@ def check_steps(pump: Pump, steps: Basal) -> None:
     """The program on its own: its daily dose (the integral) at most the maximum daily dose,
     each step at least the minimum flow. A step's rate may exceed the daily maximum for part
     of the day; the worst 24 h window (``check_change``) bounds what it delivers."""
-    from firmware_sim.model.pump import Refusal
+    from firmware_sim.model.pump import RuleRefusal
 
     state, limits = pump.state, pump.limits
     periodic_ng = per_day(periodic_of(state))
     if daily_dose(steps) + periodic_ng > limits.max_dose_ng_per_day:  # exactly, not rounded
         with_boluses = f" with {pump._dose(periodic_ng, False)} of periodic boluses a day"
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.ABOVE_MAX_DOSE,
             f"{describe(pump, steps)}{with_boluses if periodic_ng else ''} exceeds the maximum "
             "daily dose "
@@ -396,7 +396,7 @@ def check_steps(pump: Pump, steps: Basal) -> None:
     for start, dose in steps:
         at = f"the {clock(start)} step's " if len(steps) > 1 else ""
         if flow_nl_per_day(dose, state.concentration_ng_per_ml) < min_flow:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.BELOW_MIN_FLOW,
                 f"{at}{pump._dose(dose)} needs a flow below the pump's minimum of "
                 f"{pump._min_flow()}: use a lower concentration at the next refill",
@@ -419,18 +419,18 @@ def compare(old: Steps, new: Steps) -> list[tuple[int, Rate, Rate]]:
 def check_step(pump: Pump, old: int, new: int, at: str = "") -> None:
     """STEP_TOO_LARGE for an increase from ``old`` to ``new`` ng/day beyond the step limits
     (absolute, then percentage); ``at`` names the time of day in a schedule."""
-    from firmware_sim.model.pump import Refusal
+    from firmware_sim.model.pump import RuleRefusal
 
     limits, step = pump.limits, new - old
     if step > limits.max_step_ng_per_day:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.STEP_TOO_LARGE,
             f"{at}increase of {pump._dose(step)} exceeds the maximum step of "
             f"{pump._dose(limits.max_step_ng_per_day)}",
             limits.max_step_ng_per_day,
         )
     if old > 0 and step * 100 > old * limits.max_step_pct:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.STEP_TOO_LARGE,
             f"{at}increase of {pump._dose(step)} exceeds the maximum step of "
             f"{limits.max_step_pct}% of {pump._dose(old)}",
@@ -440,7 +440,7 @@ def check_step(pump: Pump, old: int, new: int, at: str = "") -> None:
 
 def check_increase_interval(pump: Pump) -> None:
     """INCREASE_TOO_SOON within the drug's minimum interval after the last increase."""
-    from firmware_sim.model.pump import Refusal
+    from firmware_sim.model.pump import RuleRefusal
 
     state, limits = pump.state, pump.limits
     if state.last_increase_ms is None:
@@ -449,7 +449,7 @@ def check_increase_interval(pump: Pump) -> None:
     interval_ms = limits.min_increase_interval_s * 1000
     if elapsed_ms < interval_ms:
         wait_min = math.ceil((interval_ms - elapsed_ms) / 60_000)
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.INCREASE_TOO_SOON,
             f"last increase was {elapsed_ms // 60_000} min ago; increases must be "
             f"{limits.min_increase_interval_s // 3600} h apart ({wait_min} min to wait)",
@@ -460,26 +460,26 @@ def check_increase_interval(pump: Pump) -> None:
 def check_change(pump: Pump, old: Basal, new: Basal, confirmed: bool) -> bool:
     """Refuse a change of program a rule forbids; returns whether it increases any time of
     day. The same rules as a simple rate's, at every time of day (docs/simulator.md §3.11)."""
-    from firmware_sim.model.pump import Refusal
+    from firmware_sim.model.pump import RuleRefusal
 
     state, limits = pump.state, pump.limits
     stretches = [(start, int(o), int(n)) for start, o, n in compare(old, new)]
     increase = any(n > o for _, o, n in stretches)
     several = len(old) > 1 or len(new) > 1
     if increase and (state.catheter == "occluded" or AlarmCode.OCCLUSION in state.alarms):
-        raise Refusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no increase")
+        raise RuleRefusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no increase")
     factor = limits.large_change_factor
     for start, o, n in stretches:
         at = f"at {clock(start)}: " if several else ""
         change = f"{at}{pump._dose(o)} -> {pump._dose(n)}"
         if o > 0 and n >= o * factor and not confirmed:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.LARGE_CHANGE_UNCONFIRMED,
                 f"{change} multiplies the dose by {factor} or more: confirm explicitly",
                 factor,
             )
         if o > 0 and n < o and n * factor <= o and not confirmed:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.LARGE_CHANGE_UNCONFIRMED,
                 f"{change} divides the dose by {factor} or more: confirm explicitly",
                 factor,
@@ -491,7 +491,7 @@ def check_change(pump: Pump, old: Basal, new: Basal, confirmed: bool) -> bool:
     check_increase_interval(pump)
     peak_ng = peak_24h_ng(state, effective(new, periodic_of(state)))
     if peak_ng > limits.max_dose_ng_per_day:
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.DAILY_LIMIT,
             f"{describe(pump, new)} with the boluses and doses of the last 24 h would put "
             f"{pump._dose(math.ceil(peak_ng), False)} in one 24 h window, above the maximum "
@@ -516,13 +516,13 @@ def set_periodic(pump: Pump, request: SetPeriodicBolusRequest) -> SetPeriodicBol
     """SET_PERIODIC_BOLUS: within the bolus maximum, and with the basal program within the
     daily maximum, over the day and over the worst real 24 h window (docs/simulator.md §3.12).
     A dose of 0 clears them: always allowed."""
-    from firmware_sim.model.pump import Refusal
+    from firmware_sim.model.pump import RuleRefusal
 
     state, limits = pump.state, pump.limits
     old = periodic_of(state)
     believed = (request.believed_dose_ng, request.believed_interval_min)
     if believed != ((old[0], old[2]) if old is not None else (0, 0)):
-        raise Refusal(
+        raise RuleRefusal(
             NakCode.STALE_DOSE,
             "programmer believes other periodic boluses than the pump's: interrogate again",
             old[0] if old is not None else 0,
@@ -532,9 +532,9 @@ def set_periodic(pump: Pump, request: SetPeriodicBolusRequest) -> SetPeriodicBol
         new = (request.dose_ng, request.duration_min, request.interval_min, request.first_min)
         problem = periodic_shape_error(*new)
         if problem is not None:
-            raise Refusal(NakCode.INVALID_ARGUMENT, problem)
+            raise RuleRefusal(NakCode.INVALID_ARGUMENT, problem)
         if request.dose_ng > limits.bolus_max_ng:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.BOLUS_TOO_LARGE,
                 f"a periodic bolus of {pump._dose(request.dose_ng, False)} exceeds the maximum "
                 f"bolus of {pump._dose(limits.bolus_max_ng, False)}",
@@ -543,7 +543,7 @@ def set_periodic(pump: Pump, request: SetPeriodicBolusRequest) -> SetPeriodicBol
         basal = program(state)
         daily = daily_dose(basal) + per_day(new)
         if daily > limits.max_dose_ng_per_day:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.ABOVE_MAX_DOSE,
                 f"{describe(pump, basal)} with {pump._dose(per_day(new), False)} of periodic "
                 f"boluses a day exceeds the maximum daily dose "
@@ -553,10 +553,10 @@ def set_periodic(pump: Pump, request: SetPeriodicBolusRequest) -> SetPeriodicBol
         before, after = effective(basal, old), effective(basal, new)
         if any(n > o for _, o, n in compare(before, after)):
             if state.catheter == "occluded" or AlarmCode.OCCLUSION in state.alarms:
-                raise Refusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no increase")
+                raise RuleRefusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no increase")
             peak_ng = peak_24h_ng(state, after)
             if peak_ng > limits.max_dose_ng_per_day:
-                raise Refusal(
+                raise RuleRefusal(
                     NakCode.DAILY_LIMIT,
                     f"{describe_periodic(pump, new)} with the doses and boluses of the last "
                     f"24 h would put {pump._dose(math.ceil(peak_ng), False)} in one 24 h "

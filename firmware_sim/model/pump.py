@@ -118,7 +118,7 @@ BOLUS_WINDOW_MS = MS_PER_DAY
 DOSE_HISTORY_MAX = 128
 
 
-class Refusal(Exception):
+class RuleRefusal(Exception):
     def __init__(self, code: NakCode, detail: str, limit: int = 0) -> None:
         super().__init__(detail)
         self.nak = Nak(code=code, limit=limit, detail=clip_text(detail))
@@ -183,7 +183,7 @@ class Pump:
         self._patient = patient
         try:
             response = handler(request)
-        except Refusal as refusal:
+        except RuleRefusal as refusal:
             request_id = getattr(request, "request_id", 0)
             self._log(EventCode.REFUSED, request_id, refusal.nak.code, 0, refusal.nak.detail)
             return refusal.nak
@@ -551,7 +551,7 @@ class Pump:
         state, limits = self.state, self.limits
         current, new = state.dose_ng_per_day, request.dose_ng_per_day
         if request.believed_dose_ng_per_day != current:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.STALE_DOSE,
                 f"programmer believes {self._dose(request.believed_dose_ng_per_day)} but the "
                 f"pump delivers {self._dose(current)}: interrogate again",
@@ -560,7 +560,7 @@ class Pump:
         if flexible.stepped(state):  # judged against the steps (and periodic boluses)
             return flexible.set_rate_over_schedule(self, request)
         if new > limits.max_dose_ng_per_day:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.ABOVE_MAX_DOSE,
                 f"{self._dose(new)} exceeds the maximum daily dose "
                 f"{self._dose(limits.max_dose_ng_per_day)}",
@@ -568,7 +568,7 @@ class Pump:
             )
         min_flow = self.model.min_flow_nl_per_day
         if flow_nl_per_day(new, state.concentration_ng_per_ml) < min_flow:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.BELOW_MIN_FLOW,
                 f"{self._dose(new)} needs a flow below the pump's minimum of "
                 f"{self._min_flow()}: use a lower concentration at the next refill",
@@ -605,7 +605,7 @@ class Pump:
         withdrawal: it needs confirming."""
         factor = self.limits.large_change_factor
         if current > 0 and new * factor <= current and not confirmed:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.LARGE_CHANGE_UNCONFIRMED,
                 f"{self._dose(current)} -> {self._dose(new)} divides the dose by {factor} or "
                 "more: confirm explicitly",
@@ -615,10 +615,10 @@ class Pump:
     def _check_increase(self, current: int, new: int, confirmed: bool) -> None:
         state, limits = self.state, self.limits
         if state.catheter == "occluded" or AlarmCode.OCCLUSION in state.alarms:
-            raise Refusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no increase")
+            raise RuleRefusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no increase")
         factor = limits.large_change_factor
         if current > 0 and new >= current * factor and not confirmed:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.LARGE_CHANGE_UNCONFIRMED,
                 f"{self._dose(current)} -> {self._dose(new)} multiplies the dose by {factor} or "
                 "more: confirm explicitly",
@@ -628,7 +628,7 @@ class Pump:
         flexible.check_increase_interval(self)
         peak_ng = self.peak_24h_ng(new)
         if peak_ng > limits.max_dose_ng_per_day:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.DAILY_LIMIT,
                 f"{self._dose(new)} with the boluses and doses of the last 24 h would put "
                 f"{self._dose(math.ceil(peak_ng), False)} in one 24 h window, above the maximum "
@@ -640,10 +640,10 @@ class Pump:
         state, limits = self.state, self.limits
         now = state.anchor_ms
         if request.dose_ng == 0 or request.duration_s == 0:
-            raise Refusal(NakCode.INVALID_ARGUMENT, "a bolus needs a dose and a duration")
+            raise RuleRefusal(NakCode.INVALID_ARGUMENT, "a bolus needs a dose and a duration")
         min_duration_s = patient_bolus_min_duration_s(state.drug)
         if self._patient and request.duration_s < min_duration_s:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.BOLUS_TOO_SHORT,
                 f"a patient's bolus lasts at least {min_duration_s // 60} min for "
                 f"{state.drug}, not {request.duration_s} s",
@@ -651,13 +651,13 @@ class Pump:
             )
         if not state.running:
             why = StopReason(state.stop_reason).name.lower().replace("_", " ")
-            raise Refusal(NakCode.PUMP_STOPPED, f"the pump is stopped ({why}): no bolus")
+            raise RuleRefusal(NakCode.PUMP_STOPPED, f"the pump is stopped ({why}): no bolus")
         if state.reservoir_nl <= 0:
-            raise Refusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty")
+            raise RuleRefusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty")
         if state.catheter == "occluded" or AlarmCode.OCCLUSION in state.alarms:
-            raise Refusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no bolus")
+            raise RuleRefusal(NakCode.OCCLUSION_PRESENT, "an occlusion is present: no bolus")
         if request.dose_ng > limits.bolus_max_ng:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.BOLUS_TOO_LARGE,
                 f"bolus of {self._dose(request.dose_ng, False)} exceeds the maximum of "
                 f"{self._dose(limits.bolus_max_ng, False)}",
@@ -667,14 +667,14 @@ class Pump:
         if demand:
             since_ms = now - max(b.start_ms for b in demand)
             if since_ms < limits.bolus_lockout_s * 1000:
-                raise Refusal(
+                raise RuleRefusal(
                     NakCode.BOLUS_LOCKOUT,
                     f"last bolus was {since_ms // 60_000} min ago; lockout is "
                     f"{limits.bolus_lockout_s // 60} min",
                     limits.bolus_lockout_s,
                 )
         if len(demand) >= limits.max_boluses_per_day:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.BOLUS_COUNT_LIMIT,
                 f"{len(demand)} boluses in the last 24 h; the maximum is "
                 f"{limits.max_boluses_per_day}",
@@ -683,7 +683,7 @@ class Pump:
         bolus = Bolus(now, request.dose_ng, request.duration_s * 1000, request.request_id)
         peak_ng = self.peak_24h_ng(state.dose_ng_per_day, bolus)
         if peak_ng > limits.max_dose_ng_per_day:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.DAILY_LIMIT,
                 f"this bolus would put {self._dose(math.ceil(peak_ng), False)} in one 24 h "
                 f"window, above the maximum daily dose {self._dose(limits.max_dose_ng_per_day)}",
@@ -722,16 +722,16 @@ class Pump:
     def _resume(self, request: ResumeRequest) -> ResumeResponse:
         state = self.state
         if state.battery_used_uah >= battery.CAPACITY_UAH:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.PUMP_STOPPED,
                 "the battery is depleted (end of service): the pump cannot resume; replace it",
             )
         if state.motor_stall:
-            raise Refusal(NakCode.PUMP_STOPPED, "the motor is stalled: the pump cannot resume")
+            raise RuleRefusal(NakCode.PUMP_STOPPED, "the motor is stalled: the pump cannot resume")
         if state.reservoir_nl <= 0:
-            raise Refusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty: refill first")
+            raise RuleRefusal(NakCode.RESERVOIR_EMPTY, "the reservoir is empty: refill first")
         if state.stop_reason == StopReason.NV_INTEGRITY and AlarmCode.NV_INTEGRITY in state.alarms:
-            raise Refusal(NakCode.PROGRAM_UNVERIFIED, UNVERIFIED_PROGRAM)
+            raise RuleRefusal(NakCode.PROGRAM_UNVERIFIED, UNVERIFIED_PROGRAM)
         detail = "already running (no change)" if state.running else "resumed"
         state.running = True
         state.stop_reason = StopReason.NONE
@@ -778,7 +778,7 @@ class Pump:
         current = state.concentration_ng_per_ml
         low, high = limits.min_concentration_ng_per_ml, limits.max_concentration_ng_per_ml
         if not low <= concentration <= high:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.CONCENTRATION_OUT_OF_RANGE,
                 f"concentration {self._concentration(concentration)} is outside "
                 f"{limits.drug}'s range {self._concentration(low)} to "
@@ -786,7 +786,7 @@ class Pump:
                 high if concentration > high else low,
             )
         if request.volume_added_ul > model.reservoir_capacity_ul:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.OVERFILL,
                 f"{format_volume(request.volume_added_ul)} overfills the "
                 f"{format_volume(model.reservoir_capacity_ul)} reservoir",
@@ -794,15 +794,15 @@ class Pump:
             )
         changing = concentration != current
         if request.bridge_bolus_ng and not changing:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.INVALID_ARGUMENT,
                 "a bridge bolus goes with a concentration change, and the concentration stays "
                 f"{self._concentration(current)}: send no bridge bolus",
             )
         if request.bridge_bolus_ng and request.waive_bridge_bolus:
-            raise Refusal(NakCode.INVALID_ARGUMENT, "give a bridge bolus or waive it, not both")
+            raise RuleRefusal(NakCode.INVALID_ARGUMENT, "give a bridge bolus or waive it, not both")
         if changing and request.bridge_bolus_ng == 0 and not request.waive_bridge_bolus:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.BRIDGE_BOLUS_REQUIRED,
                 "a concentration change needs a bridge bolus or an explicit waiver",
             )
@@ -814,9 +814,9 @@ class Pump:
                 detail = "cannot resume now and would not deliver the bridge bolus: waive it"
             else:
                 detail = "would not deliver the bridge bolus: resume it first, or waive it"
-            raise Refusal(NakCode.PUMP_STOPPED, f"the pump is stopped ({why}) and {detail}")
+            raise RuleRefusal(NakCode.PUMP_STOPPED, f"the pump is stopped ({why}) and {detail}")
         if request.bridge_bolus_ng > limits.bridge_bolus_max_ng:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.BOLUS_TOO_LARGE,
                 f"bridge bolus of {self._dose(request.bridge_bolus_ng, False)} exceeds the "
                 f"maximum bridge bolus of {self._dose(limits.bridge_bolus_max_ng, False)}",
@@ -824,7 +824,7 @@ class Pump:
             )
         lowest = min(dose for _, dose in flexible.program(state))  # each step's flow counts
         if flow_nl_per_day(lowest, concentration) < model.min_flow_nl_per_day:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.BELOW_MIN_FLOW,
                 f"at {self._concentration(concentration)} the current dose of "
                 f"{self._dose(state.dose_ng_per_day)} needs a flow below the pump's minimum of "
@@ -843,7 +843,7 @@ class Pump:
             # A bridge bolus is drug like any other: the 24 h maximum holds it too.
             peak_ng = self.peak_24h_ng(state.dose_ng_per_day, bridge)
             if peak_ng > limits.max_dose_ng_per_day:
-                raise Refusal(
+                raise RuleRefusal(
                     NakCode.DAILY_LIMIT,
                     f"the bridge bolus of {self._dose(request.bridge_bolus_ng, False)} would "
                     f"put {self._dose(math.ceil(peak_ng), False)} in one 24 h window, above "
@@ -853,7 +853,7 @@ class Pump:
         factor = LARGE_CONCENTRATION_CHANGE_FACTOR
         large = concentration >= current * factor or concentration * factor <= current
         if large and not request.confirm_large_change:
-            raise Refusal(
+            raise RuleRefusal(
                 NakCode.LARGE_CHANGE_UNCONFIRMED,
                 f"{self._concentration(current)} -> {self._concentration(concentration)} "
                 f"changes the concentration by a factor of {factor} or more: confirm explicitly",
@@ -870,7 +870,7 @@ class Pump:
             )
             found = f"{format_volume(abs(discrepancy))} {side}"
             if not request.discrepancy_acknowledged:
-                raise Refusal(
+                raise RuleRefusal(
                     NakCode.DISCREPANCY_UNACKNOWLEDGED,
                     f"withdrew {format_volume(request.residual_withdrawn_ul)}, {found}; the "
                     f"pump expected {format_volume(expected_ul)} (tolerance "
@@ -924,7 +924,7 @@ class Pump:
     def _ack_alarm(self, request: AckAlarmRequest) -> AckAlarmResponse:
         alarm = self.state.alarms.get(request.code)
         if alarm is None:
-            raise Refusal(NakCode.NO_SUCH_ALARM, f"no active {request.code.name} alarm")
+            raise RuleRefusal(NakCode.NO_SUCH_ALARM, f"no active {request.code.name} alarm")
         self._log(EventCode.ALARM_ACKNOWLEDGED, request.request_id, request.code, 0, "")
         if request.code in (AlarmCode.VOLUME_DISCREPANCY, AlarmCode.NV_INTEGRITY):
             self._clear(request.code, self.state.anchor_ms)

@@ -74,10 +74,10 @@ def error_json(
 def error_fields(error: object) -> dict[str, Any]:
     """The rule that refused, the limit it applied and what it needs, from the error itself
     (its kind, never its wording)."""
-    from pumpctl.link.errors import Refused
+    from pumpctl.link.errors import PumpRefused
     from pumpctl.programmer import ConfirmationRequired, GuardBlocked, ProgrammerRefusal
 
-    if isinstance(error, Refused):
+    if isinstance(error, PumpRefused):
         return {"rule": error.code.name, "limit": error.nak.limit or None}
     if isinstance(error, ProgrammerRefusal):
         return {"rule": error.rule.name}

@@ -21,7 +21,7 @@ from pumpctl.link.errors import (
     NoResponse,
     OutcomeUncertain,
     PumpError,
-    Refused,
+    PumpRefused,
 )
 from pumpctl.link.memory import is_memory_url, open_link
 from pumpctl.link.timing import LineTiming
@@ -180,6 +180,11 @@ class PumpClient:
                 await client.close()
                 raise
         return client
+
+    @property
+    def role(self) -> Role:
+        """The role this programmer's session holds (the clinician's until one is opened)."""
+        return self._role
 
     async def open_session(self, keys: KeySource, role: Role = Role.CLINICIAN) -> None:
         """The handshake: one round trip, which also brings the pump's identity.
@@ -523,7 +528,7 @@ class PumpClient:
         return await self._command(request, RevokeProgrammerResponse)
 
     async def send_once(self, request: Command) -> Message:
-        """Send a prepared therapy command once: a NAK raises ``Refused``, no answer
+        """Send a prepared therapy command once: a NAK raises ``PumpRefused``, no answer
         ``OutcomeUncertain`` (never resent; resolve it with :meth:`resolve`)."""
         reply = await self._command(request, Response)
         if isinstance(request, RefillRequest):
@@ -580,7 +585,7 @@ def _disagrees(identity: IdentifyResponse, what: str) -> AuthenticationError:
 
 def _expect(reply: Message, expected: type[R]) -> R:
     if isinstance(reply, Nak):
-        raise Refused(reply)
+        raise PumpRefused(reply)
     if not isinstance(reply, expected):
         raise PumpError(f"pump answered {type(reply).__name__}, expected {expected.__name__}")
     return reply

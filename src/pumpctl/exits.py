@@ -96,7 +96,7 @@ def _table() -> tuple[tuple[type[BaseException], ExitStatus], ...]:
         (NoResponse, ExitStatus.NOT_SENT),
         (AuthenticationError, ExitStatus.AUTH),
         (KeystoreError, ExitStatus.AUTH),
-        # Every other refusal: the pump's (Refused), the programmer's, the guard's, a
+        # Every other refusal: the pump's (PumpRefused), the programmer's, the guard's, a
         # missing confirmation.
         (PumpError, ExitStatus.REFUSED),
         (KeyboardInterrupt, ExitStatus.INTERRUPTED),

@@ -28,7 +28,7 @@ from pumpctl.clinical.systemic import (
     total_text,
 )
 from pumpctl.clinical.timeline import TimelineRow, timeline
-from pumpctl.link.errors import Refused
+from pumpctl.link.errors import PumpRefused
 from pumpctl.programmer import Interrogation, Programmer
 from pumpctl.programmer.demand import OUTCOME_WORDS, describe, settings_of, summarise
 from pumpctl.protocol.messages import (
@@ -123,7 +123,7 @@ async def build_visit_report(
     try:
         demand: DemandSettingsResponse | None = await programmer.read_demand_bolus()
         demand_log = tuple(await programmer.read_demand_log())
-    except Refused:  # a pump whose firmware has no demand boluses
+    except PumpRefused:  # a pump whose firmware has no demand boluses
         demand, demand_log = None, ()
     implant = await programmer.read_implant(serial, now)
     patient = implant.patient_id if implant is not None and implant.recorded else None

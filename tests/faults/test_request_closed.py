@@ -9,7 +9,7 @@ import pytest
 from firmware_sim.simulator import Simulator
 from pumpctl.cli import main
 from pumpctl.client import Resolution
-from pumpctl.link.errors import Refused
+from pumpctl.link.errors import PumpRefused
 from pumpctl.protocol.frames import StreamDecoder
 from pumpctl.protocol.messages import EventCode, MsgType, NakCode, QueryOutcomeRequest
 from pumpctl.testing.plugin import PumpUnderTest
@@ -80,7 +80,7 @@ def test_a_closed_id_is_refused_and_reported_closed_an_open_one_is_not(
     assert client.set_rate(1_300_000, 1_400_000, request_id=101).dose_ng_per_day == 1_300_000
 
     assert client.resolve(202, close=True).resolution is Resolution.NOT_EXECUTED
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(PumpRefused) as refused:
         client.set_rate(1_200_000, 1_300_000, request_id=202)
     assert refused.value.code == NakCode.REQUEST_CLOSED
     assert client.status().dose_ng_per_day == 1_300_000

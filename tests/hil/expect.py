@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from pumpctl.client import SyncPumpClient
-from pumpctl.link.errors import Refused
+from pumpctl.link.errors import PumpRefused
 from pumpctl.protocol.messages import (
     ActiveAlarm,
     AlarmCode,
@@ -28,9 +28,9 @@ MG = 1_000_000  # ng
 MCG = 1_000  # ng
 
 
-def refused(call: Callable[[], object], code: NakCode) -> Refused:
+def refused(call: Callable[[], object], code: NakCode) -> PumpRefused:
     """Run ``call``, which the pump must refuse under rule ``code``; the refusal."""
-    with pytest.raises(Refused) as info:
+    with pytest.raises(PumpRefused) as info:
         call()
     assert info.value.code == code, str(info.value)
     return info.value

@@ -9,7 +9,7 @@ import pytest
 import serial
 
 from pumpctl.client import PumpClient, Resolution, SyncPumpClient
-from pumpctl.link.errors import NoResponse, OutcomeUncertain, Refused
+from pumpctl.link.errors import NoResponse, OutcomeUncertain, PumpRefused
 from pumpctl.protocol.codec import to_frame
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
@@ -48,7 +48,7 @@ def test_set_rate_changes_what_status_reports(pump: PumpUnderTest) -> None:
 
 def test_stale_believed_dose_is_refused_and_changes_nothing(pump: PumpUnderTest) -> None:
     current = pump.client.status().dose_ng_per_day
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(PumpRefused) as refused:
         pump.client.set_rate(current - 1000, current + 1000)
     assert refused.value.code == NakCode.STALE_DOSE
     assert "interrogate again" in str(refused.value)

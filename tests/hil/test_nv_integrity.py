@@ -23,7 +23,7 @@ from firmware_sim.store import SCHEMA_VERSION, NonVolatileStore, NvError
 from pumpctl.cli import main
 from pumpctl.client import SyncPumpClient
 from pumpctl.keystore import Keystore
-from pumpctl.link.errors import Refused as PumpRefused
+from pumpctl.link.errors import PumpRefused
 from pumpctl.protocol.messages import AlarmCode, EventCode, NakCode, Severity, StopReason
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import InProcessSimulator

@@ -25,7 +25,7 @@ import pytest
 
 from pumpctl.client import Resolution, SyncPumpClient
 from pumpctl.keystore import Keystore
-from pumpctl.link.errors import PumpError, Refused
+from pumpctl.link.errors import PumpError, PumpRefused
 from pumpctl.protocol.messages import EventCode, EventRecord, NakCode, PumpState
 from pumpctl.testing.targets import SimulatorProcess
 from tests.hil.conftest import MakePump
@@ -160,7 +160,7 @@ class Session:
             step = self.next_step()
             try:
                 step.run()
-            except Refused as refusal:
+            except PumpRefused as refusal:
                 if refusal.code == NakCode.STALE_DOSE:
                     pytest.fail(f"the test lost track of the dose: {refusal}")
                 self.answered.add(step.request_id)

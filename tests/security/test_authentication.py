@@ -13,7 +13,7 @@ import pytest
 
 from pumpctl.client import SyncPumpClient
 from pumpctl.keystore import Keystore, StaticKeys
-from pumpctl.link.errors import AuthenticationError, Refused
+from pumpctl.link.errors import AuthenticationError, PumpRefused
 from pumpctl.protocol.codec import to_frame
 from pumpctl.protocol.frames import CRC, HEADER, Frame, FrameFlags, cobs_decode, cobs_encode
 from pumpctl.protocol.messages import (
@@ -130,14 +130,14 @@ def test_a_patient_session_cannot_set_a_rate(pump: PumpUnderTest) -> None:
     patient = SyncPumpClient(pump.port, keys=paired(pump, "patient"), role=Role.PATIENT)
     try:
         dose = patient.status().dose_ng_per_day
-        with pytest.raises(Refused) as refused:
+        with pytest.raises(PumpRefused) as refused:
             patient.set_rate(dose - 100_000, dose)
         assert refused.value.code == NakCode.ROLE_FORBIDDEN
-        with pytest.raises(Refused, match="ROLE_FORBIDDEN"):
+        with pytest.raises(PumpRefused, match="ROLE_FORBIDDEN"):
             patient.stop()
-        with pytest.raises(Refused, match="ROLE_FORBIDDEN"):
+        with pytest.raises(PumpRefused, match="ROLE_FORBIDDEN"):
             patient.bolus(50_000, 600)  # the patient's bolus is the clinician's demand bolus
-        with pytest.raises(Refused, match="DEMAND_NOT_PROGRAMMED"):
+        with pytest.raises(PumpRefused, match="DEMAND_NOT_PROGRAMMED"):
             patient.demand_bolus()  # ... once the clinician has set one
     finally:
         patient.close()
@@ -152,12 +152,12 @@ def test_a_patient_session_cannot_set_a_rate(pump: PumpUnderTest) -> None:
 def test_only_the_service_role_changes_the_drug_library(pump: PumpUnderTest) -> None:
     limits = pump.client.read_limits()
     tighter = limits.model_copy(update={"max_dose_ng_per_day": 15_000_000})
-    with pytest.raises(Refused, match="ROLE_FORBIDDEN"):
+    with pytest.raises(PumpRefused, match="ROLE_FORBIDDEN"):
         pump.client.write_limits(tighter)
     service = SyncPumpClient(pump.port, keys=paired(pump, "service"), role=Role.SERVICE)
     try:
         assert service.write_limits(tighter).max_dose_ng_per_day == 15_000_000
-        with pytest.raises(Refused, match="ROLE_FORBIDDEN"):
+        with pytest.raises(PumpRefused, match="ROLE_FORBIDDEN"):
             service.set_rate(1_300_000, 1_400_000)
     finally:
         service.close()

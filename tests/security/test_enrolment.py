@@ -16,7 +16,7 @@ from pumpctl.cli import main
 from pumpctl.client import SyncPumpClient
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.keystore import Keystore
-from pumpctl.link.errors import AuthenticationError, Refused
+from pumpctl.link.errors import AuthenticationError, PumpRefused
 from pumpctl.protocol.codec import from_frame, to_frame
 from pumpctl.protocol.enrolment import PROGRAMMERS_MAX
 from pumpctl.protocol.frames import Frame, StreamDecoder, encode_frame
@@ -246,13 +246,13 @@ def test_a_tenth_programmer_is_refused_until_one_is_revoked(pump: PumpUnderTest)
     while len(ids) < PROGRAMMERS_MAX:
         ids.append(secrets.randbelow(2**31) + 1)
         pump.client.enrol_programmer(ids[-1], Role.CLINICIAN, bytes(KEY_LEN), "desk")
-    with pytest.raises(Refused) as full:
+    with pytest.raises(PumpRefused) as full:
         pump.client.enrol_programmer(424242, Role.CLINICIAN, bytes(KEY_LEN), "one more")
     assert full.value.code == NakCode.ENROLMENT_FULL
     renewed = pump.client.enrol_programmer(ids[-1], Role.CLINICIAN, bytes(KEY_LEN), "renewed")
     assert renewed.renewed  # a programmer paired again is never refused for room
     pump.client.revoke_programmer(ids[-1])
-    with pytest.raises(Refused) as again:
+    with pytest.raises(PumpRefused) as again:
         pump.client.enrol_programmer(ids[-1], Role.CLINICIAN, bytes(KEY_LEN), "back")
     assert again.value.code == NakCode.PROGRAMMER_REVOKED  # never enrolled again
     assert not pump.client.enrol_programmer(424242, Role.CLINICIAN, bytes(KEY_LEN), "x").renewed
@@ -284,7 +284,7 @@ def test_a_bad_label_is_refused_in_one_line_by_the_programmer_and_the_pump(
     assert "label" in err or "--label" in err
     assert not fresh.exists()  # nothing sent, nothing stored
     if len(label.encode()) <= 32:  # the pump enforces it too (a longer one does not encode)
-        with pytest.raises(Refused, match=why) as refused:
+        with pytest.raises(PumpRefused, match=why) as refused:
             pump.client.enrol_programmer(77, Role.CLINICIAN, bytes(KEY_LEN), label)
         assert refused.value.code == NakCode.INVALID_ARGUMENT
 
@@ -298,7 +298,7 @@ def test_the_implant_key_is_never_revoked(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "UNKNOWN_PROGRAMMER" in err
-    with pytest.raises(Refused, match="never revoked") as refused:
+    with pytest.raises(PumpRefused, match="never revoked") as refused:
         pump.client.revoke_programmer(0)
     assert refused.value.code == NakCode.INVALID_ARGUMENT
 

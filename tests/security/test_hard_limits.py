@@ -16,7 +16,7 @@ from firmware_sim.model.pump import Pump
 from firmware_sim.simulator import InitialProgram, first_boot
 from pumpctl.client import SyncPumpClient
 from pumpctl.keystore import Keystore
-from pumpctl.link.errors import Refused
+from pumpctl.link.errors import PumpRefused
 from pumpctl.protocol.messages import (
     BolusRequest,
     LimitsResponse,
@@ -62,7 +62,7 @@ def test_a_service_key_cannot_open_the_library_to_the_wire_maxima(pump: PumpUnde
     assert bounds is not None
     service = SyncPumpClient(pump.port, keys=paired(pump, "service"), role=Role.SERVICE)
     try:
-        with pytest.raises(Refused) as refused:
+        with pytest.raises(PumpRefused) as refused:
             service.write_limits(before.model_copy(update=loosest(before)))
         assert refused.value.code == NakCode.ABOVE_HARD_LIMIT
         detail = refused.value.nak.detail
@@ -75,7 +75,7 @@ def test_a_service_key_cannot_open_the_library_to_the_wire_maxima(pump: PumpUnde
                 one[name] = before.max_dose_ng_per_day  # no more than the daily maximum
             if name == "min_concentration_ng_per_ml":
                 one[name] = 1
-            with pytest.raises(Refused) as refused:
+            with pytest.raises(PumpRefused) as refused:
                 service.write_limits(before.model_copy(update=one))
             assert refused.value.code == NakCode.ABOVE_HARD_LIMIT, name
             assert refused.value.nak.detail.startswith(name), refused.value.nak.detail
@@ -89,11 +89,11 @@ def test_a_service_key_cannot_open_the_library_to_the_wire_maxima(pump: PumpUnde
     # patient chooses no dose at all, and the clinician's demand bolus is held to the limits.
     patient = SyncPumpClient(pump.port, keys=paired(pump, "patient"), role=Role.PATIENT)
     try:
-        with pytest.raises(Refused, match="ROLE_FORBIDDEN"):
+        with pytest.raises(PumpRefused, match="ROLE_FORBIDDEN"):
             patient.bolus(100_000_000, 600)
     finally:
         patient.close()
-    with pytest.raises(Refused, match="BOLUS_TOO_LARGE"):
+    with pytest.raises(PumpRefused, match="BOLUS_TOO_LARGE"):
         pump.client.send_once(demand_settings(100_000_000, 600))
 
 
@@ -111,7 +111,7 @@ def demand_settings(dose_ng: int, duration_s: int) -> SetDemandBolusRequest:
 
 def test_a_patient_bolus_has_a_minimum_duration(pump: PumpUnderTest) -> None:
     for seconds in (1, 599):
-        with pytest.raises(Refused) as refused:
+        with pytest.raises(PumpRefused) as refused:
             pump.client.send_once(demand_settings(50_000, seconds))
         assert refused.value.code == NakCode.BOLUS_TOO_SHORT
         assert refused.value.nak.limit == 600

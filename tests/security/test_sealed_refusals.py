@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pumpctl.cli import main
-from pumpctl.link.errors import Refused
+from pumpctl.link.errors import PumpRefused
 from pumpctl.protocol.codec import to_frame
 from pumpctl.protocol.frames import DELIMITER, Frame, FrameFlags, StreamDecoder, encode_frame
 from pumpctl.protocol.messages import MsgType, Nak, NakCode
@@ -133,9 +133,9 @@ def test_a_forged_unsealed_refusal_of_a_status_read_is_not_shown(
 def test_the_pumps_refusals_inside_a_session_are_sealed(pump: PumpUnderTest) -> None:
     watch = WatchesRefusals()
     _sim(pump).line.tamper = watch
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(PumpRefused) as refused:
         pump.client.set_rate(900_000_000, 1_400_000, confirm_large_change=True)
-    with pytest.raises(Refused) as closed:
+    with pytest.raises(PumpRefused) as closed:
         pump.client.write_limits(pump.client.read_limits())  # a clinician may not
     _sim(pump).line.tamper = None
     assert refused.value.code not in {NakCode.AUTH_FAILED, NakCode.AUTH_REQUIRED}

@@ -29,7 +29,7 @@ class OutcomeUncertain(PumpError):
         self.reason = reason or message  # what went wrong, without the advice
 
 
-class Refused(PumpError):
+class PumpRefused(PumpError):
     """The pump refused the request; ``nak`` names the rule."""
 
     def __init__(self, nak: Nak) -> None:

@@ -35,7 +35,7 @@ from pumpctl.clinical.record import (
     CommandOutcome,
     RecordError,
 )
-from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, Refused
+from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, PumpRefused
 from pumpctl.programmer.commands import SetRate, TherapyCommand
 from pumpctl.programmer.errors import (
     AppliedNotRecorded,
@@ -64,6 +64,7 @@ from pumpctl.protocol.messages import (
     ScheduleResponse,
     StatusResponse,
 )
+from pumpctl.protocol.roles import forbidden, may_send
 from pumpctl.units import format_amount
 
 
@@ -234,7 +235,7 @@ class Programmer:
         its patient identifier, which every audit entry for this pump then carries."""
         try:
             implant = await self.client.read_implant()
-        except Refused as refused:
+        except PumpRefused as refused:
             if refused.code in (NakCode.UNKNOWN_MESSAGE, NakCode.ROLE_FORBIDDEN):
                 return None
             raise
@@ -562,7 +563,7 @@ class Programmer:
         """Send a reviewed plan once and resolve its outcome exactly.
 
         Returns only when the read-back confirms it; raises ``ConfirmationRequired`` (not
-        sent), ``Refused``, ``NotApplied``, ``OutcomeUncertain`` or ``VerificationFailed``,
+        sent), ``PumpRefused``, ``NotApplied``, ``OutcomeUncertain`` or ``VerificationFailed``,
         each recorded with the clinician's name.
         """
         plan = self._evaluate(plan.command, plan.ctx, note=False)
@@ -583,6 +584,10 @@ class Programmer:
         confirmations = given.only(shown.required)
         request_id = new_request_id()
         request = command.request(request_id, ctx, confirmations)
+        if not may_send(self.client.role, request.TYPE):
+            reason = forbidden(self.client.role, request.TYPE)
+            self._note(ctx, command, "programmer-refused", rule="ROLE_FORBIDDEN", reason=reason)
+            raise ProgrammerRefusal(NakCode.ROLE_FORBIDDEN, reason)
         review = {**shown.as_json(), "confirmations": confirmations.as_json()}
         key, finish = self._begin(plan, request_id, review)
         self._in_flight.add(key)
@@ -630,7 +635,7 @@ class Programmer:
             try:
                 reply = await self.client.send_once(request)
                 break
-            except Refused as refused:
+            except PumpRefused as refused:
                 if refused.code not in COPY_REFUSALS:
                     finish(Outcome.REFUSED, str(refused))
                     raise
@@ -709,7 +714,7 @@ class Programmer:
         """What became of a command whose answer is not the pump's verdict on it: True if the
         pump executed it; False if it provably never did and this was not the ``last`` round
         of sending (the same frame, the same request id, may go again: the pump executes an
-        id at most once); raises ``Refused`` (by the pump's rule), ``NotApplied`` (provably
+        id at most once); raises ``PumpRefused`` (by the pump's rule), ``NotApplied`` (provably
         never executed, in the last round) or ``OutcomeUncertain`` (after ``RESOLVE_ROUNDS``
         rounds of QUERY_OUTCOME, each with the link's own tries), each recorded."""
         outcome: ResolvedOutcome | None = None
@@ -722,8 +727,8 @@ class Programmer:
             except LinkError as gone:  # the port itself has gone: nothing more to try
                 error = gone
                 break
-            except (NoResponse, Refused) as failed:
-                if isinstance(failed, Refused) and failed.code not in COPY_REFUSALS:
+            except (NoResponse, PumpRefused) as failed:
+                if isinstance(failed, PumpRefused) and failed.code not in COPY_REFUSALS:
                     error = failed
                     break
                 error = failed
@@ -733,7 +738,7 @@ class Programmer:
             finish(Outcome.UNCERTAIN, str(uncertain))
             raise uncertain
         if outcome.resolution is Resolution.REFUSED:
-            refusal = Refused(Nak(code=outcome.nak_code, limit=0, detail=outcome.detail))
+            refusal = PumpRefused(Nak(code=outcome.nak_code, limit=0, detail=outcome.detail))
             finish(Outcome.REFUSED, str(refusal))
             raise refusal
         if outcome.resolution is Resolution.NOT_EXECUTED:

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from pumpctl import schedule
 from pumpctl.client import PumpClient, Resolution, new_request_id
-from pumpctl.link.errors import OutcomeUncertain, PumpError, Refused
+from pumpctl.link.errors import OutcomeUncertain, PumpError, PumpRefused
 from pumpctl.programmer.commands import TherapyCommand
 from pumpctl.programmer.errors import NotApplied, NothingToSend, ProgrammerRefusal
 from pumpctl.programmer.interrogation import Context, Interrogation
@@ -321,12 +321,12 @@ def summarise(entries: list[DemandLogEntry], since_s: int = 0) -> LogSummary:
 
 async def activate(client: PumpClient) -> DemandBolusResponse:
     """The patient's demand bolus (a patient's session): sent once; a lost answer is resolved
-    by QUERY_OUTCOME, never by sending it again. Raises ``Refused`` (the pump's rule),
+    by QUERY_OUTCOME, never by sending it again. Raises ``PumpRefused`` (the pump's rule),
     ``NotApplied`` (the pump never received it) or ``OutcomeUncertain``."""
     request_id = new_request_id()
     try:
         return await client.demand_bolus(request_id=request_id)
-    except Refused:
+    except PumpRefused:
         raise
     except PumpError as lost:
         why = str(lost)
@@ -339,7 +339,7 @@ async def activate(client: PumpClient) -> DemandBolusResponse:
             request_id,
         ) from None
     if outcome.resolution is Resolution.REFUSED:
-        raise Refused(Nak(code=outcome.nak_code, limit=0, detail=outcome.detail))
+        raise PumpRefused(Nak(code=outcome.nak_code, limit=0, detail=outcome.detail))
     if outcome.resolution is Resolution.APPLIED:
         settings = await client.read_demand_bolus()
         now = (await client.status()).pump_time_s

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from pumpctl.client import Resolution
-from pumpctl.link.errors import OutcomeUncertain, Refused
+from pumpctl.link.errors import OutcomeUncertain, PumpRefused
 from pumpctl.programmer.core import Programmer
 from pumpctl.programmer.errors import NotApplied, ProgrammerRefusal, VerificationFailed
 from pumpctl.protocol.enrolment import ENROLLABLE_ROLES, IMPLANT_KEY_ID, label_problem
@@ -100,7 +100,7 @@ async def enrol(programmer: Programmer, programmer_id: int, role: Role, label: s
     key = secrets.token_bytes(KEY_LEN)
     try:
         answer = await client.enrol_programmer(programmer_id, role, key, label)
-    except Refused as refused:
+    except PumpRefused as refused:
         _note(programmer, "programmer-enrol-refused", programmer_id, reason=str(refused))
         raise
     except OutcomeUncertain:
@@ -130,7 +130,7 @@ async def revoke(programmer: Programmer, programmer_id: int) -> Revocation:
     client = programmer.client
     try:
         answer = await client.revoke_programmer(programmer_id)
-    except Refused as refused:
+    except PumpRefused as refused:
         _note(programmer, "programmer-revoke-refused", programmer_id, reason=str(refused))
         raise
     except OutcomeUncertain as lost:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from firmware_sim.faults import FaultyLine, LineFaults
 from pumpctl.client import PumpClient, Resolution, new_request_id
 from pumpctl.keystore import Keystore
-from pumpctl.link.errors import NoResponse, OutcomeUncertain, PumpError, Refused
+from pumpctl.link.errors import NoResponse, OutcomeUncertain, PumpError, PumpRefused
 from pumpctl.programmer.core import COPY_REFUSALS
 from pumpctl.protocol.messages import (
     BolusResponse,
@@ -93,7 +93,7 @@ async def _resolve(client: PumpClient, request_id: int, attempts: int = 50) -> R
     for _ in range(attempts):
         try:
             return (await client.resolve(request_id)).resolution
-        except (NoResponse, Refused):  # a lost answer, or a refusal of one copy's session
+        except (NoResponse, PumpRefused):  # a lost answer, or a refusal of one copy's session
             continue
         except PumpError:
             return None
@@ -164,7 +164,7 @@ async def _outcome(
         await call
         report.confirmed += 1
         return "applied"
-    except Refused as refused:
+    except PumpRefused as refused:
         if refused.code not in COPY_REFUSALS:
             report.refused += 1
             return "refused"
