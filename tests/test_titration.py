@@ -402,3 +402,18 @@ def test_bad_input_is_one_line_and_writes_nothing(clinic: Clinic) -> None:
         assert needle in line, (args, line)
     assert counts() == before
     assert clinic.dose() == 1_400_000
+
+
+def test_a_slip_by_ten_is_named_as_such_before_any_clinical_verdict(clinic: Clinic) -> None:
+    """An increase the guard would hold (no VAS since the last one) typed as 99 instead of
+    9.9 or 1.9: the maximum daily dose is what the clinician is told, and nothing is sent."""
+    clinic.vas("4")
+    clinic.days(1)
+    clinic.ok("set-rate", "1.5")
+    stdout, line = clinic.fails(1, "set-rate", "99")
+    assert line == (
+        "pumpctl: programmer refused (ABOVE_MAX_DOSE): 99 mg/day exceeds the maximum daily "
+        "dose 20 mg/day"
+    )
+    assert "guard" not in stdout
+    assert clinic.dose() == 1_500_000

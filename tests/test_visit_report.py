@@ -59,6 +59,7 @@ def clinic(pump: PumpUnderTest, tmp_path: Path, capsys: pytest.CaptureFixture[st
         clinic.step(step)
     clinic.run("set-rate 2.0")  # blocked by the guard: OIH
     clinic.ok("set-rate 1.4 --confirm-large-change")
+    clinic.run("bolus 50")  # refused by the programmer: never sent
     clinic.step("days 1")
     clinic.ok("vas 5")
     return clinic
@@ -97,6 +98,10 @@ def test_the_report_names_who_and_what_and_marks_every_change_and_decision(
     assert "@media print" in text
     body = markdown.read_text()
     assert "- **Clinician:** dr-case" in body
+    assert ": Dose 1.6 mg/day -> 1.8 mg/day by dr-case: APPLIED" in body
+    assert ": Dose 1.8 mg/day -> 1.4 mg/day by dr-case: APPLIED" in body
+    (refused,) = [line for line in body.splitlines() if "refused by the programmer" in line]
+    assert "bolus by dr-case: NOT SENT, refused by the programmer (BOLUS_TOO_LARGE)" in refused
     assert "▼" in body
     assert "▲" in body
 

@@ -24,6 +24,18 @@ class Violation:
     reason: str
 
 
+def above_max_dose(limits: LimitsResponse, new_ng_per_day: int) -> Violation | None:
+    """A daily dose above the drug's maximum: the first thing a 10x slip runs into."""
+    if new_ng_per_day <= limits.max_dose_ng_per_day:
+        return None
+    unit = limits.display_unit
+    return Violation(
+        NakCode.ABOVE_MAX_DOSE,
+        f"{format_amount(new_ng_per_day, unit)} exceeds the maximum daily dose "
+        f"{format_amount(limits.max_dose_ng_per_day, unit)}",
+    )
+
+
 def check_rate_change(
     limits: LimitsResponse,
     current_ng_per_day: int,
@@ -35,12 +47,9 @@ def check_rate_change(
     def dose(ng: int) -> str:
         return format_amount(ng, unit)
 
-    if new_ng_per_day > limits.max_dose_ng_per_day:
-        return Violation(
-            NakCode.ABOVE_MAX_DOSE,
-            f"{dose(new_ng_per_day)} exceeds the maximum daily dose "
-            f"{dose(limits.max_dose_ng_per_day)}",
-        )
+    above = above_max_dose(limits, new_ng_per_day)
+    if above is not None:
+        return above
     flow = new_ng_per_day * 1_000_000 // concentration_ng_per_ml
     if flow < limits.min_flow_nl_per_day:
         return Violation(

@@ -18,7 +18,7 @@ import platformdirs
 
 from pumpctl.battery import battery_text
 from pumpctl.chart import ChartModel, chart_model, guard_marks
-from pumpctl.clinical.record import CommandRow
+from pumpctl.clinical.record import ChangeRow, CommandRow
 from pumpctl.clinical.scores import format_vas
 from pumpctl.clinical.systemic import (
     CAVEAT,
@@ -77,6 +77,7 @@ class VisitReport:
     clinician: str = "unknown"
     training: bool = False  # the built-in training simulator, not a patient's pump
     patient_id: str | None = None
+    changes: tuple[ChangeRow, ...] = ()  # the visit's dose changes (commands has the rest)
 
     @property
     def chart(self) -> ChartModel:
@@ -142,6 +143,7 @@ async def build_visit_report(
         clinician=programmer.clinician,
         training=training,
         patient_id=patient,
+        changes=tuple(c for c in record.changes(serial) if c.time_s >= since),
     )
 
 
@@ -230,8 +232,9 @@ def _systemic_lead(report: VisitReport) -> str:
 
 
 def _command_lines(report: VisitReport) -> list[str]:
-    """Each therapy command of the visit: who, what was reviewed, what the pump answered."""
-    lines = []
+    """Each therapy command of the visit, dose changes included, in order: who, what was
+    reviewed, what the pump answered; and each command the programmer refused to send."""
+    timed: list[tuple[int, str]] = []
     for command in report.commands:
         review = command.review
         given = review.get("confirmations", {})
@@ -241,12 +244,38 @@ def _command_lines(report: VisitReport) -> list[str]:
         if given.get("discrepancy_reason"):
             notes.append(f"discrepancy: {given['discrepancy_reason']}")
         extra = f" ({'; '.join(notes)})" if notes else ""
-        lines.append(
-            f"{_time(command.time_s)}: {review.get('title', command.kind)} by "
-            f"{command.clinician}{extra}: {command.outcome.upper()}"
-            + (f" - {command.detail}" if command.outcome != "confirmed" else "")
+        timed.append(
+            (
+                command.time_s,
+                f"{_time(command.time_s)}: {review.get('title', command.kind)} by "
+                f"{command.clinician}{extra}: {command.outcome.upper()}"
+                + (f" - {command.detail}" if command.outcome != "confirmed" else ""),
+            )
         )
-    return lines
+    for change in report.changes:
+        dose = f"{report.dose(change.old_ng_per_day)} -> {report.dose(change.new_ng_per_day)}"
+        override = f" (override: {change.override_reason})" if change.override_reason else ""
+        timed.append(
+            (
+                change.time_s,
+                f"{_time(change.time_s)}: Dose {dose} by {change.clinician}{override}: "
+                f"{change.outcome.upper()}"
+                + (f" - {change.detail}" if change.outcome != "applied" and change.detail else ""),
+            )
+        )
+    for entry in report.audit:
+        if entry.get("action") == "programmer-refused":
+            data = entry.get("data", {})
+            rule = f" ({data['rule']})" if data.get("rule") else ""
+            timed.append(
+                (
+                    entry["time_s"],
+                    f"{_time(entry['time_s'])}: {data.get('kind', 'command')} by "
+                    f"{entry.get('actor')}: NOT SENT, refused by the programmer{rule} - "
+                    f"{data.get('reason', '')}",
+                )
+            )
+    return [line for _, line in sorted(timed, key=lambda t: t[0])]
 
 
 def _guard_lines(report: VisitReport) -> list[str]:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input
-
 from pumpctl.protocol.messages import DemandBolusRequest
 from pumpctl.tui.screens.demand import DemandDialog
 from pumpctl.tui.screens.dialogs import ReviewDialog
 
-from .conftest import SIZE, connected, idle, make_app, on_screen, run_async, type_text
+from .conftest import SIZE, burst, connected, idle, make_app, on_screen, run_async
 from .test_therapy_commands import dialog_text
 
 
@@ -25,11 +23,9 @@ async def test_demand_boluses_from_their_key(tmp_path: Path) -> None:
         dialog = await on_screen(pilot, DemandDialog)
         assert "Demand bolus: off" in dialog_text(dialog)
         assert "no activations logged" in dialog_text(dialog)
-        await type_text(pilot, "0.1")
-        dialog.query_one("#duration", Input).value = "15"
-        dialog.query_one("#lockout", Input).value = "240"
-        dialog.query_one("#per-day", Input).value = "3"
-        await pilot.press("enter")
+        # The four fields typed in one burst, as a fast typist or tmux sends them.
+        await burst(pilot, "0", ".", "1", "tab", "1", "5", "tab", "2", "4", "0", "tab", "3")
+        await burst(pilot, "enter")
         review = await on_screen(pilot, ReviewDialog)
         assert "Program demand boluses" in dialog_text(review)
         await pilot.press("y")

@@ -41,6 +41,6 @@ async def test_the_header_names_the_patient(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
-        assert app.sub_title.startswith(f"patient P-0042 · {SERIAL} IT-20")
+        assert app.sub_title.startswith(f"TRAINING SIMULATOR · patient P-0042 · {SERIAL} IT-20")
         eri = local_date(status.battery_eri_projected_s)[:7]
         assert f"Battery 100 %, ERI {eri}" in text_of(app, "#reservoir")

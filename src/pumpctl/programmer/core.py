@@ -35,6 +35,7 @@ from pumpctl.clinical.record import (
     CommandOutcome,
     RecordError,
 )
+from pumpctl.limits import above_max_dose
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, PumpRefused
 from pumpctl.programmer.commands import SetRate, TherapyCommand
 from pumpctl.programmer.errors import (
@@ -494,6 +495,9 @@ class Programmer:
                 + "; no increase until a clinician reconciles it (pumpctl reconcile --reason "
                 "TEXT); a decrease or a stop goes ahead",
             )
+        above = None if proposed is None else above_max_dose(ctx.seen.limits, proposed)
+        if above is not None and increases:  # a slip by 10x: named before any clinical verdict
+            raise ProgrammerRefusal(above.rule, above.reason)
         decision = None if proposed is None else self._guard_rate(ctx, command, proposed, note=note)
         command.check(ctx)
         review = command.review(ctx)

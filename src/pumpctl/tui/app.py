@@ -402,11 +402,14 @@ class PumpApp(App[None]):
         self.query_one("#link", Static).remove_class("lost")
         self.screen_stack[0].remove_class("stale")
         identity = seen.identity
-        mode = "TRAINING SIMULATOR" if self.sim is not None else self.port or ""
         patient = self.record.patient_id(seen.serial) if self.record is not None else None
+        # The training marker first, so a narrow terminal cuts the firmware, never it.
+        training = "TRAINING SIMULATOR · " if self.sim is not None else ""
+        port = "" if self.sim is not None else f" · {self.port or ''}"
         self.sub_title = (
-            f"patient {patient} · " if patient else ""
-        ) + f"{identity.serial_number} {identity.model} fw {identity.firmware_version} · {mode}"
+            f"{training}{f'patient {patient}' if patient else 'no patient recorded'} · "
+            f"{identity.serial_number} {identity.model} fw {identity.firmware_version}{port}"
+        )
         self.last_check = self._last_catheter_check(identity.serial_number)
         self.query_one(TherapyPanel).show(
             seen, self._last_vas(identity.serial_number), self._systemic(seen)

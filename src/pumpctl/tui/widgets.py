@@ -98,7 +98,7 @@ class ReservoirPanel(Widget):
         if status.low_reservoir_projected_s:
             low = pump_time(status.low_reservoir_projected_s)[:10]
         else:  # no projection: at the threshold already, or nothing is being delivered
-            low = "now" if seen.running else "- (not delivering)"
+            low = "now" if seen.running else "- (stopped)"
         self.query_one("#reservoir-extra", Static).update(
             f"Low-reservoir date {low}\nBattery {battery_short(status)}\n"
             f"Catheter check {last_check}"

@@ -289,7 +289,7 @@ class _Judge(Describe):
             f"too early to judge: the VAS since the last increase ({move}, "
             f"{when(change.time_s)}) was taken {duration(early.time_s - change.time_s)} after it; "
             f"{self.inputs.drug.name} is judged {duration(interval)} after a change "
-            f"(from {when(change.time_s + interval)}); log a VAS then",
+            f"(from {when(change.time_s + interval)}); log a VAS from then on and propose it again",
             [self.step_item(step)],
             next_action="log-vas",
         )

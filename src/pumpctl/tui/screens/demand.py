@@ -14,6 +14,7 @@ from pumpctl.programmer import SetDemandBolus
 from pumpctl.programmer.demand import OUTCOME_WORDS, describe, settings_of, summarise
 from pumpctl.protocol.messages import DemandLogEntry, DemandSettingsResponse
 from pumpctl.schedule import parse_count
+from pumpctl.tui.screens.typing import TAB_AS_TYPED, move_focus
 from pumpctl.tui.widgets import pump_time
 from pumpctl.units import UnitError, format_amount, parse_amount_ng
 
@@ -39,7 +40,10 @@ class DemandDialog(ModalScreen[SetDemandBolus | None]):
     """Demand boluses: Enter reviews the settings typed, ``Off`` reviews switching them off,
     Escape cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        *TAB_AS_TYPED,
+    ]
 
     def __init__(
         self, settings: DemandSettingsResponse, log: list[DemandLogEntry], unit: str
@@ -99,6 +103,9 @@ class DemandDialog(ModalScreen[SetDemandBolus | None]):
             self.query_one("#error", Static).update(str(problem))
             return
         self.dismiss(command)
+
+    def action_move(self, step: int) -> None:
+        move_focus(self, step)
 
     def on_input_submitted(self) -> None:
         self._review()

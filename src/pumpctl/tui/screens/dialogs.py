@@ -20,6 +20,7 @@ from pumpctl.clinical.guard.words import when
 from pumpctl.clinical.scores import ScoreError, parse_vas
 from pumpctl.programmer import Confirmation, Confirmations, Override, Refill, Review
 from pumpctl.programmer.review import TICKED
+from pumpctl.tui.screens.typing import TAB_AS_TYPED, move_focus
 from pumpctl.units import (
     UnitError,
     format_amount,
@@ -441,8 +442,7 @@ class RefillWizard(ModalScreen[Refill | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "next_or_submit", show=False, priority=True),
-        Binding("tab", "move(1)", show=False, priority=True),
-        Binding("shift+tab", "move(-1)", show=False, priority=True),
+        *TAB_AS_TYPED,
     ]
     submitted = False  # one answer only: keys typed ahead after Enter must not submit twice
 
@@ -550,10 +550,7 @@ class RefillWizard(ModalScreen[Refill | None]):
 
     def action_move(self, step: int) -> None:
         """Tab as the key arrives, for the reason Enter is (type-ahead lands in the next field)."""
-        if step > 0:
-            self.focus_next()
-        else:
-            self.focus_previous()
+        move_focus(self, step)
 
     def action_next_or_submit(self) -> None:
         if self.submitted:

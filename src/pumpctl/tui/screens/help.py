@@ -92,7 +92,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self.keys, id="help-keys")
             yield Label("What the dashboard shows", classes="title")
             yield Static(panels, id="help-panels")
-            yield Label(
+            yield Static(  # a Static wraps at the dialog's width; a Label would cut the line
                 "Every change is reviewed old -> new before it is sent, then read back from "
                 "the pump. ctrl+p lists every action by name."
             )

@@ -23,6 +23,7 @@ from pumpctl.schedule import (
     periodic_of,
     program_of,
 )
+from pumpctl.tui.screens.typing import TAB_AS_TYPED, move_focus
 from pumpctl.units import UnitError, format_amount, parse_amount_ng
 
 COLUMNS = 48  # half hours
@@ -77,7 +78,13 @@ class ScheduleEditor(ModalScreen[SetSchedule | ClearSchedule | None]):
     """Type the steps; Enter reviews them, ``Clear schedule`` reviews a return to a simple
     rate, Escape cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        *TAB_AS_TYPED,
+    ]
+
+    def action_move(self, step: int) -> None:
+        move_focus(self, step)
 
     def __init__(self, schedule: ScheduleResponse, unit: str) -> None:
         super().__init__()
@@ -151,7 +158,13 @@ class PeriodicDialog(ModalScreen[SetPeriodicBolus | None]):
     """Periodic boluses: each dose, every how many hours, how long each lasts, the first of
     the day; Enter reviews them, ``Clear`` reviews stopping them, Escape cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        *TAB_AS_TYPED,
+    ]
+
+    def action_move(self, step: int) -> None:
+        move_focus(self, step)
 
     def __init__(self, schedule: ScheduleResponse, unit: str) -> None:
         super().__init__()
