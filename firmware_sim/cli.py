@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -264,7 +265,25 @@ def _ctl_parser() -> argparse.ArgumentParser:
     fault.add_argument("spec")
     state = sub.add_parser("state", help="print the pump's state")
     state.add_argument("--json", action="store_true")
+    key = sub.add_parser(
+        "implant-key", help="write a role's implant key to a new file (0600), for pumpctl pair"
+    )
+    key.add_argument("file", help="the key file to create")
+    key.add_argument("--role", choices=("clinician", "patient", "service"), default="clinician")
     return parser
+
+
+def _write_key(path: str, key_hex: str) -> int:
+    """A new file, owner-only from its first byte; an existing one is never overwritten."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        print(f"pumpsim ctl: cannot create {path}: {error.strerror}", file=sys.stderr)
+        return 2
+    with os.fdopen(fd, "w") as file:
+        file.write(key_hex + "\n")
+    print(path)
+    return 0
 
 
 def ctl(argv: list[str]) -> int:
@@ -278,6 +297,8 @@ def ctl(argv: list[str]) -> int:
         if args.op == "state":
             print(json.dumps(client.state(), indent=None if args.json else 2))
             return 0
+        if args.op == "implant-key":
+            return _write_key(args.file, client.implant_key(args.role))
         if args.op == "advance":
             answer = client.advance(parse_duration_ms(args.duration))
         elif args.spec == "clear":

@@ -46,6 +46,9 @@ def execute(simulator: Simulator, request: dict[str, Any]) -> dict[str, Any]:
             role = Role[str(request.get("role", "clinician")).upper()]
             keystore = Keystore(str(request["keystore"]))
             pair(simulator, keystore, role, implant_key=bool(request.get("implant_key")))
+        elif op == "implant_key":  # what a clinic keeps from implant: for `pumpctl pair`
+            role = Role[str(request.get("role", "clinician")).upper()]
+            return {"ok": True, "key": simulator.role_key(role).hex()}
         elif op != "state":
             return {"ok": False, "error": f"unknown op {op!r}"}
         return {"ok": True, "state": simulator.snapshot()}
@@ -129,6 +132,10 @@ class ControlClient:
 
     def clear(self) -> dict[str, Any]:
         return self.call(op="clear")
+
+    def implant_key(self, role: str = "clinician") -> str:
+        """The role's implant key, 64 hex digits (the key file a clinic keeps)."""
+        return str(self.call(op="implant_key", role=role)["key"])
 
     def pair(self, keystore: str, role: str = "clinician", *, implant_key: bool = False) -> None:
         """Pair the key store at ``keystore`` for ``role`` (never printed): an enrolled key of

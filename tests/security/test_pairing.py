@@ -152,3 +152,22 @@ def test_a_trace_of_pairing_shows_the_enrolment_but_never_the_key(
     assert "ENROL_PROGRAMMER" in trace
     assert stored.hex() not in trace
     assert key.hex() not in trace
+
+
+def test_the_simulators_key_file_pairs_as_a_clinics_would(
+    pump: PumpUnderTest, fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``pumpsim ctl implant-key FILE`` hands out what a clinic keeps from implant: a new
+    owner-only file, never one overwritten; ``pumpctl pair`` takes it."""
+    from firmware_sim.cli import ctl
+
+    assert pump.sim is not None
+    serial = pump.client.identify().serial_number
+    assert pump.sim.control is not None  # the debug port, served from its first use
+    path = tmp_path / "clinic.key"
+    assert ctl(["--control", pump.sim.control_path, "implant-key", str(path)]) == 0
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert ctl(["--control", pump.sim.control_path, "implant-key", str(path)]) == 2
+    assert "cannot create" in capsys.readouterr().err
+    assert main(["--port", pump.port, "pair", "--serial", serial, "--key-file", str(path)]) == 0
+    assert fresh_keys.key_for(serial, Role.CLINICIAN) is not None
