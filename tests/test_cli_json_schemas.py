@@ -3,6 +3,7 @@ each command really prints against the simulator validates against its file."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 from pathlib import Path
@@ -36,6 +37,33 @@ def test_the_schema_files_are_generated_from_the_models() -> None:
     files = TOOL.render()
     on_disk = {p.name: p.read_text() for p in TOOL.DIR.glob("*.json")}
     assert on_disk == files, "docs/schemas/ is stale: python -m tools.jsonschema"
+
+
+def _schema_names() -> set[str]:
+    """Every schema name a command of the parser answers with (its command and action)."""
+    from pumpctl.cli import _parser
+
+    names = {"error"}
+    for action in _parser()._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for command, sub in action.choices.items():
+            # An action: a sub-command (``schedule show``) or a word of a few (``audit show``).
+            verbs = [a for a in sub._actions if a.dest.endswith("action") and a.choices]
+            if verbs:
+                names |= {f"{command}.{verb}" for a in verbs for verb in a.choices or ()}
+            elif command not in NO_JSON:
+                names.add(command)
+    return names
+
+
+NO_JSON = {"tui", "completion"}  # a terminal application and a shell script
+
+
+def test_every_command_has_an_output_model() -> None:
+    from pumpctl.cli_outputs import OUTPUTS
+
+    assert set(OUTPUTS) == _schema_names()
 
 
 # Each run: commands against one fresh simulated pump, every output checked (the last ones
