@@ -90,6 +90,7 @@ RUNS: dict[str, list[list[str]]] = {
         ["bolus", "0.1"],
         ["stop", "--confirm-withdrawal-risk"],
         ["catheter-check"],
+        ["history"],
         ["audit", "verify"],
     ],
     "programs": [
@@ -138,3 +139,16 @@ def test_a_schema_refuses_an_enum_by_number(pump: PumpUnderTest, env: dict[str, 
     schema = json.loads((TOOL.DIR / "pumpctl.status.json").read_text())
     data["status"]["state"] = 1
     assert not jsonschema.Draft202012Validator(schema).is_valid(data)
+
+
+def test_a_history_row_names_the_unit_of_its_value(
+    pump: PumpUnderTest, env: dict[str, str]
+) -> None:
+    assert pumpctl(env, "vas", "6", port=pump.port).returncode == 0
+    assert pumpctl(env, "set-rate", "1.5", port=pump.port).returncode == 0
+    data = json.loads(pumpctl(env, "--json", "history", port=pump.port).stdout)
+    rows = {row["kind"]: row for row in data["timeline"]}
+    assert rows["vas"]["vas_tenths"] == 60
+    dose = rows["dose"]
+    assert (dose["dose_ng_per_day"], dose["dose_ng_per_day_display"]) == (1_500_000, "1.5 mg/day")
+    assert dose["previous_dose_ng_per_day_display"] == "1.4 mg/day"

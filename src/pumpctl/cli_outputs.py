@@ -162,12 +162,17 @@ class Vas(Out):
 
 
 class TimelineRow(Out):
-    """A dose change (``value`` and ``previous`` in ng/day) or a VAS (``value`` in tenths)."""
+    """A dose change (``kind`` ``dose``: ``dose_ng_per_day``, ``previous_dose_ng_per_day``) or
+    a VAS (``kind`` ``vas``: ``vas_tenths``); ``value`` and ``previous`` hold the same numbers
+    for the scripts written before the keys named their unit."""
 
     time_s: int
     kind: str
     value: int
     previous: int | None
+    dose_ng_per_day: int | None = None
+    previous_dose_ng_per_day: int | None = None
+    vas_tenths: int | None = None
 
 
 class History(Out):
