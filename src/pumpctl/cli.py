@@ -950,10 +950,18 @@ def _history_output(record: ClinicalRecord, serial: str, unit: str) -> Output:
         "unit": unit,
         "timeline": [
             {"time_s": r.time_s, "kind": r.kind, "value": r.value, "previous": r.previous}
+            | _timeline_quantity(r.kind, r.value, r.previous)
             for r in rows
         ],
     }
     return Output(data, "\n".join(lines) if rows else f"No history for pump {serial}")
+
+
+def _timeline_quantity(kind: str, value: int, previous: int | None) -> dict[str, int | None]:
+    """``value`` again under a key naming its unit: a dose in ng/day, a VAS in tenths."""
+    if kind == "vas":
+        return {"vas_tenths": value}
+    return {"dose_ng_per_day": value, "previous_dose_ng_per_day": previous}
 
 
 async def _report(programmer: Programmer, args: argparse.Namespace) -> Output:

@@ -2,20 +2,25 @@
 
 Every output carries ``schema`` (``pumpctl.<command>/<version>``); enums are written as their
 names (``"state": "RUNNING"``, never ``1``); wire quantities stay exact integers whose key
-names the unit (``dose_ng_per_day``). A failure under ``--json`` prints an error object on
-stdout (and its one line on stderr) with the same exit status as without ``--json``.
+names the unit (``dose_ng_per_day``), and beside each one ``<key>_display`` says it as a
+person reads it, in the drug library's unit (``"dose_ng_per_day_display": "1.4 mg/day"``).
+A failure under ``--json`` prints an error object on stdout (and its one line on stderr)
+with the same exit status as without ``--json``.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable
 from contextvars import ContextVar
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
 from pumpctl.exits import JSON_CODE, ExitStatus
+from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
 
 SCHEMA_VERSION = 1
 ERROR_SCHEMA = f"pumpctl.error/{SCHEMA_VERSION}"
@@ -40,13 +45,60 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _nl(nl: int) -> str:
+    return f"{(Decimal(nl) / 1_000_000).normalize():f} mL"
+
+
+# The unit a key's name ends with → how a person reads it (``None``: the drug's mass unit is
+# needed). Longest suffix first: ``_ng_per_day`` before ``_ng``.
+DISPLAY: tuple[tuple[str, Callable[[int, str], str], bool], ...] = (
+    ("_ng_per_day", lambda v, unit: format_amount(v, unit), True),
+    ("_ng_per_ml", lambda v, unit: format_concentration(v, unit), True),
+    ("_ng", lambda v, unit: format_amount(v, unit, per_day=False), True),
+    ("_nl_per_day", lambda v, unit: format_flow(v), False),
+    ("_nl", lambda v, unit: _nl(v), False),
+    ("_ul", lambda v, unit: format_volume(v), False),
+)
+DISPLAY_SUFFIX = "_display"
+
+
+def display_format(key: str) -> tuple[Callable[[int, str], str], bool] | None:
+    """How the quantity under ``key`` is shown, and whether that needs the drug's unit."""
+    for suffix, show, needs_unit in DISPLAY:
+        if key.endswith(suffix):
+            return show, needs_unit
+    return None
+
+
+def with_display(value: Any, unit: str | None) -> Any:
+    """``value`` (already :func:`plain`) with ``<key>_display`` after each wire quantity whose
+    key names its unit; a mass only when the drug's ``unit`` is known."""
+    if isinstance(value, list):
+        return [with_display(v, unit) for v in value]
+    if not isinstance(value, dict):
+        return value
+    shown: dict[str, Any] = {}
+    for key, item in value.items():
+        shown[key] = with_display(item, unit)
+        how = display_format(key)
+        if how is None or isinstance(item, bool) or not isinstance(item, int):
+            continue
+        show, needs_unit = how
+        if needs_unit and unit is None:
+            continue
+        shown.setdefault(key + DISPLAY_SUFFIX, show(item, unit or ""))
+    return shown
+
+
 def schema_name(command: str) -> str:
     return f"pumpctl.{command}/{SCHEMA_VERSION}"
 
 
 def output_json(command: str, data: dict[str, Any]) -> str:
     """The one object a command prints under ``--json``."""
-    return json.dumps({"schema": schema_name(command), **plain(data)})
+    body = plain(data)
+    unit = body.get("unit") or body.get("display_unit")
+    return json.dumps({"schema": schema_name(command), **with_display(body, unit)})
 
 
 def error_json(
