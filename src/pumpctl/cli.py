@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -30,6 +29,13 @@ from pumpctl.clinical.scores import format_vas, parse_vas
 from pumpctl.clinical.taken_at import parse_taken_at
 from pumpctl.completion import SHELLS, completion_script
 from pumpctl.connection import ConnectOptions, open_client, open_target
+from pumpctl.display import (
+    projected_date,
+    pump_hour_minute,
+    pump_minute,
+    pump_second,
+    spoken,
+)
 from pumpctl.exits import ExitStatus, UsageError, exit_status
 from pumpctl.implant import ImplantRecord, day_of, dead_volume_bolus, parse_date, parse_fixed
 from pumpctl.link.errors import (
@@ -671,10 +677,6 @@ def _clinician(args: argparse.Namespace) -> str:
         return "unknown"
 
 
-def _time(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _dump(message: BaseModel) -> dict[str, Any]:
     """A model's fields, enums kept as enums: ``--json`` writes them by name (cli_json)."""
     return message.model_dump(mode="python")
@@ -731,10 +733,10 @@ async def _reconcile(programmer: Programmer, args: argparse.Namespace) -> Output
 
 def _status_text(seen: Interrogation) -> str:
     status, unit = seen.status, seen.unit
-    state = status.state.name.lower()
+    state = spoken(status.state)
     if status.stop_reason:
-        state += f" ({status.stop_reason.name.lower().replace('_', ' ')})"
-    low = _time(status.low_reservoir_projected_s)[:10] if status.low_reservoir_projected_s else "-"
+        state += f" ({spoken(status.stop_reason)})"
+    low = projected_date(status.low_reservoir_projected_s)
     alarms = ", ".join(
         f"{a.code.name} ({a.severity.name.lower()}{', acknowledged' if a.acknowledged else ''})"
         for a in status.alarms
@@ -747,7 +749,7 @@ def _status_text(seen: Interrogation) -> str:
             f"(flow {format_flow(status.flow_nl_per_day)})",
             f"Reservoir  {format_volume(status.reservoir_ul)}; low-reservoir date {low}",
             f"Battery    {battery_text(status)}",
-            f"Pump time  {_time(status.pump_time_s)}",
+            f"Pump time  {pump_second(status.pump_time_s)}",
             f"Alarms     {alarms or 'none'}",
         ]
     )
@@ -842,7 +844,7 @@ def _decision_text(decision: GuardDecision, override_refused: str | None = None)
     if decision.evidence:
         lines.append("Evidence:")
         lines += [
-            f"  {_time(e.time_s)[:16] if e.time_s is not None else ' ' * 16}  {e.text}"
+            f"  {pump_minute(e.time_s) if e.time_s is not None else ' ' * 16}  {e.text}"
             for e in decision.evidence
         ]
     lines += [f"  ! {w}" for w in decision.warning_lines()]
@@ -890,9 +892,9 @@ async def _vas(programmer: Programmer, args: argparse.Namespace) -> Output:
 
 
 def _vas_output(tenths: int, reading: Reading) -> Output:
-    text = f"VAS {format_vas(tenths)} logged at {_time(reading.logged_s or reading.time_s)}"
+    text = f"VAS {format_vas(tenths)} logged at {pump_second(reading.logged_s or reading.time_s)}"
     if reading.backdated:
-        text += f", taken at {_time(reading.time_s)}"
+        text += f", taken at {pump_second(reading.time_s)}"
     data = {
         "vas_tenths": tenths,
         "time_s": reading.time_s,
@@ -937,7 +939,7 @@ def _history_output(record: ClinicalRecord, serial: str, unit: str) -> Output:
     rows = timeline(record, serial)
     lines = [f"History of pump {serial}"]
     for row in rows:
-        when = _time(row.time_s)[:16]
+        when = pump_minute(row.time_s)
         if row.kind == "vas":
             lines.append(f"  {when}  VAS {format_vas(row.value)}")
         else:
@@ -1028,14 +1030,16 @@ def _opioids_output(
         )
         mme = systemic.mme_per_day(entry.name, entry.amount_text)
         per_day = "no CDC factor" if mme is None else f"{systemic.format_mme(mme)} MME/day"
-        lead.append(f"{entry.name} {entry.amount_text} ({per_day}) recorded at {_time(now_s)}")
+        lead.append(
+            f"{entry.name} {entry.amount_text} ({per_day}) recorded at {pump_second(now_s)}"
+        )
     elif args.opioids_action == "stop":
         entry = record.stop_systemic_opioid(serial, now_s, args.name, clinician=_clinician(args))
-        lead.append(f"{entry.name} recorded as stopped at {_time(now_s)}")
+        lead.append(f"{entry.name} recorded as stopped at {pump_second(now_s)}")
     load = systemic.systemic_load(record, serial, now_s)
     lines = [*lead, f"Systemic opioids of pump {serial}"]
     if load.opioids:
-        lines += [f"  {line}" for line in systemic.load_lines(load, lambda s: _time(s)[:16])]
+        lines += [f"  {line}" for line in systemic.load_lines(load, pump_minute)]
     else:
         lines.append("  none recorded")
     lines += [f"Intrathecal: {it_dose}", f"({systemic.CAVEAT})"]
@@ -1070,7 +1074,7 @@ async def _audit(record: ClinicalRecord, args: argparse.Namespace) -> Output:
     if args.action == "show":
         entries = record.audit_entries()
         lines = [
-            f"{e['seq']:>5}  {_time(e['time_s'])[:16]}  {printable(str(e['pump'])):<10} "
+            f"{e['seq']:>5}  {pump_minute(e['time_s'])}  {printable(str(e['pump'])):<10} "
             f"{printable(str(e['actor'])):<10} {printable(_audit_action(e))}"
             for e in entries
         ]
@@ -1112,7 +1116,7 @@ async def _catheter_check(programmer: Programmer, args: argparse.Namespace) -> O
         if event is not None:
             verdict = CatheterVerdict(event.value_a).name
             measured = event.detail.partition(": ")[2]
-            output.text = f"Catheter {verdict.lower().replace('_', ' ')}: {measured}"
+            output.text = f"Catheter {spoken(CatheterVerdict(event.value_a))}: {measured}"
             output.data["verdict"] = verdict
             output.data["peak_pressure_mmhg"] = event.value_b
     return output
@@ -1161,7 +1165,7 @@ async def _refill(programmer: Programmer, args: argparse.Namespace) -> Output:
 async def _alarms(programmer: Programmer, args: argparse.Namespace) -> Output:
     reply = await programmer.client.read_alarms()
     lines = [
-        f"{a.code.name:<22} {a.severity.name.lower():<9} since {_time(a.raised_at_s)}"
+        f"{a.code.name:<22} {a.severity.name.lower():<9} since {pump_second(a.raised_at_s)}"
         f"{'  acknowledged' if a.acknowledged else ''}"
         for a in reply.alarms
     ]
@@ -1179,7 +1183,8 @@ async def _ack(programmer: Programmer, args: argparse.Namespace) -> Output:
 async def _events(programmer: Programmer, args: argparse.Namespace) -> Output:
     events, page = await programmer.client.read_all_events(args.first)
     lines = [
-        f"{e.index:>6}  {_time(e.time_s)}  {EventCode(e.code).name:<18} {e.detail}" for e in events
+        f"{e.index:>6}  {pump_second(e.time_s)}  {EventCode(e.code).name:<18} {e.detail}"
+        for e in events
     ]
     if page.overflow_count:
         lines.insert(0, f"({page.overflow_count} older events overwritten)")
@@ -1308,7 +1313,7 @@ async def _demand(programmer: Programmer, args: argparse.Namespace) -> Output:
         given = await programmer.take_demand_bolus()
         text = (
             f"Demand bolus given over {given.duration_s // 60} min (the clinician's dose), "
-            f"ends {_time(given.ends_at_s)[11:16]} UTC; {given.given_last_24h} in the last 24 h"
+            f"ends {pump_hour_minute(given.ends_at_s)} UTC; {given.given_last_24h} in the last 24 h"
         )
         return Output(_dump(given), text)
     seen = await programmer.interrogate()
@@ -1337,7 +1342,7 @@ def _demand_output(seen: Interrogation) -> Output:
     if settings is not None:
         lines.append(f"Given in the last 24 h: {read.given_last_24h} of {settings.per_day}")
         if read.next_allowed_s:
-            lines.append(f"Lockout until {_time(read.next_allowed_s)}")
+            lines.append(f"Lockout until {pump_second(read.next_allowed_s)}")
     data = {"unit": seen.unit, **_dump(read)}
     return Output(data, "\n".join(lines))
 
@@ -1349,9 +1354,9 @@ async def _demand_log(programmer: Programmer, args: argparse.Namespace) -> Outpu
     summary = demand_bolus.summarise(entries)
     lines = [f"Demand-bolus activations: {'; '.join(summary.lines(unit))}"]
     for entry in entries:
-        when = _time(entry.time_s)[:16]
+        when = pump_minute(entry.time_s)
         if entry.count > 1:
-            when += f" to {_time(entry.last_time_s)[11:16]} ({entry.count}x)"
+            when += f" to {pump_hour_minute(entry.last_time_s)} ({entry.count}x)"
         what = demand_bolus.OUTCOME_WORDS[entry.outcome]
         lines.append(f"  {when}  {what}  {format_amount(entry.dose_ng, unit, False)}")
     data = {
