@@ -36,7 +36,7 @@ def status_text(seen: Interrogation) -> str:
         state += f" ({spoken(status.stop_reason)})"
     low = projected_date(status.low_reservoir_projected_s)
     alarms = ", ".join(
-        f"{a.code.name} ({a.severity.name.lower()}{', acknowledged' if a.acknowledged else ''})"
+        f"{a.code.name} ({spoken(a.severity)}{', acknowledged' if a.acknowledged else ''})"
         for a in status.alarms
     )
     return "\n".join(
@@ -133,7 +133,7 @@ def audit_text(entries: Sequence[dict[str, Any]]) -> str:
 
 def alarms_text(alarms: Sequence[AlarmRecord]) -> str:
     lines = [
-        f"{a.code.name:<22} {a.severity.name.lower():<9} since {pump_second(a.raised_at_s)}"
+        f"{a.code.name:<22} {spoken(a.severity):<9} since {pump_second(a.raised_at_s)}"
         f"{'  acknowledged' if a.acknowledged else ''}"
         for a in alarms
     ]

@@ -27,7 +27,7 @@ from pumpctl.clinical.systemic import (
     total_text,
 )
 from pumpctl.clinical.timeline import TimelineRow, timeline
-from pumpctl.display import projected_date, pump_stamp
+from pumpctl.display import projected_date, pump_stamp, spoken
 from pumpctl.display import pump_minute_utc as _time
 from pumpctl.link.errors import PumpRefused
 from pumpctl.programmer import Interrogation, Programmer
@@ -343,7 +343,7 @@ def render_markdown(report: VisitReport) -> str:
     out += [f"- {line}" for line in _guard_lines(report)] or ["- none"]
     out += ["", "## Alarms", ""]
     out += [
-        f"- {a.code.name} ({a.severity.name.lower()}{', acknowledged' if a.acknowledged else ''})"
+        f"- {a.code.name} ({spoken(a.severity)}{', acknowledged' if a.acknowledged else ''})"
         for a in status.alarms
     ] or ["- no active alarms"]
     out += ["", "## Events during the visit", ""]
@@ -515,9 +515,7 @@ def render_html(report: VisitReport, paper: str = "a4") -> str:
         "".join(f"<li>{esc(line)}</li>" for line in _command_lines(report)) or "<li>none</li>"
     )
     alarms = (
-        "".join(
-            f"<li>{esc(a.code.name)} ({esc(a.severity.name.lower())})</li>" for a in status.alarms
-        )
+        "".join(f"<li>{esc(a.code.name)} ({esc(spoken(a.severity))})</li>" for a in status.alarms)
         or "<li>no active alarms</li>"
     )
     crosscheck = "".join(f"<li>{esc(line)}</li>" for line in _crosscheck_lines(report)) or (
