@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pumpctl.battery import local_date
+from pumpctl.display import local_date
 from pumpctl.protocol.messages import EventCode
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import SimulatorProcess

@@ -12,6 +12,7 @@ import pytest
 
 from pumpctl.client import PumpClient, SyncPumpClient
 from pumpctl.clinical.record import ClinicalRecord
+from pumpctl.display import projected_date
 from pumpctl.keystore import Keystore
 from pumpctl.programmer import (
     AckAlarm,
@@ -29,7 +30,6 @@ from pumpctl.programmer import (
     Stop,
     TherapyCommand,
 )
-from pumpctl.programmer.commands import pump_date
 from pumpctl.protocol.messages import AlarmCode, NakCode
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import SimulatorProcess
@@ -130,7 +130,7 @@ def test_the_low_reservoir_date_before_is_the_pumps_own(pump: PumpUnderTest, db:
     status = pump.client.status()
     review = plan(pump.client, db, SetRate(1_500_000)).review
     (row,) = [r for r in review.rows if r.label == "Low-reservoir date"]
-    assert row.before == pump_date(status.low_reservoir_projected_s)
+    assert row.before == projected_date(status.low_reservoir_projected_s)
 
 
 def test_stopping_twice_sends_nothing_the_second_time(pump: PumpUnderTest, db: Path) -> None:
@@ -228,6 +228,6 @@ def test_a_ziconotide_refill_is_due_when_the_fill_expires_not_when_it_runs_low(
     expiry_days = ziconotide_pump.read_limits().max_refill_interval_s // 86_400
     review = plan(ziconotide_pump, db, Refill(status.reservoir_ul, 20_000)).review
     (row,) = [r for r in review.rows if r.label == "Next refill"]
-    assert row.after == pump_date(status.pump_time_s + expiry_days * 86_400)
+    assert row.after == projected_date(status.pump_time_s + expiry_days * 86_400)
     assert status.low_reservoir_projected_s > status.pump_time_s + expiry_days * 86_400
     assert any(f"at most {expiry_days} days" in w for w in review.warnings)

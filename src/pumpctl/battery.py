@@ -3,14 +3,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
+from pumpctl.display import local_date
 from pumpctl.protocol.messages import AlarmCode, StatusResponse
-
-
-def local_date(time_s: int) -> str:
-    """A pump time as a date in this computer's time zone."""
-    return datetime.fromtimestamp(time_s).astimezone().strftime("%Y-%m-%d")
 
 
 def eri_raised(status: StatusResponse) -> bool:

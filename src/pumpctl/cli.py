@@ -15,13 +15,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import BaseModel
 
-from pumpctl.battery import battery_text
+from pumpctl import cli_render as render
 from pumpctl.cli_help import add_descriptions
 from pumpctl.cli_json import error_fields, error_json, json_mode, output_json
 from pumpctl.clinical.guard import GuardDecision, OverrideReason, Reading
@@ -30,6 +29,12 @@ from pumpctl.clinical.scores import format_vas, parse_vas
 from pumpctl.clinical.taken_at import parse_taken_at
 from pumpctl.completion import SHELLS, completion_script
 from pumpctl.connection import ConnectOptions, open_client, open_target
+from pumpctl.display import (
+    pump_hour_minute,
+    pump_minute,
+    pump_second,
+    spoken,
+)
 from pumpctl.exits import ExitStatus, UsageError, exit_status
 from pumpctl.implant import ImplantRecord, day_of, dead_volume_bolus, parse_date, parse_fixed
 from pumpctl.link.errors import (
@@ -68,7 +73,6 @@ from pumpctl.protocol.messages import (
     SECRET_FIELDS,
     AlarmCode,
     CatheterVerdict,
-    EventCode,
     ImplantResponse,
     Message,
     MsgType,
@@ -85,12 +89,11 @@ from pumpctl.schedule import (
     program_of,
     spans,
 )
-from pumpctl.text import TextError, check_typed, printable
+from pumpctl.text import TextError, check_typed
 from pumpctl.units import (
     NUMBER,
     format_amount,
     format_concentration,
-    format_flow,
     format_volume,
     parse_amount_ng,
     parse_duration_s,
@@ -671,10 +674,6 @@ def _clinician(args: argparse.Namespace) -> str:
         return "unknown"
 
 
-def _time(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _dump(message: BaseModel) -> dict[str, Any]:
     """A model's fields, enums kept as enums: ``--json`` writes them by name (cli_json)."""
     return message.model_dump(mode="python")
@@ -682,17 +681,7 @@ def _dump(message: BaseModel) -> dict[str, Any]:
 
 async def _identify(programmer: Programmer, args: argparse.Namespace) -> Output:
     seen = await programmer.interrogate()
-    return Output({**_dump(seen.identity), "unit": seen.unit}, _identity_line(seen))
-
-
-def _identity_line(seen: Interrogation) -> str:
-    identity = seen.identity
-    conc = format_concentration(identity.concentration_ng_per_ml, seen.unit)
-    return (
-        f"Pump {identity.serial_number} ({identity.model}, firmware "
-        f"{identity.firmware_version}), {format_volume(identity.reservoir_capacity_ul)} "
-        f"reservoir, {identity.drug} {conc}"
-    )
+    return Output({**_dump(seen.identity), "unit": seen.unit}, render.identity_line(seen))
 
 
 async def _status(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -703,14 +692,10 @@ async def _status(programmer: Programmer, args: argparse.Namespace) -> Output:
         "unit": seen.unit,
     }
     data["discrepancies"] = [d.as_json() for d in programmer.discrepancies]
-    lines = [_status_text(seen)]
-    lines += [f"Discrepancy {d.text}" for d in programmer.discrepancies]
-    if programmer.discrepancies:
-        lines.append("            increases wait: pumpctl reconcile --reason TEXT")
     if programmer.record_problem:
         data["record_problem"] = programmer.record_problem
-        lines.append(f"Record     not synced: {programmer.record_problem}")
-    return Output(data, "\n".join(lines))
+    texts = [d.text for d in programmer.discrepancies]
+    return Output(data, render.status_lines(seen, texts, programmer.record_problem))
 
 
 async def _reconcile(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -729,48 +714,10 @@ async def _reconcile(programmer: Programmer, args: argparse.Namespace) -> Output
     return Output(data, "\n".join(lines))
 
 
-def _status_text(seen: Interrogation) -> str:
-    status, unit = seen.status, seen.unit
-    state = status.state.name.lower()
-    if status.stop_reason:
-        state += f" ({status.stop_reason.name.lower().replace('_', ' ')})"
-    low = _time(status.low_reservoir_projected_s)[:10] if status.low_reservoir_projected_s else "-"
-    alarms = ", ".join(
-        f"{a.code.name} ({a.severity.name.lower()}{', acknowledged' if a.acknowledged else ''})"
-        for a in status.alarms
-    )
-    return "\n".join(
-        [
-            _identity_line(seen),
-            f"State      {state}{', bolus running' if status.bolus_active else ''}",
-            f"Dose       {format_amount(status.dose_ng_per_day, unit)} "
-            f"(flow {format_flow(status.flow_nl_per_day)})",
-            f"Reservoir  {format_volume(status.reservoir_ul)}; low-reservoir date {low}",
-            f"Battery    {battery_text(status)}",
-            f"Pump time  {_time(status.pump_time_s)}",
-            f"Alarms     {alarms or 'none'}",
-        ]
-    )
-
-
 async def _limits(programmer: Programmer, args: argparse.Namespace) -> Output:
     seen = await programmer.interrogate()
     limits, unit = seen.limits, seen.unit
-    text = "\n".join(
-        [
-            f"Drug               {limits.drug}",
-            f"Max daily dose     {format_amount(limits.max_dose_ng_per_day, unit)}",
-            f"Max step           {limits.max_step_pct}% and "
-            f"{format_amount(limits.max_step_ng_per_day, unit)}",
-            f"Between increases  {limits.min_increase_interval_s // 3600} h",
-            f"Bolus              max {format_amount(limits.bolus_max_ng, unit, False)}, "
-            f"lockout {limits.bolus_lockout_s // 60} min, {limits.max_boluses_per_day}/day",
-            f"Minimum flow       {format_flow(limits.min_flow_nl_per_day)}",
-            f"Refill tolerance   {format_volume(limits.refill_tolerance_ul)}",
-            f"Bridge bolus       max {format_amount(limits.bridge_bolus_max_ng, unit, False)}",
-            f"Low reservoir      {format_volume(limits.low_reservoir_ul)}",
-        ]
-    )
+    text = render.limits_text(limits, unit)
     return Output(_dump(limits), text)
 
 
@@ -842,7 +789,7 @@ def _decision_text(decision: GuardDecision, override_refused: str | None = None)
     if decision.evidence:
         lines.append("Evidence:")
         lines += [
-            f"  {_time(e.time_s)[:16] if e.time_s is not None else ' ' * 16}  {e.text}"
+            f"  {pump_minute(e.time_s) if e.time_s is not None else ' ' * 16}  {e.text}"
             for e in decision.evidence
         ]
     lines += [f"  ! {w}" for w in decision.warning_lines()]
@@ -890,9 +837,9 @@ async def _vas(programmer: Programmer, args: argparse.Namespace) -> Output:
 
 
 def _vas_output(tenths: int, reading: Reading) -> Output:
-    text = f"VAS {format_vas(tenths)} logged at {_time(reading.logged_s or reading.time_s)}"
+    text = f"VAS {format_vas(tenths)} logged at {pump_second(reading.logged_s or reading.time_s)}"
     if reading.backdated:
-        text += f", taken at {_time(reading.time_s)}"
+        text += f", taken at {pump_second(reading.time_s)}"
     data = {
         "vas_tenths": tenths,
         "time_s": reading.time_s,
@@ -935,16 +882,6 @@ def _history_output(record: ClinicalRecord, serial: str, unit: str) -> Output:
     from pumpctl.clinical.timeline import timeline
 
     rows = timeline(record, serial)
-    lines = [f"History of pump {serial}"]
-    for row in rows:
-        when = _time(row.time_s)[:16]
-        if row.kind == "vas":
-            lines.append(f"  {when}  VAS {format_vas(row.value)}")
-        else:
-            lines.append(
-                f"  {when}  dose {format_amount(row.previous or 0, unit)} -> "
-                f"{format_amount(row.value, unit)}"
-            )
     data = {
         "pump_serial": serial,
         "unit": unit,
@@ -954,7 +891,7 @@ def _history_output(record: ClinicalRecord, serial: str, unit: str) -> Output:
             for r in rows
         ],
     }
-    return Output(data, "\n".join(lines) if rows else f"No history for pump {serial}")
+    return Output(data, render.history_text(serial, rows, unit))
 
 
 def _timeline_quantity(kind: str, value: int, previous: int | None) -> dict[str, int | None]:
@@ -1036,14 +973,16 @@ def _opioids_output(
         )
         mme = systemic.mme_per_day(entry.name, entry.amount_text)
         per_day = "no CDC factor" if mme is None else f"{systemic.format_mme(mme)} MME/day"
-        lead.append(f"{entry.name} {entry.amount_text} ({per_day}) recorded at {_time(now_s)}")
+        lead.append(
+            f"{entry.name} {entry.amount_text} ({per_day}) recorded at {pump_second(now_s)}"
+        )
     elif args.opioids_action == "stop":
         entry = record.stop_systemic_opioid(serial, now_s, args.name, clinician=_clinician(args))
-        lead.append(f"{entry.name} recorded as stopped at {_time(now_s)}")
+        lead.append(f"{entry.name} recorded as stopped at {pump_second(now_s)}")
     load = systemic.systemic_load(record, serial, now_s)
     lines = [*lead, f"Systemic opioids of pump {serial}"]
     if load.opioids:
-        lines += [f"  {line}" for line in systemic.load_lines(load, lambda s: _time(s)[:16])]
+        lines += [f"  {line}" for line in systemic.load_lines(load, pump_minute)]
     else:
         lines.append("  none recorded")
     lines += [f"Intrathecal: {it_dose}", f"({systemic.CAVEAT})"]
@@ -1052,37 +991,10 @@ def _opioids_output(
     return Output(data, "\n".join(lines))
 
 
-def _audit_action(entry: dict[str, Any]) -> str:
-    """``command-refused bolus: pump refused (...)``: what, of which command, and why."""
-    data = entry.get("data", {})
-    action = str(entry["action"])
-    if "kind" in data:
-        action += f" {data['kind']}"
-    detail = data.get("detail") or data.get("reason") or ""
-    review = data.get("review")
-    if not detail and isinstance(review, dict):
-        changed = [f"{r[0]} {r[1]} -> {r[2]}" for r in review.get("rows", []) if r[1] != r[2]]
-        detail = "; ".join([review.get("title", ""), *changed])
-        given = review.get("confirmations", {})
-        confirmed = [k.replace("_", " ") for k, v in given.items() if v is True]
-        if confirmed:
-            detail += f"; confirmed: {', '.join(confirmed)}"
-        if given.get("discrepancy_reason"):
-            detail += f"; discrepancy reason: {given['discrepancy_reason']}"
-    if data.get("override_reason"):
-        detail += f"; OVERRIDE {data['override_reason']}: {data.get('override_note')}"
-    return f"{action}: {detail}" if detail else action
-
-
 async def _audit(record: ClinicalRecord, args: argparse.Namespace) -> Output:
     if args.action == "show":
         entries = record.audit_entries()
-        lines = [
-            f"{e['seq']:>5}  {_time(e['time_s'])[:16]}  {printable(str(e['pump'])):<10} "
-            f"{printable(str(e['actor'])):<10} {printable(_audit_action(e))}"
-            for e in entries
-        ]
-        return Output({"entries": entries}, "\n".join(lines) or "The audit trail is empty")
+        return Output({"entries": entries}, render.audit_text(entries))
     report = record.verify_audit()
     if not report.intact:
         raise RecordError(
@@ -1120,7 +1032,7 @@ async def _catheter_check(programmer: Programmer, args: argparse.Namespace) -> O
         if event is not None:
             verdict = CatheterVerdict(event.value_a).name
             measured = event.detail.partition(": ")[2]
-            output.text = f"Catheter {verdict.lower().replace('_', ' ')}: {measured}"
+            output.text = f"Catheter {spoken(CatheterVerdict(event.value_a))}: {measured}"
             output.data["verdict"] = verdict
             output.data["peak_pressure_mmhg"] = event.value_b
     return output
@@ -1168,12 +1080,7 @@ async def _refill(programmer: Programmer, args: argparse.Namespace) -> Output:
 
 async def _alarms(programmer: Programmer, args: argparse.Namespace) -> Output:
     reply = await programmer.client.read_alarms()
-    lines = [
-        f"{a.code.name:<22} {a.severity.name.lower():<9} since {_time(a.raised_at_s)}"
-        f"{'  acknowledged' if a.acknowledged else ''}"
-        for a in reply.alarms
-    ]
-    return Output(_dump(reply), "\n".join(lines) or "No active alarms")
+    return Output(_dump(reply), render.alarms_text(reply.alarms))
 
 
 async def _ack(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -1186,18 +1093,13 @@ async def _ack(programmer: Programmer, args: argparse.Namespace) -> Output:
 
 async def _events(programmer: Programmer, args: argparse.Namespace) -> Output:
     events, page = await programmer.client.read_all_events(args.first)
-    lines = [
-        f"{e.index:>6}  {_time(e.time_s)}  {EventCode(e.code).name:<18} {e.detail}" for e in events
-    ]
-    if page.overflow_count:
-        lines.insert(0, f"({page.overflow_count} older events overwritten)")
     data = {
         "events": [_dump(e) for e in events],
         "next_index": page.next_index,
         "oldest_index": page.oldest_index,
         "overflow_count": page.overflow_count,
     }
-    return Output(data, "\n".join(lines) or "No events")
+    return Output(data, render.events_text(events, page.overflow_count))
 
 
 async def _schedule(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -1316,7 +1218,7 @@ async def _demand(programmer: Programmer, args: argparse.Namespace) -> Output:
         given = await programmer.take_demand_bolus()
         text = (
             f"Demand bolus given over {given.duration_s // 60} min (the clinician's dose), "
-            f"ends {_time(given.ends_at_s)[11:16]} UTC; {given.given_last_24h} in the last 24 h"
+            f"ends {pump_hour_minute(given.ends_at_s)} UTC; {given.given_last_24h} in the last 24 h"
         )
         return Output(_dump(given), text)
     seen = await programmer.interrogate()
@@ -1345,7 +1247,7 @@ def _demand_output(seen: Interrogation) -> Output:
     if settings is not None:
         lines.append(f"Given in the last 24 h: {read.given_last_24h} of {settings.per_day}")
         if read.next_allowed_s:
-            lines.append(f"Lockout until {_time(read.next_allowed_s)}")
+            lines.append(f"Lockout until {pump_second(read.next_allowed_s)}")
     data = {"unit": seen.unit, **_dump(read)}
     return Output(data, "\n".join(lines))
 
@@ -1357,9 +1259,9 @@ async def _demand_log(programmer: Programmer, args: argparse.Namespace) -> Outpu
     summary = demand_bolus.summarise(entries)
     lines = [f"Demand-bolus activations: {'; '.join(summary.lines(unit))}"]
     for entry in entries:
-        when = _time(entry.time_s)[:16]
+        when = pump_minute(entry.time_s)
         if entry.count > 1:
-            when += f" to {_time(entry.last_time_s)[11:16]} ({entry.count}x)"
+            when += f" to {pump_hour_minute(entry.last_time_s)} ({entry.count}x)"
         what = demand_bolus.OUTCOME_WORDS[entry.outcome]
         lines.append(f"  {when}  {what}  {format_amount(entry.dose_ng, unit, False)}")
     data = {

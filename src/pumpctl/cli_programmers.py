@@ -20,10 +20,10 @@ from pumpctl.cli import (
     _audit_authentication_failure,
     _clinician,
     _connect_options,
-    _time,
 )
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.connection import Target, open_client
+from pumpctl.display import pump_second
 from pumpctl.exits import UsageError
 from pumpctl.keystore import Keystore, StaticKeys
 from pumpctl.link.errors import AuthenticationError, PumpError
@@ -71,7 +71,7 @@ async def programmers_command(programmer: Programmer, args: argparse.Namespace) 
     how = "read back" if revocation.read_back else "the pump's sealed answer"
     text = (
         f"Programmer {programmer_id} ({entry.label if entry else '?'}) revoked at "
-        f"{_time(revocation.revoked_at_s)}; {revocation.sessions_closed} of its sessions "
+        f"{pump_second(revocation.revoked_at_s)}; {revocation.sessions_closed} of its sessions "
         f"closed (confirmed by {how})"
     )
     if revocation.own:
@@ -112,10 +112,10 @@ def _list_output(listed: Programmers) -> Output:
     lines = [f"  {'id':>10}  {'role':<9}  {'label':<32}  {'enrolled':<23}  revoked"]
     for entry in listed.entries:
         mark = "*" if entry.this else " "
-        revoked = _time(entry.revoked_at_s) if entry.revoked else "-"
+        revoked = pump_second(entry.revoked_at_s) if entry.revoked else "-"
         lines.append(
             f"{mark} {entry.programmer_id:>10}  {entry.role.name.lower():<9}  "
-            f"{entry.label:<32}  {_time(entry.enrolled_at_s):<23}  {revoked}"
+            f"{entry.label:<32}  {pump_second(entry.enrolled_at_s):<23}  {revoked}"
         )
     if listed.session_programmer_id == IMPLANT_KEY_ID:
         lines.append("This session uses the implant key (programmer 0).")

@@ -9,8 +9,9 @@ pump's internal volume: design defaults — verify (docs/simulator.md §3.14).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
+from pumpctl.display import pump_day
 from pumpctl.units import UnitError, format_amount, format_concentration, parse_number
 
 PATIENT_ID_MAX = 32  # characters of printable ASCII
@@ -52,7 +53,7 @@ def day_of(when: date) -> int:
 
 
 def today_on_pump(pump_time_s: int) -> int:
-    return day_of(datetime.fromtimestamp(pump_time_s, UTC).date())
+    return day_of(pump_day(pump_time_s))
 
 
 def parse_date(text: str, what: str) -> date:

@@ -35,6 +35,7 @@ from pumpctl.protocol.session import KEY_LEN, Role
 
 _ROLES = {role.name.lower() for role in Role}
 SCHEMA_VERSION = 2
+_TEMP_PREFIX = ".keys-"  # a copy being written, renamed over the store when whole
 PROGRAMMER_ID_MAX = 0xFFFF_FFFF
 
 Entries = dict[str, dict[str, dict[str, Any]]]  # serial -> role -> {"id", "key"}
@@ -285,7 +286,8 @@ class Keystore:
             ) from None
 
     def _replace(self, data: dict[str, Any]) -> None:
-        descriptor, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
+        self._remove_stray_copies()
+        descriptor, temp = tempfile.mkstemp(dir=self.path.parent, prefix=_TEMP_PREFIX)
         try:
             with os.fdopen(descriptor, "w") as handle:
                 os.fchmod(handle.fileno(), 0o600)
@@ -302,6 +304,13 @@ class Keystore:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+    def _remove_stray_copies(self) -> None:
+        """Temporary copies a killed writer left (it held this lock, so none is in use): each
+        holds keys, which must not outlive the store's own file."""
+        for stray in self.path.parent.glob(_TEMP_PREFIX + "*"):
+            with contextlib.suppress(FileNotFoundError):
+                stray.unlink()
 
 
 class StaticKeys:

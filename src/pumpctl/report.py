@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,8 @@ from pumpctl.clinical.systemic import (
     total_text,
 )
 from pumpctl.clinical.timeline import TimelineRow, timeline
+from pumpctl.display import projected_date, pump_stamp, spoken
+from pumpctl.display import pump_minute_utc as _time
 from pumpctl.link.errors import PumpRefused
 from pumpctl.programmer import Interrogation, Programmer
 from pumpctl.programmer.demand import OUTCOME_WORDS, describe, settings_of, summarise
@@ -55,10 +56,6 @@ VISIT_EVENTS = {
     EventCode.CATHETER_CHECKED,
     EventCode.DEMAND_BOLUS_SET,
 }
-
-
-def _time(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @dataclass(frozen=True)
@@ -318,9 +315,7 @@ def _summary(report: VisitReport) -> list[tuple[str, str, str]]:
         (
             "Low-reservoir date",
             "",
-            _time(status.low_reservoir_projected_s)[:10]
-            if status.low_reservoir_projected_s
-            else "-",
+            projected_date(status.low_reservoir_projected_s),
         ),
         ("Battery", "", battery_text(status)),
     ]
@@ -377,7 +372,7 @@ def render_markdown(report: VisitReport) -> str:
     out += [f"- {line}" for line in _guard_lines(report)] or ["- none"]
     out += ["", "## Alarms", ""]
     out += [
-        f"- {a.code.name} ({a.severity.name.lower()}{', acknowledged' if a.acknowledged else ''})"
+        f"- {a.code.name} ({spoken(a.severity)}{', acknowledged' if a.acknowledged else ''})"
         for a in status.alarms
     ] or ["- no active alarms"]
     out += ["", "## Events during the visit", ""]
@@ -549,9 +544,7 @@ def render_html(report: VisitReport, paper: str = "a4") -> str:
         "".join(f"<li>{esc(line)}</li>" for line in _command_lines(report)) or "<li>none</li>"
     )
     alarms = (
-        "".join(
-            f"<li>{esc(a.code.name)} ({esc(a.severity.name.lower())})</li>" for a in status.alarms
-        )
+        "".join(f"<li>{esc(a.code.name)} ({esc(spoken(a.severity))})</li>" for a in status.alarms)
         or "<li>no active alarms</li>"
     )
     crosscheck = "".join(f"<li>{esc(line)}</li>" for line in _crosscheck_lines(report)) or (
@@ -628,7 +621,7 @@ async def write_visit_report(
     report = await build_visit_report(programmer, seen, since_s, training=training)
     directory = directory or default_report_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.fromtimestamp(seen.status.pump_time_s, UTC).strftime("%Y%m%d-%H%M")
+    stamp = pump_stamp(seen.status.pump_time_s)
     base = directory / f"visit-{seen.identity.serial_number}-{stamp}"
     paths = [base.with_suffix(".md"), base.with_suffix(".html")]
     for path, text in zip(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware_sim.simulator import InitialProgram, Simulator
-from pumpctl.battery import local_date
+from pumpctl.display import local_date
 from pumpctl.protocol.messages import StatusRequest, StatusResponse, WriteImplantRequest
 from tests.tui.conftest import SERIAL, SIZE, connected, make_app, run_async, text_of
 

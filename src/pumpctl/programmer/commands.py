@@ -8,12 +8,12 @@ path; the faces build a command and render its review, nothing more.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import ClassVar
 
 from pumpctl import schedule
 from pumpctl.battery import depleted
+from pumpctl.display import projected_date
 from pumpctl.implant import DeadVolumeBolus, dead_volume_bolus
 from pumpctl.limits import check_rate_change, is_large_concentration_change, is_large_rate_change
 from pumpctl.preview import flow_nl_per_day, projected_low_reservoir_s
@@ -51,12 +51,6 @@ WITHDRAWAL_WARNING = {
         "altered mental status, rebound spasticity, rhabdomyolysis and death"
     ),
 }
-
-
-def pump_date(time_s: int | None) -> str:
-    if not time_s:
-        return NONE
-    return datetime.fromtimestamp(time_s, UTC).strftime("%Y-%m-%d")
 
 
 def duration_text(seconds: int) -> str:
@@ -128,12 +122,12 @@ def _low_date_rows(seen: Interrogation, dose_after: int, *, running_after: bool)
             status.pump_time_s, status.reservoir_ul, limits, conc, dose_after, running=running
         )
     before = status.low_reservoir_projected_s or None
-    shown = pump_date(after)
+    shown = projected_date(after)
     if before is not None and after is not None and after != before:
         days = (after - before) // 86_400 if after > before else -((before - after) // 86_400)
         if days:
             shown += f" ({abs(days)} days {'later' if days > 0 else 'sooner'})"
-    return ReviewRow("Low-reservoir date", pump_date(before), shown)
+    return ReviewRow("Low-reservoir date", projected_date(before), shown)
 
 
 @dataclass(frozen=True)
@@ -617,8 +611,10 @@ class Refill(TherapyCommand):
             ),
             ReviewRow(
                 "Next refill",
-                pump_date(ctx.refill_due_s(ctx.last_refill_s, status.low_reservoir_projected_s)),
-                pump_date(ctx.refill_due_s(status.pump_time_s, new_low)),
+                projected_date(
+                    ctx.refill_due_s(ctx.last_refill_s, status.low_reservoir_projected_s)
+                ),
+                projected_date(ctx.refill_due_s(status.pump_time_s, new_low)),
             ),
             ReviewRow(
                 "Bridge bolus",
@@ -672,7 +668,7 @@ class Refill(TherapyCommand):
         if due is not None and due != new_low:
             days = limits.max_refill_interval_s // 86_400
             warnings.append(
-                f"Next refill by {pump_date(due)}: {limits.drug} may stay in the pump at most "
+                f"Next refill by {projected_date(due)}: {limits.drug} may stay in the pump at most "
                 f"{days} days (drug library), before the reservoir runs low"
             )
         computed = self.computed_bridge(seen)
@@ -788,7 +784,9 @@ def _program_rows(seen: Interrogation, old: schedule.Steps, new: schedule.Steps)
     )
     rows += [
         ReviewRow(
-            "Low-reservoir date", pump_date(status.low_reservoir_projected_s), pump_date(low_after)
+            "Low-reservoir date",
+            projected_date(status.low_reservoir_projected_s),
+            projected_date(low_after),
         ),
         ReviewRow("Maximum daily dose", *[format_amount(limits.max_dose_ng_per_day, unit)] * 2),
         ReviewRow(
@@ -1055,8 +1053,8 @@ class SetPeriodicBolus(TherapyCommand):
             ),
             ReviewRow(
                 "Low-reservoir date",
-                pump_date(status.low_reservoir_projected_s),
-                pump_date(low_after),
+                projected_date(status.low_reservoir_projected_s),
+                projected_date(low_after),
             ),
             ReviewRow("Bolus maximum", *[format_amount(limits.bolus_max_ng, unit, False)] * 2),
             ReviewRow("Maximum daily dose", *[format_amount(limits.max_dose_ng_per_day, unit)] * 2),

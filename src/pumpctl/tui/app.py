@@ -41,6 +41,7 @@ from pumpctl.clinical.scores import format_vas
 from pumpctl.clinical.systemic import SystemicLoad, systemic_load
 from pumpctl.clinical.timeline import timeline
 from pumpctl.connection import ConnectOptions, Target, open_client, open_target
+from pumpctl.display import pump_minute as pump_time
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError
 from pumpctl.preview import stepped_dose
 from pumpctl.programmer import (
@@ -83,7 +84,6 @@ from pumpctl.tui.widgets import (
     KeyFooter,
     ReservoirPanel,
     TherapyPanel,
-    pump_time,
 )
 from pumpctl.units import format_amount
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.reactive import reactive
@@ -13,6 +11,7 @@ from textual.widgets import Footer, ProgressBar, Static
 from pumpctl.battery import battery_short
 from pumpctl.chart import ChartModel
 from pumpctl.clinical.systemic import SystemicLoad, short_text
+from pumpctl.display import pump_date, spoken
 from pumpctl.programmer import Interrogation
 from pumpctl.protocol.messages import Severity
 from pumpctl.tui.chart import render_chart
@@ -23,10 +22,6 @@ SEVERITY_STYLE = {
     Severity.WARNING: "bold black on yellow",
     Severity.ADVISORY: "bold black on cyan",
 }
-
-
-def pump_time(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 class KeyFooter(Footer):
@@ -56,9 +51,9 @@ class TherapyPanel(Static):
         (``None`` when none were ever recorded)."""
         identity, status, unit = seen.identity, seen.status, seen.unit
         conc = format_concentration(identity.concentration_ng_per_ml, unit)
-        state = status.state.name.lower()
+        state = spoken(status.state)
         if status.stop_reason:
-            state += f" ({status.stop_reason.name.lower().replace('_', ' ')})"
+            state += f" ({spoken(status.stop_reason)})"
         text = Text()
         text.append(f"{identity.drug} {conc}\n", style="bold")
         text.append("Dose  ")
@@ -96,7 +91,7 @@ class ReservoirPanel(Widget):
             total=capacity, progress=status.reservoir_ul
         )
         if status.low_reservoir_projected_s:
-            low = pump_time(status.low_reservoir_projected_s)[:10]
+            low = pump_date(status.low_reservoir_projected_s)
         else:  # no projection: at the threshold already, or nothing is being delivered
             low = "now" if seen.running else "- (stopped)"
         self.query_one("#reservoir-extra", Static).update(
@@ -113,7 +108,7 @@ class AlarmBar(Static):
         text = Text("Alarms: ")
         ordered = sorted(seen.status.alarms, key=lambda a: -a.severity)
         for alarm in ordered:
-            label = alarm.code.name.replace("_", " ").lower()
+            label = spoken(alarm.code)
             if alarm.acknowledged:
                 label += " (ack)"
             text.append(f" {label} ", style=SEVERITY_STYLE[alarm.severity])

@@ -3,7 +3,7 @@ writes times and durations (the pump's clock, UTC)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from pumpctl.display import pump_minute
 
 OIH_CHECKLIST = (
     "No disease progression (imaging, examination)",
@@ -73,8 +73,7 @@ CORRECTED_OPTIONS = (
 )
 
 
-def when(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
+when = pump_minute
 
 
 def duration(seconds: int) -> str:

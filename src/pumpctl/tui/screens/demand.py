@@ -10,12 +10,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from pumpctl.display import pump_minute as pump_time
 from pumpctl.programmer import SetDemandBolus
 from pumpctl.programmer.demand import OUTCOME_WORDS, describe, settings_of, summarise
 from pumpctl.protocol.messages import DemandLogEntry, DemandSettingsResponse
 from pumpctl.schedule import parse_count
 from pumpctl.tui.screens.typing import TAB_AS_TYPED, move_focus
-from pumpctl.tui.widgets import pump_time
 from pumpctl.units import UnitError, format_amount, parse_amount_ng
 
 RECENT = 5  # activation-log lines shown: the dialog fits 80x24

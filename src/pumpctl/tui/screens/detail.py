@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.table import Table
@@ -13,10 +12,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from pumpctl.display import pump_minute as pump_time
+from pumpctl.display import wall_second
 from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.text import printable
 from pumpctl.tui.screens.logs import shown_value
-from pumpctl.tui.widgets import pump_time
 
 Fields = list[tuple[str, str]]
 
@@ -72,7 +72,7 @@ def audit_fields(entry: dict[str, Any], unit: str) -> Fields:
         if key == "time_s" and isinstance(value, int):
             fields.append(("time", _time(value)))
         elif key == "wall_time_s" and isinstance(value, int):
-            when = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            when = wall_second(value)
             fields.append(("recorded", f"{when} UTC (programmer clock, {value} s)"))
         elif key == "data" and isinstance(value, dict):
             fields += [row for k, v in value.items() for row in _datum(k, v, unit)]

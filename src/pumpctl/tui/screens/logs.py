@@ -12,9 +12,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from pumpctl.clinical.scores import format_vas
+from pumpctl.display import pump_minute as pump_time
 from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.text import printable
-from pumpctl.tui.widgets import pump_time
 from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
 
 # The record keeps wire integers; a person reads them in the drug's unit (longest first).
