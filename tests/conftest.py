@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from pumpctl.testing.plugin import PumpUnderTest
+
+# Bytecode is cached for this run even where PYTHONDONTWRITEBYTECODE is set: otherwise every
+# xdist worker rewrites every test module's asserts again, and every simulator or CLI process
+# a test starts compiles the package from source.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture

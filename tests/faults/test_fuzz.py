@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("atheris", reason="atheris has no wheel for this platform")
 
 
-@pytest.mark.parametrize(("target", "runs"), [("decoder", 30_000), ("handler", 15_000)])
+@pytest.mark.parametrize(("target", "runs"), [("decoder", 30_000), ("handler", 10_000)])
 def test_fuzzing_finds_no_crash(target: str, runs: int, tmp_path: object) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pumpctl.testing.fuzz", target, f"-atheris_runs={runs}", "-seed=1"],

@@ -66,7 +66,7 @@ from pumpctl.protocol.messages import (
 )
 from pumpctl.testing.reference import DAY_MS, ReferencePump, disagreements
 
-EXAMPLES = int(os.environ.get("PUMP_STATEFUL_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("PUMP_STATEFUL_EXAMPLES", "60"))
 STEPS = int(os.environ.get("PUMP_STATEFUL_STEPS", "50"))
 LONG_RUN = "PUMP_STATEFUL_EXAMPLES" in os.environ or "PUMP_STATEFUL_STEPS" in os.environ
 
