@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,15 @@ from pumpctl.testing.plugin import PumpUnderTest
 # a test starts compiles the package from source.
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before the workers start (once, in the controller): the package compiled, so four
+    workers and every process a test starts do not each compile it from source."""
+    if not hasattr(config, "workerinput"):
+        for folder in ("src", "firmware_sim"):
+            compileall.compile_dir(ROOT / folder, quiet=1)
 
 
 @pytest.fixture
