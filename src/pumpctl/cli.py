@@ -68,6 +68,7 @@ from pumpctl.programmer import (
     WriteImplantRecord,
 )
 from pumpctl.programmer import demand as demand_bolus
+from pumpctl.programmer.implant import record_of
 from pumpctl.protocol.frames import Frame
 from pumpctl.protocol.messages import (
     SECRET_FIELDS,
@@ -1163,16 +1164,9 @@ async def _implant(programmer: Programmer, args: argparse.Namespace) -> Output:
 
 def _implant_output(seen: Interrogation, implant: ImplantResponse) -> Output:
     data = {"unit": seen.unit, **_dump(implant)}
-    if not implant.recorded:
+    record = record_of(implant)
+    if record is None:
         return Output(data, "No implant record: pumpctl implant set --patient-id ID ...")
-    record = ImplantRecord(
-        implant.patient_id,
-        implant.implanted_day,
-        implant.catheter_tip,
-        implant.catheter_length_mm,
-        implant.catheter_volume_nl,
-        implant.pump_volume_nl,
-    )
     priming = dead_volume_bolus(
         implant.pump_volume_nl,
         implant.catheter_volume_nl,

@@ -6,69 +6,16 @@
 #
 #   tests/tui/tmux_screens.sh            # uses `pumpctl` from PATH
 #   PUMPCTL=.venv/bin/pumpctl tests/tui/tmux_screens.sh
-#
-# Nothing of the user's is touched: its own tmux server (-L, no config), a temporary
-# XDG_DATA_HOME for the training pump and a temporary clinical record (PUMPCTL_DB).
 set -euo pipefail
 
-PUMPCTL=${PUMPCTL:-$(command -v pumpctl || true)}
-TIMEOUT_S=${TIMEOUT_S:-20}
-if [ -z "$PUMPCTL" ] || [ ! -x "$PUMPCTL" ]; then
-    echo "tmux_screens: no pumpctl executable (set PUMPCTL)" >&2
-    exit 2
-fi
-command -v tmux >/dev/null || { echo "tmux_screens: tmux is not installed" >&2; exit 2; }
-PUMPCTL=$(cd "$(dirname "$PUMPCTL")" && pwd)/$(basename "$PUMPCTL")
+NAME=tmux_screens
+# shellcheck source=tests/tui/tmux_lib.sh
+source "$(dirname "$0")/tmux_lib.sh"
 
-work=$(mktemp -d)
-socket="pumpctl-screens-$$"
-size=""
-tmx() { tmux -L "$socket" -f /dev/null "$@"; }
-cleanup() {
-    tmx kill-server 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-screen() { tmx capture-pane -p -t tui; }
-
-fail() {
-    echo "tmux_screens: FAILED at $size: $1" >&2
-    screen >&2 || true
-    exit 1
-}
-
-expect() {
-    local deadline=$((SECONDS + TIMEOUT_S)) text missing shown
-    while :; do
-        missing=""
-        shown=$(screen)
-        for text in "$@"; do
-            if ! grep -qF -- "$text" <<<"$shown"; then
-                missing=$text
-                break
-            fi
-        done
-        [ -z "$missing" ] && return 0
-        [ "$SECONDS" -ge "$deadline" ] && fail "expected \"$missing\" within ${TIMEOUT_S}s"
-        sleep 0.05
-    done
-}
-
-gone() {
-    local deadline=$((SECONDS + TIMEOUT_S))
-    while screen | grep -qF -- "$1"; do
-        [ "$SECONDS" -ge "$deadline" ] && fail "expected \"$1\" to go within ${TIMEOUT_S}s"
-        sleep 0.05
-    done
-}
-
-keys() { tmx send-keys -t tui "$@"; }
 # Escape, then wait until the screen's title (the first argument) has gone.
 back() { keys Escape; gone "$1"; expect "? help" "q Quit"; }
 
-tmx new-session -d -s tui -x 80 -y 24 "env -i PATH=/usr/bin:/bin HOME=$work HISTFILE= TERM=xterm-256color bash --norc --noprofile"
-keys "PS1='$ ' PUMPCTL_DB=$work/clinic.db XDG_DATA_HOME=$work/data $PUMPCTL tui; echo pumpctl-exit=\$?" Enter
+start_tui
 expect "TRAINING SIMULATOR" "Dose  1.4 mg/day" "link OK"
 keys Up
 expect "Increase the daily dose"
@@ -76,6 +23,7 @@ keys y
 expect "Dose  1.54 mg/day"
 
 for size in 80x24 120x40; do
+    where=$size
     tmx resize-window -t tui -x "${size%x*}" -y "${size#*x}"
     echo "$size: dashboard"
     expect "Therapy" "Reservoir" "Dose and pain" "Low-reservoir date" "Alarms:" "? help" "q Quit"

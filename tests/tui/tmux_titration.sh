@@ -6,71 +6,13 @@
 #
 #   tests/tui/tmux_titration.sh            # uses `pumpctl` from PATH
 #   PUMPCTL=.venv/bin/pumpctl tests/tui/tmux_titration.sh
-#
-# Nothing of the user's is touched: its own tmux server (-L, no config), a temporary
-# XDG_DATA_HOME for the training pump and a temporary clinical record (PUMPCTL_DB).
 set -euo pipefail
 
-PUMPCTL=${PUMPCTL:-$(command -v pumpctl || true)}
-TIMEOUT_S=${TIMEOUT_S:-20}
-if [ -z "$PUMPCTL" ] || [ ! -x "$PUMPCTL" ]; then
-    echo "tmux_titration: no pumpctl executable (set PUMPCTL)" >&2
-    exit 2
-fi
-command -v tmux >/dev/null || { echo "tmux_titration: tmux is not installed" >&2; exit 2; }
-PUMPCTL=$(cd "$(dirname "$PUMPCTL")" && pwd)/$(basename "$PUMPCTL")  # the shell in tmux has its own cwd
+NAME=tmux_titration
+# shellcheck source=tests/tui/tmux_lib.sh
+source "$(dirname "$0")/tmux_lib.sh"
 
-work=$(mktemp -d)
-socket="pumpctl-titration-$$"
-tmx() { tmux -L "$socket" -f /dev/null "$@"; }
-cleanup() {
-    tmx kill-server 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-screen() { tmx capture-pane -p -t tui; }
-
-fail() {
-    echo "tmux_titration: FAILED: $1" >&2
-    echo "----- screen (80x24) -----" >&2
-    screen >&2 || true
-    echo "--------------------------" >&2
-    exit 1
-}
-
-# Wait (polling the screen, not sleeping a fixed time) until every given text is on it.
-expect() {
-    local deadline=$((SECONDS + TIMEOUT_S)) text missing
-    while :; do
-        missing=""
-        local shown
-        shown=$(screen)
-        for text in "$@"; do
-            if ! grep -qF -- "$text" <<<"$shown"; then
-                missing=$text
-                break
-            fi
-        done
-        [ -z "$missing" ] && return 0
-        [ "$SECONDS" -ge "$deadline" ] && fail "expected \"$missing\" within ${TIMEOUT_S}s"
-        sleep 0.05
-    done
-}
-
-# Wait until a text has gone from the screen (e.g. a dialog closed).
-gone() {
-    local deadline=$((SECONDS + TIMEOUT_S))
-    while screen | grep -qF -- "$1"; do
-        [ "$SECONDS" -ge "$deadline" ] && fail "expected \"$1\" to go within ${TIMEOUT_S}s"
-        sleep 0.05
-    done
-}
-
-keys() { tmx send-keys -t tui "$@"; }
-
-tmx new-session -d -s tui -x 80 -y 24 "env -i PATH=/usr/bin:/bin HOME=$work HISTFILE= TERM=xterm-256color bash --norc --noprofile"
-keys "PS1='$ ' PUMPCTL_DB=$work/clinic.db XDG_DATA_HOME=$work/data $PUMPCTL tui; echo pumpctl-exit=\$?" Enter
+start_tui
 
 echo "start: the dashboard of the training pump"
 expect "TRAINING SIMULATOR" "Dose  1.4 mg/day" "link OK" "q Quit"

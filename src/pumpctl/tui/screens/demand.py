@@ -15,7 +15,7 @@ from pumpctl.programmer import SetDemandBolus
 from pumpctl.programmer.demand import OUTCOME_WORDS, describe, settings_of, summarise
 from pumpctl.protocol.messages import DemandLogEntry, DemandSettingsResponse
 from pumpctl.schedule import parse_count
-from pumpctl.tui.screens.typing import TAB_AS_TYPED, move_focus
+from pumpctl.tui.screens.typing import TAB_AS_TYPED, field_amount, move_focus
 from pumpctl.units import UnitError, format_amount, parse_amount_ng
 
 RECENT = 5  # activation-log lines shown: the dialog fits 80x24
@@ -73,7 +73,7 @@ class DemandDialog(ModalScreen[SetDemandBolus | None]):
                 "\n".join(recent_lines(self.entries, unit)), id="demand-log", classes="hint"
             )
             for field, label, value in (
-                ("dose", f"Each bolus ({unit})", _amount(s.dose_ng, unit) if s else ""),
+                ("dose", f"Each bolus ({unit})", field_amount(s.dose_ng, unit) if s else ""),
                 ("duration", "Lasting (minutes)", str(s.duration_s // 60) if s else ""),
                 ("lockout", "Lockout (minutes)", str(s.lockout_s // 60) if s else ""),
                 ("per-day", "At most a day", str(s.per_day) if s else ""),
@@ -120,7 +120,3 @@ class DemandDialog(ModalScreen[SetDemandBolus | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def _amount(ng: int, unit: str) -> str:
-    return format_amount(ng, unit, False).removesuffix(f" {unit}")

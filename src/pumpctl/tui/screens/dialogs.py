@@ -20,10 +20,9 @@ from pumpctl.clinical.guard.words import when
 from pumpctl.clinical.scores import ScoreError, parse_vas
 from pumpctl.programmer import Confirmation, Confirmations, Override, Refill, Review
 from pumpctl.programmer.review import TICKED
-from pumpctl.tui.screens.typing import TAB_AS_TYPED, move_focus
+from pumpctl.tui.screens.typing import TAB_AS_TYPED, field_amount, move_focus
 from pumpctl.units import (
     UnitError,
-    format_amount,
     format_concentration,
     format_volume,
     parse_amount_ng,
@@ -478,7 +477,7 @@ class RefillWizard(ModalScreen[Refill | None]):
             return "" if ul is None else format_volume(ul).removesuffix(" mL")
 
         def amount(ng: int | None) -> str:
-            return "" if not ng else format_amount(ng, self.unit, per_day=False).split()[0]
+            return "" if not ng else field_amount(ng, self.unit)
 
         with Vertical(id="dialog", classes="refill"):
             yield Label(

@@ -23,7 +23,7 @@ from pumpctl.schedule import (
     periodic_of,
     program_of,
 )
-from pumpctl.tui.screens.typing import TAB_AS_TYPED, move_focus
+from pumpctl.tui.screens.typing import TAB_AS_TYPED, field_amount, move_focus
 from pumpctl.units import UnitError, format_amount, parse_amount_ng
 
 COLUMNS = 48  # half hours
@@ -33,9 +33,7 @@ SLOT_MIN = 1440 // COLUMNS
 
 def steps_text(steps: Steps, unit: str) -> str:
     """A program as the editor takes it: ``00:00=1.4 08:00=1.8``."""
-    return " ".join(
-        f"{clock(s)}={format_amount(d, unit, False).removesuffix(' ' + unit)}" for s, d in steps
-    )
+    return " ".join(f"{clock(s)}={field_amount(d, unit)}" for s, d in steps)
 
 
 def _highest(steps: Steps, slot: int) -> int:
@@ -177,7 +175,11 @@ class PeriodicDialog(ModalScreen[SetPeriodicBolus | None]):
         with Vertical(id="dialog", classes="periodic"):
             yield Static(f"Periodic boluses, on the pump's clock (UTC); now: {now}")
             for field, label, value in (
-                ("dose", f"Each bolus ({self.unit})", _amount(p.dose_ng, self.unit) if p else ""),
+                (
+                    "dose",
+                    f"Each bolus ({self.unit})",
+                    field_amount(p.dose_ng, self.unit) if p else "",
+                ),
                 (
                     "every",
                     "Every (hours: 1, 2, 3, 4, 6, 8, 12, 24)",
@@ -225,7 +227,3 @@ class PeriodicDialog(ModalScreen[SetPeriodicBolus | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def _amount(ng: int, unit: str) -> str:
-    return format_amount(ng, unit, False).removesuffix(f" {unit}")

@@ -8,6 +8,8 @@ from typing import Any
 from textual.binding import Binding
 from textual.screen import Screen
 
+from pumpctl.units import format_amount
+
 TAB_AS_TYPED = [
     Binding("tab", "move(1)", show=False, priority=True),
     Binding("shift+tab", "move(-1)", show=False, priority=True),
@@ -19,3 +21,8 @@ def move_focus(screen: Screen[Any], step: int) -> None:
         screen.focus_next()
     else:
         screen.focus_previous()
+
+
+def field_amount(ng: int, unit: str) -> str:
+    """An amount as a field shows it for editing: the number in the drug's unit, no unit."""
+    return format_amount(ng, unit, False).removesuffix(f" {unit}")
