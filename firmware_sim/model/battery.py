@@ -38,7 +38,8 @@ def remaining_uah(used_uah: Fraction) -> Fraction:
 
 def percent(used_uah: Fraction) -> int:
     """What is left, in whole percent rounded up: 100 until 1 % is used, 0 only when empty."""
-    return math.ceil(remaining_uah(used_uah) * 100 / CAPACITY_UAH)
+    left = remaining_uah(used_uah)
+    return -(-left.numerator * 100 // (left.denominator * CAPACITY_UAH))
 
 
 def used_for_percent(pct: int) -> Fraction:
@@ -55,12 +56,22 @@ def drain(elapsed_ms: int, moved_nl: Fraction) -> Fraction:
     return _TIME_UAH_PER_MS * elapsed_ms + _MOTOR_UAH_PER_NL * moved_nl
 
 
+_MS_PER_UAH = MS_PER_DAY // TIME_UAH_PER_DAY  # whole: 86 400
+_NL_PER_UAH = NL_PER_ML // MOTOR_UAH_PER_ML  # whole: 2 500
+
+
 def used(elapsed_ms: int, moved_nl: Fraction | int, extra_uah: Fraction) -> Fraction:
     """What the battery has used after ``elapsed_ms`` and ``moved_nl``, with ``extra_uah``
-    (boluses, and what a battery fault set), µAh (not capped at the capacity)."""
-    return Fraction(elapsed_ms, MS_PER_DAY // TIME_UAH_PER_DAY) + (
-        Fraction(moved_nl) * MOTOR_UAH_PER_ML / NL_PER_ML + extra_uah
-    )
+    (boluses, and what a battery fault set), µAh (not capped at the capacity).
+
+    elapsed / 86 400 + moved / 2 500 + extra, over one common denominator: one reduction
+    instead of one per step (this runs at every STATUS)."""
+    moved, extra = Fraction(moved_nl), Fraction(extra_uah)
+    base = _MS_PER_UAH * _NL_PER_UAH * moved.denominator
+    numerator = (
+        elapsed_ms * _NL_PER_UAH * moved.denominator + _MS_PER_UAH * moved.numerator
+    ) * extra.denominator + base * extra.numerator
+    return Fraction(numerator, base * extra.denominator)
 
 
 def estimate(elapsed_ms: int, moved_nl: float) -> float:
@@ -79,8 +90,14 @@ def eri_reserve_uah(flow_nl_per_day: Fraction) -> Fraction:
 
 
 def end_of_service_after_ms(used_uah: Fraction, flow_nl_per_day: Fraction) -> int:
-    """How long until the battery is empty at this flow (0: it is)."""
-    return math.ceil(remaining_uah(used_uah) * MS_PER_DAY / daily_drain_uah(flow_nl_per_day))
+    """How long until the battery is empty at this flow (0: it is): the charge left over the
+    daily drain, in whole ms rounded up (integer arithmetic: this runs at every STATUS)."""
+    left, flow = remaining_uah(used_uah), Fraction(flow_nl_per_day)
+    numerator = left.numerator * MS_PER_DAY * flow.denominator * _NL_PER_UAH
+    denominator = left.denominator * (
+        TIME_UAH_PER_DAY * flow.denominator * _NL_PER_UAH + flow.numerator
+    )
+    return -(-numerator // denominator)
 
 
 def ms_to_use(uah: Fraction, rate_nl_per_ms: Fraction) -> int:

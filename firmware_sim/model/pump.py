@@ -282,12 +282,13 @@ class Pump:
         if state.battery_used_uah < battery.CAPACITY_UAH:
             state.battery_extra_uah += uah
 
-    def battery_projection_ms(self) -> tuple[int, int]:
+    def battery_projection_ms(self, used_uah: Fraction | None = None) -> tuple[int, int]:
         """When ERI comes (when it came, if raised) and when the battery runs out, at the
-        program in force."""
+        program in force (``used_uah``: the charge used now, if the caller has it)."""
         state = self.state
         flow = self.program_flow_nl_per_day()
-        eos = state.anchor_ms + battery.end_of_service_after_ms(state.battery_used_uah, flow)
+        used = state.battery_used_uah if used_uah is None else used_uah
+        eos = state.anchor_ms + battery.end_of_service_after_ms(used, flow)
         raised = state.alarms.get(AlarmCode.ELECTIVE_REPLACEMENT)
         eri = (
             raised.raised_ms
@@ -433,8 +434,9 @@ class Pump:
 
     def _status(self, _: StatusRequest) -> StatusResponse:
         state = self.state
-        eri_ms, eos_ms = self.battery_projection_ms()
-        state.battery_pct = battery.percent(state.battery_used_uah)
+        used = state.battery_used_uah
+        eri_ms, eos_ms = self.battery_projection_ms(used)
+        state.battery_pct = battery.percent(used)
         return StatusResponse(
             state=WirePumpState.RUNNING if state.running else WirePumpState.STOPPED,
             stop_reason=StopReason(state.stop_reason),
