@@ -171,9 +171,9 @@ def test_the_visit_report_names_the_patient_and_the_battery(
     assert_ok(pumpctl(env, "report", "--out", str(tmp_path / "out"), port=pump.port))
     [markdown] = (tmp_path / "out").glob("*.md")
     text = markdown.read_text("utf-8")
-    assert "| Patient id |  | P-0042 |" in text
+    assert "- **Patient:** P-0042" in text
     eri = local_date(pump.client.status().battery_eri_projected_s)
-    assert f"| Battery |  | 100 %, elective replacement {eri}, end of service " in text
+    assert f"| Battery | - | 100 %, elective replacement {eri}, end of service " in text
     [page] = (tmp_path / "out").glob("*.html")
     assert "P-0042" in page.read_text("utf-8")
 

@@ -98,6 +98,8 @@ def test_the_report_names_who_and_what_and_marks_every_change_and_decision(
     assert "@media print" in text
     body = markdown.read_text()
     assert "- **Clinician:** dr-case" in body
+    (low,) = [line for line in body.splitlines() if line.startswith("| Low-reservoir date |")]
+    assert low.split(" | ")[1] != "-"  # the first change's review showed it before the visit
     assert ": Dose 1.6 mg/day -> 1.8 mg/day by dr-case: APPLIED" in body
     assert ": Dose 1.8 mg/day -> 1.4 mg/day by dr-case: APPLIED" in body
     (refused,) = [line for line in body.splitlines() if "refused by the programmer" in line]
@@ -116,6 +118,7 @@ def test_the_visit_starts_at_the_first_interaction_of_the_day(clinic: Clinic) ->
     (visit,) = [line for line in body.splitlines() if line.startswith("- **Visit:**")]
     assert "2026-01-07 01:00 UTC to 2026-01-07 01:00 UTC" in visit, visit
     assert "| Daily dose | 1.4 mg/day | 1.4 mg/day |" in body
+    assert "| Drug | unchanged | morphine 25 mg/mL |" in body
     assert "Run a catheter check" not in body  # the day before: not this visit
 
 

@@ -300,24 +300,40 @@ def _guard_lines(report: VisitReport) -> list[str]:
     return lines
 
 
+def _shown_before(report: VisitReport, label: str) -> str | None:
+    """What a value was before the visit changed it: the "before" column of the first review
+    in the visit that showed it (every command's review is kept in the audit trail)."""
+    for entry in report.audit:
+        data = entry.get("data")
+        review = data.get("review") if isinstance(data, dict) else None
+        rows = review.get("rows") if isinstance(review, dict) else None
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, list) and len(row) == 3 and row[0] == label:
+                return str(row[1])
+    return None
+
+
 def _summary(report: VisitReport) -> list[tuple[str, str, str]]:
+    """Each setting before the visit and now. A value no command of the visit reviewed is
+    "unchanged" if nothing but a command changes it, or "-" if it moves by itself (the
+    reservoir drains, the battery too)."""
     status, identity = report.seen.status, report.seen.identity
     conc = format_concentration(identity.concentration_ng_per_ml, report.unit)
+    low = projected_date(status.low_reservoir_projected_s)
     return [
-        ("Patient id", "", report.patient_id or "no implant record"),
         (
             "Daily dose",
             report.dose(report.dose_before_ng_per_day),
             report.dose(status.dose_ng_per_day),
         ),
-        ("Drug", "", f"{identity.drug} {conc}"),
-        ("Reservoir", "", format_volume(status.reservoir_ul)),
+        ("Drug", _shown_before(report, "Concentration") or "unchanged", f"{identity.drug} {conc}"),
         (
-            "Low-reservoir date",
-            "",
-            projected_date(status.low_reservoir_projected_s),
+            "Reservoir",
+            _shown_before(report, "Reservoir") or "-",
+            format_volume(status.reservoir_ul),
         ),
-        ("Battery", "", battery_text(status)),
+        ("Low-reservoir date", _shown_before(report, "Low-reservoir date") or "-", low),
+        ("Battery", "-", battery_text(status)),
     ]
 
 
