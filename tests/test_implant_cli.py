@@ -167,6 +167,8 @@ def test_the_visit_report_names_the_patient_and_the_battery(
     pump: PumpUnderTest, env: dict[str, str], tmp_path: Path
 ) -> None:
     assert_ok(pumpctl(env, *IMPLANT, port=pump.port))
+    status = assert_ok(pumpctl(env, "status", port=pump.port)).splitlines()
+    assert status[1] == "Patient    P-0042 (the pump's implant record)"
     (tmp_path / "out").mkdir()
     assert_ok(pumpctl(env, "report", "--out", str(tmp_path / "out"), port=pump.port))
     [markdown] = (tmp_path / "out").glob("*.md")

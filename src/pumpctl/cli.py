@@ -696,7 +696,8 @@ async def _status(programmer: Programmer, args: argparse.Namespace) -> Output:
     if programmer.record_problem:
         data["record_problem"] = programmer.record_problem
     texts = [d.text for d in programmer.discrepancies]
-    return Output(data, render.status_lines(seen, texts, programmer.record_problem))
+    patient = programmer.record.patient_id(seen.serial)
+    return Output(data, render.status_lines(seen, texts, programmer.record_problem, patient))
 
 
 async def _reconcile(programmer: Programmer, args: argparse.Namespace) -> Output:

@@ -54,10 +54,16 @@ def status_text(seen: Interrogation) -> str:
 
 
 def status_lines(
-    seen: Interrogation, discrepancies: Sequence[str], record_problem: str | None
+    seen: Interrogation,
+    discrepancies: Sequence[str],
+    record_problem: str | None,
+    patient_id: str | None = None,
 ) -> str:
-    """The status, then each disagreement between the pump and the clinical record."""
-    lines = [status_text(seen)]
+    """The status (naming the patient the implant record identifies, when it does), then each
+    disagreement between the pump and the clinical record."""
+    lines = status_text(seen).split("\n")
+    if patient_id:
+        lines.insert(1, f"Patient    {patient_id} (the pump's implant record)")
     lines += [f"Discrepancy {text}" for text in discrepancies]
     if discrepancies:
         lines.append("            increases wait: pumpctl reconcile --reason TEXT")

@@ -564,7 +564,7 @@ async def test_visit_report_writes_markdown_and_html(app: PumpApp, tmp_path: Pat
         assert all(p.name.startswith(f"visit-{SERIAL}-") for p in written)
         assert "1.54 mg/day" in written[1].read_text()
         assert "<svg" in written[0].read_text()
-        assert "Visit report written" in notes(app)
+        assert f"{written[1].name} and {written[0].name} in {tmp_path / 'reports'}" in notes(app)
 
 
 @run_async

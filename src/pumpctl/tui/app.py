@@ -910,7 +910,11 @@ class PumpApp(App[None]):
             paths = await write_visit_report(
                 programmer, seen, self.report_dir, training=self.sim is not None
             )
-            self.notify(f"Visit report written: {', '.join(str(p) for p in paths)}", timeout=15)
+            # Name the files once and their folder once: two full paths do not fit a toast.
+            names = " and ".join(p.name for p in paths)
+            message = f"Visit report written: {names} in {paths[0].parent}"
+            self.notify(message, timeout=15)
+            self._status_line(message)
 
         self._command(work, "report")
 
