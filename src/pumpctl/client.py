@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from pumpctl.keystore import KeySource
 from pumpctl.link.errors import (
@@ -95,6 +95,7 @@ from pumpctl.protocol.session import (
 
 R = TypeVar("R", bound=Message)
 T = TypeVar("T")
+P = ParamSpec("P")
 EVENT_PAGE = 64
 NL_PER_ML = 1_000_000
 LOG_END_PROBE = 0xFFFF_FFFF  # a first_index past any event: the answer is the log's end
@@ -591,6 +592,20 @@ def _expect(reply: Message, expected: type[R]) -> R:
     return reply
 
 
+class _Blocking(Generic[P, T]):
+    """A client method run to completion on the facade's loop, with the method's own
+    parameters and result type (so scripts and tests calling it are type-checked)."""
+
+    def __init__(self, method: Callable[Concatenate[PumpClient, P], Awaitable[T]]) -> None:
+        self._method = method
+
+    def __get__(self, facade: SyncPumpClient, owner: type[SyncPumpClient]) -> Callable[P, T]:
+        def blocking(*args: P.args, **kwargs: P.kwargs) -> T:
+            return facade.run(lambda client: self._method(client, *args, **kwargs))
+
+        return blocking
+
+
 class SyncPumpClient:
     """Blocking facade for scripts: runs the async client on a private event loop."""
 
@@ -611,16 +626,36 @@ class SyncPumpClient:
 
         return self._runner.run(invoke())
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.client, name)
-        if not asyncio.iscoroutinefunction(method):
-            return method  # type: ignore[no-any-return]
+    open_session = _Blocking(PumpClient.open_session)
+    identify = _Blocking(PumpClient.identify)
+    status = _Blocking(PumpClient.status)
+    read_limits = _Blocking(PumpClient.read_limits)
+    read_schedule = _Blocking(PumpClient.read_schedule)
+    read_demand_bolus = _Blocking(PumpClient.read_demand_bolus)
+    read_demand_log = _Blocking(PumpClient.read_demand_log)
+    read_implant = _Blocking(PumpClient.read_implant)
+    read_alarms = _Blocking(PumpClient.read_alarms)
+    read_events = _Blocking(PumpClient.read_events)
+    read_all_events = _Blocking(PumpClient.read_all_events)
+    set_rate = _Blocking(PumpClient.set_rate)
+    bolus = _Blocking(PumpClient.bolus)
+    demand_bolus = _Blocking(PumpClient.demand_bolus)
+    stop = _Blocking(PumpClient.stop)
+    resume = _Blocking(PumpClient.resume)
+    catheter_check = _Blocking(PumpClient.catheter_check)
+    refill = _Blocking(PumpClient.refill)
+    ack_alarm = _Blocking(PumpClient.ack_alarm)
+    write_limits = _Blocking(PumpClient.write_limits)
+    enrol_programmer = _Blocking(PumpClient.enrol_programmer)
+    list_programmers = _Blocking(PumpClient.list_programmers)
+    revoke_programmer = _Blocking(PumpClient.revoke_programmer)
+    send_once = _Blocking(PumpClient.send_once)
+    send = _Blocking(PumpClient.send)
+    resolve = _Blocking(PumpClient.resolve)
 
-        def blocking(*args: Any, **kwargs: Any) -> Any:
-            coroutine: Coroutine[Any, Any, Any] = method(*args, **kwargs)
-            return self._runner.run(coroutine)
-
-        return blocking
+    @property
+    def role(self) -> Role:
+        return self.client.role
 
     def close(self) -> None:
         """Close the port and the loop; closing twice is harmless."""

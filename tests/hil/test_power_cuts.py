@@ -114,7 +114,9 @@ class Session:
             def set_dose() -> None:
                 exp.dose_ng_per_day = new
 
-            run = lambda: self.client.set_rate(new, believed, request_id=request_id)  # noqa: E731
+            run: Callable[[], object] = lambda: self.client.set_rate(  # noqa: E731
+                new, believed, request_id=request_id
+            )
             return Step(kind, run, set_dose, request_id)
         if kind == "bolus":
             dose_ng, duration_s = 25_000, rng.choice([60, 600, 1800])

@@ -31,12 +31,12 @@ def test_a_service_tool_is_refused_a_dose_change_before_it_is_sent(
     assert pump.sim is not None
     service = dict(env, PUMPCTL_KEYSTORE=str(pump.sim.workdir / "service-keys.json"))
     pump.sim.control.pair(service["PUMPCTL_KEYSTORE"], "service")
-    logged = len(pump.client.read_all_events())
+    logged = len(pump.client.read_all_events()[0])
     assert_fails(
         pumpctl(service, "--role", "service", "set-rate", "1.2", port=pump.port),
         1,
         "programmer refused (ROLE_FORBIDDEN): a service session may not SET_RATE",
     )
-    events = pump.client.read_all_events()[logged:]
+    events = pump.client.read_all_events()[0][logged:]
     assert EventCode.REFUSED not in {e.code for e in events}  # nothing reached the pump
     assert pump.client.status().dose_ng_per_day == 1_400_000
