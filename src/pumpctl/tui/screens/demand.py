@@ -5,9 +5,7 @@ sent from here: Enter returns the command, whose review comes next, like every o
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from pumpctl.display import pump_minute as pump_time
@@ -15,7 +13,7 @@ from pumpctl.programmer import SetDemandBolus
 from pumpctl.programmer.demand import OUTCOME_WORDS, describe, settings_of, summarise
 from pumpctl.protocol.messages import DemandLogEntry, DemandSettingsResponse
 from pumpctl.schedule import parse_count
-from pumpctl.tui.screens.typing import TAB_AS_TYPED, field_amount, move_focus
+from pumpctl.tui.screens.fields import SettingsDialog, field_amount
 from pumpctl.units import UnitError, format_amount, parse_amount_ng
 
 RECENT = 5  # activation-log lines shown: the dialog fits 80x24
@@ -36,14 +34,9 @@ def recent_lines(entries: list[DemandLogEntry], unit: str) -> list[str]:
     return lines or ["no activations logged"]
 
 
-class DemandDialog(ModalScreen[SetDemandBolus | None]):
+class DemandDialog(SettingsDialog[SetDemandBolus]):
     """Demand boluses: Enter reviews the settings typed, ``Off`` reviews switching them off,
     Escape cancels."""
-
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        *TAB_AS_TYPED,
-    ]
 
     def __init__(
         self, settings: DemandSettingsResponse, log: list[DemandLogEntry], unit: str
@@ -88,9 +81,6 @@ class DemandDialog(ModalScreen[SetDemandBolus | None]):
                     yield Button("Off", id="off")
                 yield Button("Cancel (Esc)", id="cancel")
 
-    def _value(self, field: str) -> str:
-        return self.query_one(f"#{field}", Input).value
-
     def _review(self) -> None:
         try:
             command = SetDemandBolus(
@@ -100,23 +90,9 @@ class DemandDialog(ModalScreen[SetDemandBolus | None]):
                 parse_count(self._value("per-day"), "at most a day", 1, 255),
             )
         except UnitError as problem:
-            self.query_one("#error", Static).update(str(problem))
+            self._problem(str(problem))
             return
         self.dismiss(command)
 
-    def action_move(self, step: int) -> None:
-        move_focus(self, step)
-
-    def on_input_submitted(self) -> None:
-        self._review()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "review":
-            self._review()
-        elif event.button.id == "off":
-            self.dismiss(SetDemandBolus(0))
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def _off(self) -> SetDemandBolus:
+        return SetDemandBolus(0)

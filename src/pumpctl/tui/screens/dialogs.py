@@ -20,7 +20,7 @@ from pumpctl.clinical.guard.words import when
 from pumpctl.clinical.scores import ScoreError, parse_vas
 from pumpctl.programmer import Confirmation, Confirmations, Override, Refill, Review
 from pumpctl.programmer.review import TICKED
-from pumpctl.tui.screens.typing import TAB_AS_TYPED, field_amount, move_focus
+from pumpctl.tui.screens.fields import TAB_AS_TYPED, field_amount, move_focus
 from pumpctl.units import (
     UnitError,
     format_concentration,

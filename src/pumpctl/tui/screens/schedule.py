@@ -6,9 +6,7 @@ next."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from pumpctl.programmer import ClearSchedule, SetPeriodicBolus, SetSchedule
@@ -23,7 +21,7 @@ from pumpctl.schedule import (
     periodic_of,
     program_of,
 )
-from pumpctl.tui.screens.typing import TAB_AS_TYPED, field_amount, move_focus
+from pumpctl.tui.screens.fields import SettingsDialog, field_amount
 from pumpctl.units import UnitError, format_amount, parse_amount_ng
 
 COLUMNS = 48  # half hours
@@ -72,17 +70,11 @@ def day_chart(old: Steps, new: Steps | None, unit: str) -> list[str]:
     return lines
 
 
-class ScheduleEditor(ModalScreen[SetSchedule | ClearSchedule | None]):
+class ScheduleEditor(SettingsDialog[SetSchedule | ClearSchedule]):
     """Type the steps; Enter reviews them, ``Clear schedule`` reviews a return to a simple
     rate, Escape cancels."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        *TAB_AS_TYPED,
-    ]
-
-    def action_move(self, step: int) -> None:
-        move_focus(self, step)
+    OFF_BUTTON = "clear"
 
     def __init__(self, schedule: ScheduleResponse, unit: str) -> None:
         super().__init__()
@@ -133,36 +125,19 @@ class ScheduleEditor(ModalScreen[SetSchedule | ClearSchedule | None]):
         )
         self.query_one("#totals", Static).update(self._totals())
 
-    def on_input_submitted(self) -> None:
-        self._review()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "review":
-            self._review()
-        elif event.button.id == "clear":
-            self.dismiss(ClearSchedule())
-        else:
-            self.dismiss(None)
+    def _off(self) -> ClearSchedule:
+        return ClearSchedule()
 
     def _review(self) -> None:
         if self.typed is not None:
             self.dismiss(SetSchedule(self.typed))
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class PeriodicDialog(ModalScreen[SetPeriodicBolus | None]):
+class PeriodicDialog(SettingsDialog[SetPeriodicBolus]):
     """Periodic boluses: each dose, every how many hours, how long each lasts, the first of
     the day; Enter reviews them, ``Clear`` reviews stopping them, Escape cancels."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        *TAB_AS_TYPED,
-    ]
-
-    def action_move(self, step: int) -> None:
-        move_focus(self, step)
+    OFF_BUTTON = "clear"
 
     def __init__(self, schedule: ScheduleResponse, unit: str) -> None:
         super().__init__()
@@ -198,9 +173,6 @@ class PeriodicDialog(ModalScreen[SetPeriodicBolus | None]):
                     yield Button("Clear", id="clear")
                 yield Button("Cancel (Esc)", id="cancel")
 
-    def _value(self, field: str) -> str:
-        return self.query_one(f"#{field}", Input).value
-
     def _review(self) -> None:
         try:
             command = SetPeriodicBolus(
@@ -210,20 +182,9 @@ class PeriodicDialog(ModalScreen[SetPeriodicBolus | None]):
                 parse_clock(self._value("first"), "first bolus"),
             )
         except UnitError as problem:
-            self.query_one("#error", Static).update(str(problem))
+            self._problem(str(problem))
             return
         self.dismiss(command)
 
-    def on_input_submitted(self) -> None:
-        self._review()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "review":
-            self._review()
-        elif event.button.id == "clear":
-            self.dismiss(SetPeriodicBolus(0))
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def _off(self) -> SetPeriodicBolus:
+        return SetPeriodicBolus(0)
