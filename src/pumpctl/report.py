@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +77,17 @@ class VisitReport:
     patient_id: str | None = None
     changes: tuple[ChangeRow, ...] = ()  # the visit's dose changes (commands has the rest)
 
-    @property
+    @cached_property
     def chart(self) -> ChartModel:
+        """The visit's chart, drawn in text (Markdown) and in SVG (HTML): built once."""
         status = self.seen.status
         return chart_model(
-            self.rows, status.dose_ng_per_day, status.pump_time_s, self.unit, self.guard_marks
+            self.rows,
+            status.dose_ng_per_day,
+            status.pump_time_s,
+            self.unit,
+            guard_marks(self.audit),
         )
-
-    @property
-    def guard_marks(self) -> list[Any]:
-        return guard_marks(self.audit)
 
     @property
     def unit(self) -> str:
