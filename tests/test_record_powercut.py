@@ -259,7 +259,7 @@ def test_a_change_in_flight_is_not_settled_under_the_programmer(
 
 
 def test_a_gap_in_the_mirrored_event_log_makes_a_pending_change_uncertain(
-    tmp_path: Path,
+    pump: PumpUnderTest, tmp_path: Path
 ) -> None:
     """Events the pump's ring buffer overwrote before they were mirrored might have held
     the answer: the change is then uncertain, not "not applied"."""
@@ -285,7 +285,7 @@ def test_a_gap_in_the_mirrored_event_log_makes_a_pending_change_uncertain(
             SERIAL, 1002, clinician="a", old_ng_per_day=1, new_ng_per_day=2, request_id=5
         )
         record.mirror_events(SERIAL, events(7, 8))  # 3..6 overwritten before this read
-        programmer = Programmer(None, record)  # type: ignore[arg-type]  # record only
+        programmer = Programmer(pump.client.client, record)  # the record's side only
         assert programmer.reconcile_pending(SERIAL) == [(gap, "uncertain")]
         assert programmer.reconcile_pending(SERIAL) == []  # and stays so
         record.mirror_events(SERIAL, events(9))

@@ -189,7 +189,7 @@ class Programmer:
     ) -> None:
         self.client = client
         self._record = record
-        if record is not None and client is not None:
+        if record is not None:
             record.programmer_id = client.programmer_id  # the audit trail names it
         self.clinician = clinician
         self.guard_config = guard_config or GuardConfig()
