@@ -85,6 +85,8 @@ def test_zsh_completion_is_a_compdef_for_pumpctl(env: dict[str, str]) -> None:
     script = assert_ok(pumpctl(env, "completion", "zsh"))
     assert script.startswith("#compdef pumpctl")
     assert "periodic-bolus" in script
+    if shutil.which("zsh") is not None:  # the syntax, where zsh is installed
+        subprocess.run(["zsh", "-n"], input=script, text=True, check=True, timeout=30)
 
 
 def test_a_shell_without_completion_is_one_line(env: dict[str, str]) -> None:
@@ -146,9 +148,13 @@ def _manpage_tool() -> ModuleType:
     return module
 
 
-def test_the_manual_page_is_generated_from_the_parser() -> None:
+def test_the_manual_pages_are_generated_from_the_parsers() -> None:
     tool = _manpage_tool()
+    for program, path in tool.PAGES.items():
+        assert path.read_text() == tool.render(program), f"{path} is stale: python -m tools.manpage"
+    simulator = tool.PAGES["pumpsim"].read_text()
+    assert "pumpsim ctl implant\\-key" in simulator  # the debug port's commands too
+    assert ".SH EXIT STATUS" in simulator
     page = tool.render()
-    assert tool.PAGE.read_text() == page, "docs/pumpctl.1 is stale: python -m tools.manpage"
     assert ".SH EXAMPLES" in page
     assert "pumpctl \\-\\-port /dev/ttyUSB0 set\\-rate 1.6" in page

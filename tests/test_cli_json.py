@@ -67,8 +67,50 @@ def test_no_pump_is_an_error_object(env: dict[str, str]) -> None:
 
 def test_a_pump_refusal_carries_its_rule_and_limit() -> None:
     nak = Nak(code=NakCode.ABOVE_MAX_DOSE, limit=20_000_000, detail="above the daily maximum")
-    error = json.loads(error_json("pump refused", 1, **error_fields(PumpRefused(nak))))["error"]
-    assert (error["rule"], error["limit"]) == ("ABOVE_MAX_DOSE", 20_000_000)
+    refused = PumpRefused(nak)
+    error = json.loads(error_json("pump refused", 1, **error_fields(refused)))["error"]
+    assert (error["rule"], error["limit"], error["limit_unit"]) == (
+        "ABOVE_MAX_DOSE",
+        20_000_000,
+        "ng_per_day",
+    )
+    assert error["limit_display"] is None  # a mass is shown only in a known drug's unit
+    refused.drug_unit = "mcg"
+    error = json.loads(error_json("pump refused", 1, **error_fields(refused)))["error"]
+    assert error["limit_display"] == "20000 mcg/day"
+
+
+def test_a_programmer_refusal_names_its_limit_in_the_drugs_unit(
+    pump: PumpUnderTest, env: dict[str, str]
+) -> None:
+    error = json.loads(pumpctl(env, "--json", "bolus", "50", port=pump.port).stdout)["error"]
+    assert (error["rule"], error["limit"], error["limit_unit"], error["limit_display"]) == (
+        "BOLUS_TOO_LARGE",
+        200_000,
+        "ng",
+        "0.2 mg",
+    )
+
+
+def test_a_pump_refusal_names_its_limit_in_the_drugs_unit(
+    pump: PumpUnderTest, env: dict[str, str]
+) -> None:
+    assert_ok(pumpctl(env, "bolus", "0.1", port=pump.port))
+    result = pumpctl(env, "--json", "bolus", "0.1", port=pump.port)  # the pump's lockout
+    error = json.loads(result.stdout)["error"]
+    assert (error["rule"], error["limit"], error["limit_unit"], error["limit_display"]) == (
+        "BOLUS_LOCKOUT",
+        14_400,
+        "s",
+        "4 h",
+    )
+    assert "pump refused" in error["message"]
+
+
+def test_a_refusal_without_a_limit_says_so(pump: PumpUnderTest, env: dict[str, str]) -> None:
+    error = json.loads(pumpctl(env, "--json", "ack", "OCCLUSION", port=pump.port).stdout)
+    assert error["error"]["rule"] == "NO_SUCH_ALARM"
+    assert [error["error"][k] for k in ("limit", "limit_unit", "limit_display")] == [None] * 3
 
 
 def test_json_mode_ends_with_the_run(env: dict[str, str]) -> None:

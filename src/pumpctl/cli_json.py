@@ -107,17 +107,22 @@ def error_json(
     *,
     rule: str | None = None,
     limit: int | None = None,
+    limit_unit: str | None = None,
+    limit_display: str | None = None,
     **extra: Any,
 ) -> str:
     """The error object: ``code`` (what kind of failure, by exit status), ``rule`` (the rule
     that refused, when one did), ``message`` (the line printed on stderr), ``limit`` (the
-    limit the rule applied, in the unit its rule names, when it reports one)."""
+    limit the rule applied, an exact integer, when it reports one), ``limit_unit`` (its unit,
+    as a key's suffix names it) and ``limit_display`` (as a person reads it)."""
     error = {
         "code": JSON_CODE.get(ExitStatus(exit_status), "error"),
         "exit_status": exit_status,
         "rule": rule,
         "message": message,
         "limit": limit,
+        "limit_unit": limit_unit,
+        "limit_display": limit_display,
         **plain(extra),
     }
     return json.dumps({"schema": ERROR_SCHEMA, "error": error})
@@ -128,11 +133,15 @@ def error_fields(error: object) -> dict[str, Any]:
     (its kind, never its wording)."""
     from pumpctl.link.errors import PumpRefused
     from pumpctl.programmer import ConfirmationRequired, GuardBlocked, ProgrammerRefusal
+    from pumpctl.refusal_limits import limit_fields
 
     if isinstance(error, PumpRefused):
-        return {"rule": error.code.name, "limit": error.nak.limit or None}
+        return {
+            "rule": error.code.name,
+            **limit_fields(error.code, error.nak.limit, error.drug_unit),
+        }
     if isinstance(error, ProgrammerRefusal):
-        return {"rule": error.rule.name}
+        return {"rule": error.rule.name, **limit_fields(error.rule, error.limit, error.drug_unit)}
     if isinstance(error, GuardBlocked):
         return {"rule": error.decision.rule.value, "decision": error.decision.as_json()}
     if isinstance(error, ConfirmationRequired):

@@ -306,6 +306,8 @@ class ErrorDetail(Out):
     rule: str | None
     message: str
     limit: int | None
+    limit_unit: str | None
+    limit_display: str | None
     confirm: list[str] | None = None
     decision: Guard | None = None
 

@@ -70,6 +70,17 @@ def local_date(seconds: int) -> str:
     return datetime.fromtimestamp(seconds).astimezone().strftime("%Y-%m-%d")
 
 
+def duration_text(seconds: int) -> str:
+    """``1 d 2 h``, ``4 h``, ``90 min`` -> ``1 h 30 min``: a span to the minute."""
+    days, rest = divmod(max(0, seconds), 86_400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {rest // 60} min" if rest >= 60 else f"{hours} h"
+    return f"{rest // 60} min"
+
+
 def spoken(member: Enum) -> str:
     """An enum member's name as people read it: ``LOW_RESERVOIR`` -> ``low reservoir``."""
     return member.name.lower().replace("_", " ")

@@ -22,6 +22,7 @@ CONCENTRATION_CONFIRM_FACTOR = 2
 class Violation:
     rule: NakCode
     reason: str
+    limit: int | None = None  # in the unit the pump's NAK of the same rule uses
 
 
 def above_max_dose(limits: LimitsResponse, new_ng_per_day: int) -> Violation | None:
@@ -33,6 +34,7 @@ def above_max_dose(limits: LimitsResponse, new_ng_per_day: int) -> Violation | N
         NakCode.ABOVE_MAX_DOSE,
         f"{format_amount(new_ng_per_day, unit)} exceeds the maximum daily dose "
         f"{format_amount(limits.max_dose_ng_per_day, unit)}",
+        limits.max_dose_ng_per_day,
     )
 
 
@@ -57,6 +59,7 @@ def check_rate_change(
             f"{dose(new_ng_per_day)} at {format_concentration(concentration_ng_per_ml, unit)} "
             f"needs a flow below the pump's minimum of {format_flow(limits.min_flow_nl_per_day)}: "
             "use a lower concentration at the next refill",
+            limits.min_flow_nl_per_day,
         )
     if new_ng_per_day <= current_ng_per_day:
         return None
@@ -73,12 +76,14 @@ def step_violation(limits: LimitsResponse, old: int, new: int, at: str = "") -> 
             NakCode.STEP_TOO_LARGE,
             f"{at}increase of {format_amount(step, unit)} exceeds the maximum step of "
             f"{format_amount(limits.max_step_ng_per_day, unit)}",
+            limits.max_step_ng_per_day,
         )
     if old and step * 100 > old * limits.max_step_pct:
         return Violation(
             NakCode.STEP_TOO_LARGE,
             f"{at}increase of {format_amount(step, unit)} exceeds the maximum step of "
             f"{limits.max_step_pct}% of {format_amount(old, unit)}",
+            old + old * limits.max_step_pct // 100,
         )
     return None
 

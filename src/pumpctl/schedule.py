@@ -247,6 +247,7 @@ def check_change(
             f"{describe(new, unit)} ({dose(daily_dose_ng(new))} a day)"
             f"{boluses if periodic_ng_per_day else ''} exceeds the maximum daily dose "
             f"{dose(limits.max_dose_ng_per_day)}",
+            limits.max_dose_ng_per_day,
         )
     for start, step_dose in new:
         at = f"the {clock(start)} step's " if len(new) > 1 else ""
@@ -256,6 +257,7 @@ def check_change(
                 f"{at}{dose(step_dose)} needs a flow below the pump's minimum of "
                 f"{format_flow(limits.min_flow_nl_per_day)}: use a lower concentration at the "
                 "next refill",
+                limits.min_flow_nl_per_day,
             )
     for start, _, o, n in compare(old, new):
         found = step_violation(limits, o, n, f"at {clock(start)}: " if several else "")

@@ -8,6 +8,10 @@ from pumpctl.protocol.messages import Nak, NakCode
 class PumpError(Exception):
     """Base class: ``str(error)`` is a one-line reason a clinician can read."""
 
+    # The drug library's unit (mg, mcg) when the programmer knew the drug, so that a limit
+    # the error names can be shown in it.
+    drug_unit: str | None = None
+
 
 class LinkError(PumpError):
     """The port cannot be opened or the line went away."""

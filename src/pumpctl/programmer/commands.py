@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from pumpctl import schedule
 from pumpctl.battery import depleted
-from pumpctl.display import projected_date
+from pumpctl.display import duration_text, projected_date
 from pumpctl.implant import DeadVolumeBolus, dead_volume_bolus
 from pumpctl.limits import check_rate_change, is_large_concentration_change, is_large_rate_change
 from pumpctl.preview import flow_nl_per_day, projected_low_reservoir_s
@@ -51,16 +51,6 @@ WITHDRAWAL_WARNING = {
         "altered mental status, rebound spasticity, rhabdomyolysis and death"
     ),
 }
-
-
-def duration_text(seconds: int) -> str:
-    days, rest = divmod(max(0, seconds), 86_400)
-    hours, rest = divmod(rest, 3600)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {rest // 60} min" if rest >= 60 else f"{hours} h"
-    return f"{rest // 60} min"
 
 
 class TherapyCommand:
@@ -166,7 +156,7 @@ class SetRate(TherapyCommand):
                     seen.limits, rules, conc, new, new, _periodic_ng(seen)
                 )
         if violation is not None:
-            raise ProgrammerRefusal(violation.rule, violation.reason)
+            raise ProgrammerRefusal(violation.rule, violation.reason, limit=violation.limit)
 
     def review(self, ctx: Context) -> Review:
         seen = ctx.seen
@@ -267,6 +257,7 @@ class Bolus(TherapyCommand):
                 NakCode.BOLUS_TOO_LARGE,
                 f"bolus of {format_amount(self.dose_ng, unit, False)} exceeds the maximum of "
                 f"{format_amount(limits.bolus_max_ng, unit, False)}",
+                limit=limits.bolus_max_ng,
             )
         if not seen.running:
             raise ProgrammerRefusal(NakCode.PUMP_STOPPED, "the pump is stopped: no bolus")
@@ -510,12 +501,14 @@ class Refill(TherapyCommand):
                 NakCode.CONCENTRATION_OUT_OF_RANGE,
                 f"{format_concentration(new, unit)} is outside {limits.drug}'s range "
                 f"{format_concentration(low, unit)} to {format_concentration(high, unit)}",
+                limit=low if new < low else high,
             )
         capacity = seen.identity.reservoir_capacity_ul
         if self.added_ul > capacity:
             raise ProgrammerRefusal(
                 NakCode.OVERFILL,
                 f"{format_volume(self.added_ul)} overfills the {format_volume(capacity)} reservoir",
+                limit=capacity,
             )
         changing = new != old
         bridge = self.bridge_ng(seen)
@@ -555,12 +548,14 @@ class Refill(TherapyCommand):
                 f"bridge bolus of {format_amount(bridge, unit, False)} exceeds the "
                 "drug library's maximum of "
                 f"{format_amount(limits.bridge_bolus_max_ng, unit, False)}",
+                limit=limits.bridge_bolus_max_ng,
             )
         if bridge + seen.status.dose_ng_per_day > limits.max_dose_ng_per_day:
             raise ProgrammerRefusal(
                 NakCode.DAILY_LIMIT,
                 f"the bridge bolus with the daily dose exceeds the maximum daily dose "
                 f"{format_amount(limits.max_dose_ng_per_day, unit)}",
+                limit=limits.max_dose_ng_per_day,
             )
         dose = seen.status.dose_ng_per_day
         if flow_nl_per_day(dose, new) < limits.min_flow_nl_per_day:
@@ -569,6 +564,7 @@ class Refill(TherapyCommand):
                 f"at {format_concentration(new, unit)} the dose of {format_amount(dose, unit)} "
                 "needs a flow below the pump's minimum of "
                 f"{format_flow(limits.min_flow_nl_per_day)}: use a lower concentration",
+                limit=limits.min_flow_nl_per_day,
             )
 
     def _bridge_rows(self, seen: Interrogation) -> tuple[ReviewRow, ...]:
@@ -861,7 +857,7 @@ class SetSchedule(TherapyCommand):
             _periodic_ng(seen),
         )
         if violation is not None:
-            raise ProgrammerRefusal(violation.rule, violation.reason)
+            raise ProgrammerRefusal(violation.rule, violation.reason, limit=violation.limit)
 
     def review(self, ctx: Context) -> Review:
         return _program_review(
@@ -931,7 +927,7 @@ class ClearSchedule(TherapyCommand):
             _periodic_ng(seen),
         )
         if violation is not None:
-            raise ProgrammerRefusal(violation.rule, violation.reason)
+            raise ProgrammerRefusal(violation.rule, violation.reason, limit=violation.limit)
 
     def review(self, ctx: Context) -> Review:
         seen = ctx.seen

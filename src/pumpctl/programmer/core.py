@@ -476,6 +476,7 @@ class Programmer:
             self._note(ctx, command, "nothing-sent", reason=str(nothing))
             raise
         except ProgrammerRefusal as refusal:
+            refusal.drug_unit = seen.unit
             self._note(
                 ctx, command, "programmer-refused", rule=refusal.rule.name, reason=str(refusal)
             )
@@ -497,7 +498,7 @@ class Programmer:
             )
         above = None if proposed is None else above_max_dose(ctx.seen.limits, proposed)
         if above is not None and increases:  # a slip by 10x: named before any clinical verdict
-            raise ProgrammerRefusal(above.rule, above.reason)
+            raise ProgrammerRefusal(above.rule, above.reason, limit=above.limit)
         decision = None if proposed is None else self._guard_rate(ctx, command, proposed, note=note)
         command.check(ctx)
         review = command.review(ctx)
@@ -641,6 +642,7 @@ class Programmer:
                 break
             except PumpRefused as refused:
                 if refused.code not in COPY_REFUSALS:
+                    refused.drug_unit = plan.ctx.seen.unit
                     finish(Outcome.REFUSED, str(refused))
                     raise
                 # A refusal of one copy of the frame, not of the command: an earlier copy may

@@ -11,9 +11,10 @@ from pumpctl.protocol.messages import NakCode
 class ProgrammerRefusal(PumpError):
     """The programmer refused before sending anything; ``rule`` names the rule."""
 
-    def __init__(self, rule: NakCode, reason: str) -> None:
+    def __init__(self, rule: NakCode, reason: str, *, limit: int | None = None) -> None:
         super().__init__(f"programmer refused ({rule.name}): {reason}")
         self.rule = rule
+        self.limit = limit  # in the unit the pump's NAK of the same rule uses
 
 
 class ConfirmationRequired(PumpError):
