@@ -223,3 +223,40 @@ def test_a_stopped_pump_saved_before_the_stopped_alarm_gets_it_at_boot(tmp_path:
     sim = Simulator(path)  # and a restart after that changes nothing
     assert sim.pump.state.alarms[AlarmCode.PUMP_STOPPED] == stopped
     sim.close()
+
+
+NV_FIXTURE = Path(__file__).parent / "fixtures" / "pump-nv-v1.sql"
+
+
+def _nv_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    db = sqlite3.connect(path)
+    try:
+        return {
+            table: db.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+            for table in ("nv", "nv_copy", "events", "outcomes")
+        }
+    finally:
+        db.close()
+
+
+def test_a_memory_written_by_this_release_boots_as_it_was(tmp_path: Path) -> None:
+    """tests/fixtures/pump-nv-v1.sql: a pump's memory (schema 1) after a dose change to 1.6
+    mg/day and a bolus, as this release writes it. The next schema's migration starts here."""
+    path = tmp_path / "pump.db"
+    db = sqlite3.connect(path)
+    db.executescript(NV_FIXTURE.read_text())
+    db.close()
+    before = _nv_rows(path)
+    sim = Simulator(path, first_boot_allowed=False)
+    try:
+        state = sim.pump.state
+        assert AlarmCode.NV_INTEGRITY not in state.alarms
+        assert (state.dose_ng_per_day, len(state.boluses)) == (1_600_000, 1)
+        logged = [s.event.code for s in sim.store.read_events(0, 100).events]
+        assert logged[:4] == [e[2] for e in before["events"]]  # every event kept, in order
+        assert logged[4] == EventCode.BOOT
+    finally:
+        sim.close()
+    after = _nv_rows(path)
+    assert after["events"][: len(before["events"])] == before["events"]
+    assert after["outcomes"] == before["outcomes"]  # each request's recorded outcome
