@@ -45,6 +45,12 @@ def events(client: SyncPumpClient, code: EventCode | None = None) -> list[EventR
     return [e for e in records if code is None or e.code == code]
 
 
+def events_for(client: SyncPumpClient, request_id: int) -> list[EventRecord]:
+    """The events a request caused: how a test sees what one command did."""
+    records, _ = client.read_all_events()
+    return [e for e in records if e.request_id == request_id]
+
+
 def raised(client: SyncPumpClient, code: AlarmCode) -> list[EventRecord]:
     """The ALARM_RAISED events for alarm ``code``."""
     return [e for e in events(client, EventCode.ALARM_RAISED) if e.value_a == code]

@@ -23,7 +23,7 @@ from pumpctl.protocol.messages import (
 )
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.raw import RawLine
-from tests.hil.helpers import events_for, events_of
+from tests.hil.expect import events, events_for
 
 REQUEST_ID = 0x0123_4567_89AB_CDEF
 
@@ -218,7 +218,7 @@ def test_sync_facade_from_several_threads_in_turn(pump: PumpUnderTest) -> None:
         worker.join(timeout=10)
     assert len(results) == 3
     pump.reconnect()
-    assert events_of(pump.client, EventCode.BOOT)
+    assert events(pump.client, EventCode.BOOT)
 
 
 def test_reading_the_whole_event_log_crosses_pages(pump: PumpUnderTest) -> None:
