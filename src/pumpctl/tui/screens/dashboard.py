@@ -357,12 +357,17 @@ class DashboardScreen(Screen[None]):
 
     # --- helpers -------------------------------------------------------------------------
 
+    def _refused_as_busy(self) -> bool:
+        """A command is on its way: say so; nothing else starts until it ends."""
+        if self.busy:
+            self.notify("Busy with the previous command", severity="warning")
+        return self.busy
+
     def _pump_ready(self) -> tuple[Programmer, Interrogation] | None:
         if self.programmer is None or self.seen is None or not self.link_ok:
             self.notify("No pump connected: the values shown are not current", severity="error")
             return None
-        if self.busy:
-            self.notify("Busy with the previous command", severity="warning")
+        if self._refused_as_busy():
             return None
         return self.programmer, self.seen
 
@@ -371,6 +376,8 @@ class DashboardScreen(Screen[None]):
         by a later one, and none starts until it ends (``busy`` is set here, before the
         worker runs). Whatever stops it shows as one line, in a notification and on the
         status line."""
+        if self._refused_as_busy():
+            return
         self.busy = True
 
         async def run() -> None:
@@ -739,9 +746,6 @@ class DashboardScreen(Screen[None]):
         if self.sim is None:
             self.notify("Training controls exist only with the built-in simulator")
             return
-        if self.busy:
-            self.notify("Busy with the previous command", severity="warning")
-            return
 
         async def work() -> None:
             choice = await self.app.push_screen_wait(TrainingPanel())
@@ -772,8 +776,7 @@ class DashboardScreen(Screen[None]):
 
     def action_interrogate(self) -> None:
         """Read the pump now; with the link down, open the port afresh first."""
-        if self.busy:
-            self.notify("Busy with the previous command", severity="warning")
+        if self._refused_as_busy():
             return
         if self._in_flight(READS):  # its answer is on its way
             return
