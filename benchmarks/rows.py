@@ -384,8 +384,8 @@ def tui_rows(n: int) -> list[Row]:
                     while app.seen.status.dose_ng_per_day == before:
                         await pilot.pause(0.001)
                     keys.append(time.perf_counter() - pressed)
-                    if app.last_command_s is not None:
-                        inside.append(app.last_command_s)
+                    if app.dashboard.last_command_s is not None:
+                        inside.append(app.dashboard.last_command_s)
 
             asyncio.run(drive())
         sim.cleanup()

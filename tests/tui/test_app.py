@@ -20,6 +20,7 @@ from pumpctl.link.memory import unregister
 from pumpctl.programmer import CatheterCheck
 from pumpctl.protocol.messages import AlarmCode, EventCode, PumpState
 from pumpctl.tui.app import PumpApp
+from pumpctl.tui.screens.dashboard import DashboardScreen
 from pumpctl.tui.screens.dialogs import (
     AmountDialog,
     GuardPanel,
@@ -107,7 +108,7 @@ async def the_case_so_far(app: PumpApp) -> None:
     sim.simulator.advance(DAY_S * 1000)
     await programmer.log_vas(80)
     await programmer.run(CatheterCheck())  # delivery ruled out before the pain pattern
-    await app.refresh_pump()
+    await app.dashboard.refresh_pump()
 
 
 async def titrate_into_the_guard(pilot: Pilot[Any]) -> GuardPanel:
@@ -160,7 +161,7 @@ async def test_dashboard_at_80x24_with_every_key_in_the_footer(app: PumpApp) -> 
         footer = app.query_one(KeyFooter)
         assert screen.contains_region(footer.region)
         keys = {key.action: key for key in footer.query(FooterKey)}
-        for binding in app.BINDINGS:
+        for binding in DashboardScreen.BINDINGS:
             assert isinstance(binding, Binding)
             if not binding.show:
                 continue
@@ -177,7 +178,7 @@ async def test_every_action_is_in_the_command_palette(app: PumpApp) -> None:
         await connected(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         palette = {action for _, _, action in app.PALETTE}
-        for binding in app.BINDINGS:
+        for binding in DashboardScreen.BINDINGS:
             assert isinstance(binding, Binding)
             assert binding.action in palette or binding.action == "quit", binding.action
         assert {title for title, _, _ in app.PALETTE} <= set(titles)
@@ -259,7 +260,7 @@ async def test_step_up_is_confirmed_sent_read_back_and_a_refusal_shown_verbatim(
         assert "Dose  1.54 mg/day" in text_of(app, "#therapy")
         verified = "Dose 1.4 mg/day -> 1.54 mg/day, verified by read-back"
         assert verified in text_of(app, "#statusline")
-        assert app.last_command_s is not None  # timed for the benchmark's row
+        assert app.dashboard.last_command_s is not None  # timed for the benchmark's row
         assert "▲" in str(app.query_one(DoseChart).render())
         # down 10 % and reassessed, then up again the same day: the guard lets it through,
         # the pump refuses (24 h since its last increase) and says why in its own words
@@ -297,13 +298,13 @@ async def test_step_size_cycles_and_step_down_uses_it(app: PumpApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
         await pilot.press("f")
-        assert app.step_pct == 20
+        assert app.dashboard.step_pct == 20
         assert "Step 20%" in text_of(app, "#statusline")
         await pilot.press("minus")  # 1.12 mg/day is below the pump's minimum flow
         await until(pilot, lambda: "BELOW_MIN_FLOW" in notes(app), "the refusal")
         assert app.screen is app.screen_stack[0], "a refused step opens no confirm dialog"
         await pilot.press("f")
-        assert app.step_pct == 5
+        assert app.dashboard.step_pct == 5
         await step(pilot, "down")
         assert dose(app) == 1_330_000
         assert "Dose  1.33 mg/day" in text_of(app, "#therapy")
@@ -346,7 +347,7 @@ async def test_guard_holds_an_increase_until_a_vas_is_logged(app: PumpApp) -> No
         await app.programmer.log_vas(40)
         await app.programmer.set_rate(1_540_000)
         app.sim.simulator.advance(DAY_S * 1000)
-        await app.refresh_pump()
+        await app.dashboard.refresh_pump()
         panel = await stage(pilot)  # no VAS since the last increase: hold
         assert isinstance(panel, GuardPanel)
         assert "ESCALATION ON HOLD" in plain(panel.query_one("#guard-text", Static))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pumpctl.tui.app import PumpApp
+from pumpctl.tui.screens.dashboard import DashboardScreen
 from pumpctl.tui.screens.help import HelpScreen, key_label
 from tests.tui.conftest import SIZE, connected, make_app, on_screen, plain, run_async
 
@@ -20,7 +21,7 @@ async def test_help_lists_every_key_and_closes(tmp_path: Path, key: str) -> None
         await pilot.press(key)
         screen = await on_screen(pilot, HelpScreen)
         text = plain(screen.query_one("#help-keys"), width=74)
-        for binding in PumpApp.BINDINGS:
+        for binding in DashboardScreen.BINDINGS:
             assert key_label(binding.key) in text, binding.key  # type: ignore[union-attr]
         assert "Refill: Residual withdrawn" in text  # the palette's words
         assert "stale" in plain(screen.query_one("#help-panels"), width=74)

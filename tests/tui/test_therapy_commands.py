@@ -152,7 +152,7 @@ async def test_quit_with_the_pump_running_does_not_ask(app: PumpApp) -> None:
 async def test_quit_with_the_link_down_asks_as_the_pump_state_is_unknown(app: PumpApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
-        app._link_lost("no answer from the pump")
+        app.dashboard.link_lost("no answer from the pump")
         await pilot.press("q")
         ask = await on_screen(pilot, Ask)
         assert "whether the pump is delivering is not known" in dialog_text(ask)
@@ -521,7 +521,7 @@ async def test_dashboard_keys_do_nothing_behind_a_review(tmp_path: Path) -> None
             await pilot.press(key)
         await pilot.pause()
         assert app.screen is dialog
-        assert [type(s).__name__ for s in app.screen_stack] == ["Screen", "ReviewDialog"]
+        assert [type(s).__name__ for s in app.screen_stack] == ["DashboardScreen", "ReviewDialog"]
         await pilot.press("n")
         await idle(pilot)
         assert state(app) is PumpState.RUNNING

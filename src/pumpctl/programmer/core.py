@@ -62,6 +62,7 @@ from pumpctl.protocol.messages import (
     Message,
     Nak,
     NakCode,
+    ReadEventsResponse,
     ScheduleResponse,
     StatusResponse,
 )
@@ -257,6 +258,13 @@ class Programmer:
     async def read_demand_log(self) -> list[DemandLogEntry]:
         """The pump's activation log of demand boluses, given and refused."""
         return await self.client.read_demand_log()
+
+    async def read_events(
+        self, first_index: int = 0, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[list[EventRecord], ReadEventsResponse]:
+        """The pump's event log from ``first_index`` on, page by page; ``progress(read,
+        total)`` after each page. The last (empty) page gives the log's overflow count."""
+        return await self.client.read_all_events(first_index, progress)
 
     async def take_demand_bolus(self) -> DemandBolusResponse:
         """The patient's press (a patient's session): the clinician's demand bolus, sent once

@@ -1,0 +1,106 @@
+"""The dashboard talks to the pump from workers only, one command at a time.
+
+A key pressed again while its command is on its way (a double tap, a key repeat, a
+terminal multiplexer replaying input) is refused with a notice: the pump receives the
+command once. A refresh runs while no other is in flight; none is cancelled midway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from textual.worker import Worker, WorkerState
+
+from pumpctl.programmer import Interrogation
+from pumpctl.protocol.messages import EventCode
+from pumpctl.tui.app import PumpApp
+from pumpctl.tui.screens.dashboard import DashboardScreen
+from pumpctl.tui.screens.dialogs import ReviewDialog
+
+from .conftest import SIZE, burst, connected, dose, idle, notes, on_screen, run_async
+from .test_therapy_commands import audit, pump_events
+
+ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
+
+
+def in_flight(app: PumpApp, group: str) -> list[Worker[object]]:
+    return [w for w in app.workers if w.group == group and w.state in ACTIVE]
+
+
+@run_async
+async def test_a_therapy_command_runs_in_a_dashboard_worker(app: PumpApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        before = dose(app)
+        await pilot.press("up")
+        await on_screen(pilot, ReviewDialog)
+        # The review waits inside the command's worker; the screen takes keys meanwhile.
+        [worker] = in_flight(app, "command")
+        assert worker.name == "stage"
+        assert isinstance(worker.node, DashboardScreen)
+        await pilot.press("y")
+        await idle(pilot)
+        assert dose(app) > before
+        assert not in_flight(app, "command")
+
+
+@run_async
+async def test_a_key_pressed_twice_quickly_sends_the_command_once(app: PumpApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        await burst(pilot, "c", "c")  # a catheter check asks no question: sent at once
+        await idle(pilot)
+        events = await pump_events(app)
+        assert events.count(EventCode.CATHETER_CHECKED) == 1
+        assert len(audit(app, "command-requested", "catheter-check")) == 1
+        assert "Busy with the previous command" in notes(app)
+
+
+@run_async
+async def test_a_second_press_opens_no_second_review(app: PumpApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        await burst(pilot, "s", "s")
+        await on_screen(pilot, ReviewDialog)
+        await pilot.pause()
+        assert sum(isinstance(s, ReviewDialog) for s in app.screen_stack) == 1
+        await pilot.press("n")
+        await idle(pilot)
+        assert app.screen is app.screen_stack[0]
+        assert EventCode.STOPPED not in await pump_events(app)
+
+
+@run_async
+async def test_reads_run_one_at_a_time_and_none_is_cancelled(app: PumpApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        programmer = app.programmer
+        assert programmer is not None
+        interrogate = programmer.interrogate
+        reads = {"now": 0, "most": 0, "done": 0, "cancelled": 0}
+
+        async def counted(*args: Any, **kwargs: Any) -> Interrogation:
+            reads["now"] += 1
+            reads["most"] = max(reads["most"], reads["now"])
+            try:
+                seen = await interrogate(*args, **kwargs)
+            except asyncio.CancelledError:
+                reads["cancelled"] += 1
+                raise
+            finally:
+                reads["now"] -= 1
+            reads["done"] += 1
+            return seen
+
+        programmer.interrogate = counted  # type: ignore[method-assign]
+        # Two reads asked for at once (say a command's read-back and a poll), and "i" typed
+        # three times over them.
+        asked = asyncio.gather(app.dashboard.refresh_pump(), app.dashboard.refresh_pump())
+        await burst(pilot, "i", "i", "i")
+        await asked
+        await idle(pilot)
+        assert reads["done"] >= 3
+        assert reads["most"] == 1
+        assert reads["cancelled"] == 0
+        assert app.link_ok
