@@ -41,7 +41,7 @@ def render() -> str:
     """The page's roff text, the same wherever and whenever it is generated."""
     from argparse_manpage.manpage import Manpage
 
-    from pumpctl.cli import _parser
+    from pumpctl.cli_parser import build_parser as _parser
 
     columns = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "80"  # argparse wraps help text to the terminal's width
