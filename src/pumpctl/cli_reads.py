@@ -20,16 +20,17 @@ async def _identify(programmer: Programmer, args: argparse.Namespace) -> Output:
 
 async def _status(programmer: Programmer, args: argparse.Namespace) -> Output:
     seen = await programmer.interrogate()
+    patient = programmer.record.patient_id(seen.serial)
     data: dict[str, Any] = {
         "identity": dump(seen.identity),
         "status": dump(seen.status),
         "unit": seen.unit,
+        "patient_id": patient,
     }
     data["discrepancies"] = [d.as_json() for d in programmer.discrepancies]
     if programmer.record_problem:
         data["record_problem"] = programmer.record_problem
     texts = [d.text for d in programmer.discrepancies]
-    patient = programmer.record.patient_id(seen.serial)
     return Output(data, render.status_lines(seen, texts, programmer.record_problem, patient))
 
 
