@@ -20,6 +20,7 @@ PARSER_ONLY = ["pydantic", "asyncio", "cryptography", "textual", "pumpctl.protoc
 READ_ONLY = ["textual", "pumpctl.tui", "pumpctl.report", "pumpctl.chart", "shtab"]
 READ_ONLY += ["pumpctl.cli_therapy", "pumpctl.cli_settings", "pumpctl.cli_record"]
 READ_ONLY += ["pumpctl.programmer.enrolment", "pumpctl.programmer.demand", "firmware_sim"]
+READ_ONLY += ["pumpctl.programmer.commands", "pumpctl.clinical.timeline"]
 RUNS = {
     "--version": PARSER_ONLY,
     "--help": PARSER_ONLY,
