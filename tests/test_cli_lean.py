@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pumpctl import cli, cli_parser
+from pumpctl.cli_help import subcommands
 from pumpctl.clinical.guard import OverrideReason
 from pumpctl.link.transport import DEFAULT_BAUD
 from pumpctl.protocol.session import Role
@@ -74,11 +77,22 @@ def test_every_command_has_a_room_that_handles_it() -> None:
     by the dispatch itself), with the pump or from the record alone."""
     import importlib
 
-    from pumpctl.cli_help import subcommands
-
     commands = {name.split()[0] for name, _ in subcommands(cli_parser.build_parser())}
     assert set(cli.ROOMS) == commands - {"tui", "completion"}
     for command, room in cli.ROOMS.items():
         module = importlib.import_module(f"pumpctl.{room}")
         handled = {**getattr(module, "OFFLINE", {}), **module.ONLINE}
         assert command in handled, f"{room} has no handler for {command}"
+
+
+def test_a_command_built_when_chosen_reads_as_the_manual_page_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run builds only the chosen command's parser: its help, and the list of commands, are
+    those of the whole tree the manual page and the completion are made from."""
+    whole = cli_parser.build_parser()
+    assert cli_parser.build_parser(on_demand=True).format_help() == whole.format_help()
+    for name, sub in subcommands(whole):
+        with pytest.raises(SystemExit):
+            cli_parser.build_parser(on_demand=True).parse_args([*name.split(), "--help"])
+        assert capsys.readouterr().out == sub.format_help(), name

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
+    parser = build_parser(on_demand=True)
     argv = attach_values(sys.argv[1:] if argv is None else argv)
     json_mode.set("--json" in argv)  # a usage error comes before the arguments are known
     args = parser.parse_args(argv)
@@ -57,7 +57,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "tui":
         return _tui(args)
     if args.command == "completion":
-        print(completion_script(parser, args.shell), end="")
+        print(completion_script(build_parser(), args.shell), end="")
         return 0
     from pumpctl import cli_run
 

@@ -12,8 +12,8 @@ import argparse
 import difflib
 import os
 import re
-from collections.abc import Callable
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pumpctl.cli_help import add_descriptions
 from pumpctl.cli_json import fail
@@ -148,7 +148,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, on_demand: bool = False) -> argparse.ArgumentParser:
+    """The whole command line. ``on_demand``: each command's own parser is built only when
+    the command is chosen (a run needs one; argparse's set-up of all 45 costs more than the
+    rest of ``--help``); the manual page, the completion and the suite take them all."""
     parser = _OneLineParser(
         prog="pumpctl", description="Clinician programmer for intrathecal drug pumps."
     )
@@ -158,18 +161,74 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(common, suppress=True)
     for action in common._actions:  # accepted after the command, listed once: pumpctl --help
         action.help = argparse.SUPPRESS
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", action=_Commands
+    )
+    assert isinstance(commands, _Commands)
+    commands.common = common
+    for name, help_, arguments in COMMANDS:
+        commands.add_command(name, help_, arguments, later=on_demand)
+    return parser
 
-    class _Sub:
-        @staticmethod
-        def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-            return commands.add_parser(name, parents=[common], **kwargs)
 
-    sub = _Sub()
-    sub.add_parser("identify", help="model, serial, firmware, drug")
-    sub.add_parser("status", help="dose, reservoir, battery, alarms")
-    sub.add_parser("limits", help="the drug library limits the pump enforces")
-    rate = sub.add_parser("set-rate", help="program a new daily dose (in the drug's unit)")
+Arguments = Callable[[argparse.ArgumentParser, argparse.ArgumentParser], None]
+
+
+if TYPE_CHECKING:
+    _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    _SubParsers = argparse._SubParsersAction
+
+
+class _Commands(_SubParsers):
+    """The commands: each listed by its name and help; its own parser (its arguments, with the
+    global options after it as ``common``, and its help text) built now or when chosen."""
+
+    common: argparse.ArgumentParser
+
+    def add_command(self, name: str, help_: str, arguments: Arguments, *, later: bool) -> None:
+        if not later:
+            self._build(name, arguments, help_)
+            return
+        if not hasattr(self, "_later"):
+            self._later: dict[str, Arguments] = {}
+            self._names: list[str] = []
+            # argparse checks a command against ``choices`` and lists them from it; only the
+            # names are needed until one is chosen.
+            self.choices = self._names  # type: ignore[assignment]
+        self._choices_actions.append(self._ChoicesPseudoAction(name, (), help_))
+        self._later[name] = arguments
+        self._names.append(name)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        assert isinstance(values, list)
+        arguments = getattr(self, "_later", {}).pop(values[0], None)
+        if arguments is not None:
+            self._build(values[0], arguments, None)
+        super().__call__(parser, namespace, values, option_string)
+
+    def _build(self, name: str, arguments: Arguments, help_: str | None) -> None:
+        """The command's parser as ``add_parser`` makes it (listed with ``help_`` unless it is
+        listed already)."""
+        if help_ is None:
+            sub = self.add_parser(name, parents=[self.common])
+        else:
+            sub = self.add_parser(name, parents=[self.common], help=help_)
+        arguments(sub, self.common)
+        add_descriptions(sub, (name,))
+
+
+def _nothing(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """A command without arguments of its own."""
+
+
+def _set_rate_parser(rate: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     rate.add_argument("dose", help="new daily dose, e.g. 1.6 (mg/day for morphine)")
     rate.add_argument(
         "--confirm-large-change",
@@ -184,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument(
         "--override-note", default="", help="what was found (required with --override-reason)"
     )
-    vas = sub.add_parser("vas", help="log the patient's pain score (VAS 0-10)")
+
+
+def _vas_parser(vas: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     vas.add_argument("score", help="0-10, whole or with one decimal")
     vas.add_argument("--note", default="", help="free text kept with the score")
     vas.add_argument(
@@ -193,13 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="when the score was taken: ISO 8601 (2026-01-04T09:30, UTC) or ago (-2h, -1d)",
     )
     vas.add_argument("--serial", help="log for this pump without connecting (a phone follow-up)")
-    history = sub.add_parser("history", help="dose and VAS over time, from the clinical record")
+
+
+def _history_parser(history: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     history.add_argument("--serial", help="a pump's serial number (without connecting)")
-    audit = sub.add_parser("audit", help="the audit trail")
+
+
+def _audit_parser(audit: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     audit.add_argument("action", choices=["verify", "show"])
-    pair = sub.add_parser(
-        "pair", help="enrol this programmer with the pump at --port, proving its implant key"
-    )
+
+
+def _pair_parser(pair: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     pair.add_argument("--serial", required=True, help="the pump's serial number")
     pair.add_argument(
         "--key-file", required=True, help="file holding the role's implant key, 64 hex digits"
@@ -207,12 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     pair.add_argument(
         "--label", default=None, help="this programmer's name on the pump (default: hostname)"
     )
-    _programmers_parser(commands, common)
-    reconcile = sub.add_parser(
-        "reconcile", help="accept where the pump and the clinical record disagree (audited)"
-    )
+
+
+def _reconcile_parser(reconcile: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     reconcile.add_argument("--reason", required=True, help="what was found and why it is right")
-    report = sub.add_parser("report", help="write the visit report (Markdown and HTML)")
+
+
+def _report_parser(report: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     report.add_argument(
         "--out", help="directory to write to (default: reports/ in the user's data directory)"
     )
@@ -224,29 +290,34 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--paper", choices=("a4", "letter"), default="a4", help="the page size to print on (a4)"
     )
-    tui = sub.add_parser(
-        "tui", help="the terminal programmer (no --port: the built-in training simulator)"
-    )
+
+
+def _tui_parser(tui: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     tui.add_argument("--reset-training", action="store_true", help="start the training pump afresh")
-    bolus = sub.add_parser("bolus", help="give a bolus (in the drug's unit)")
+
+
+def _bolus_parser(bolus: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     bolus.add_argument("dose", help="bolus dose, e.g. 0.1 (mg for morphine)")
     bolus.add_argument("--duration", default="600", help="seconds to deliver over (600)")
-    stop = sub.add_parser("stop", help="stop delivery (reviewed: the drug's withdrawal risk)")
+
+
+def _stop_parser(stop: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     stop.add_argument(
         "--confirm-withdrawal-risk",
         action="store_true",
         help="confirm stopping a drug whose abrupt stop causes withdrawal",
     )
-    resume = sub.add_parser("resume", help="resume delivery at the programmed dose")
+
+
+def _resume_parser(resume: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     resume.add_argument(
         "--confirm-full-dose",
         action="store_true",
         help="confirm the full dose after a stop longer than the re-titration interval",
     )
-    sub.add_parser("catheter-check", help="run a catheter check")
-    refill = sub.add_parser(
-        "refill", help="refill (without --withdrawn: show the residual the pump expects)"
-    )
+
+
+def _refill_parser(refill: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     refill.add_argument("--withdrawn", help="residual volume withdrawn, mL")
     refill.add_argument("--added", help="volume added, mL")
     refill.add_argument(
@@ -273,37 +344,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="confirm a concentration change by a factor of 2 or more",
     )
-    sub.add_parser("alarms", help="active alarms")
-    ack = sub.add_parser("ack", help="acknowledge an alarm")
+
+
+def _ack_parser(ack: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     ack.add_argument("alarm", help="alarm name, e.g. LOW_RESERVOIR")
     ack.add_argument(
         "--discrepancy-reason",
         default="",
         help="what was found, to acknowledge a VOLUME_DISCREPANCY (audited)",
     )
-    events = sub.add_parser("events", help="the pump's event log")
+
+
+def _events_parser(events: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     events.add_argument(
         "--from", dest="first", type=_whole(0, 0xFFFF_FFFF), default=0, help="first event index"
     )
-    _opioids_parser(sub.add_parser("opioids", help="the patient's systemic opioids"), common)
-    _schedule_parser(
-        sub.add_parser("schedule", help="flexible dosing: timed steps repeating daily"), common
-    )
-    _periodic_parser(
-        sub.add_parser("periodic-bolus", help="a bolus of a set dose every N hours"), common
-    )
-    _demand_parser(
-        sub.add_parser("demand-bolus", help="the patient's demand bolus, set by the clinician"),
-        common,
-    )
-    sub.add_parser("demand-log", help="the patient's demand-bolus activations, refused ones too")
-    _implant_parser(
-        sub.add_parser("implant", help="the implant record: patient, catheter, volumes"), common
-    )
-    completion = sub.add_parser("completion", help="print the shell completion script")
+
+
+def _completion_parser(
+    completion: argparse.ArgumentParser, common: argparse.ArgumentParser
+) -> None:
     completion.add_argument("shell", choices=SHELLS, help="bash or zsh")
-    add_descriptions(parser)
-    return parser
 
 
 def _demand_parser(demand: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -396,12 +457,8 @@ def _opioids_parser(opioids: argparse.ArgumentParser, common: argparse.ArgumentP
 
 
 def _programmers_parser(
-    sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser
+    programmers: argparse.ArgumentParser, common: argparse.ArgumentParser
 ) -> None:
-    """The ``programmers`` command and its actions."""
-    programmers = sub.add_parser(
-        "programmers", parents=[common], help="the programmers enrolled in the pump"
-    )
     actions = programmers.add_subparsers(dest="programmers_action", required=True, metavar="ACTION")
     actions.add_parser(
         "list", parents=[common], help="each enrolled programmer: id, role, label, dates"
@@ -411,3 +468,47 @@ def _programmers_parser(
     )
     revoke_parser.add_argument("programmer_id", metavar="ID", help="the programmer's id")
     revoke_parser.add_argument("--yes", action="store_true", help="revoke without asking")
+
+
+# Every command in the order ``pumpctl --help`` lists it: name, help, its arguments.
+COMMANDS: tuple[tuple[str, str, Arguments], ...] = (
+    ("identify", "model, serial, firmware, drug", _nothing),
+    ("status", "dose, reservoir, battery, alarms", _nothing),
+    ("limits", "the drug library limits the pump enforces", _nothing),
+    ("set-rate", "program a new daily dose (in the drug's unit)", _set_rate_parser),
+    ("vas", "log the patient's pain score (VAS 0-10)", _vas_parser),
+    ("history", "dose and VAS over time, from the clinical record", _history_parser),
+    ("audit", "the audit trail", _audit_parser),
+    (
+        "pair",
+        "enrol this programmer with the pump at --port, proving its implant key",
+        _pair_parser,
+    ),
+    ("programmers", "the programmers enrolled in the pump", _programmers_parser),
+    (
+        "reconcile",
+        "accept where the pump and the clinical record disagree (audited)",
+        _reconcile_parser,
+    ),
+    ("report", "write the visit report (Markdown and HTML)", _report_parser),
+    ("tui", "the terminal programmer (no --port: the built-in training simulator)", _tui_parser),
+    ("bolus", "give a bolus (in the drug's unit)", _bolus_parser),
+    ("stop", "stop delivery (reviewed: the drug's withdrawal risk)", _stop_parser),
+    ("resume", "resume delivery at the programmed dose", _resume_parser),
+    ("catheter-check", "run a catheter check", _nothing),
+    (
+        "refill",
+        "refill (without --withdrawn: show the residual the pump expects)",
+        _refill_parser,
+    ),
+    ("alarms", "active alarms", _nothing),
+    ("ack", "acknowledge an alarm", _ack_parser),
+    ("events", "the pump's event log", _events_parser),
+    ("opioids", "the patient's systemic opioids", _opioids_parser),
+    ("schedule", "flexible dosing: timed steps repeating daily", _schedule_parser),
+    ("periodic-bolus", "a bolus of a set dose every N hours", _periodic_parser),
+    ("demand-bolus", "the patient's demand bolus, set by the clinician", _demand_parser),
+    ("demand-log", "the patient's demand-bolus activations, refused ones too", _nothing),
+    ("implant", "the implant record: patient, catheter, volumes", _implant_parser),
+    ("completion", "print the shell completion script", _completion_parser),
+)
