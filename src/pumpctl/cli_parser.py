@@ -186,19 +186,21 @@ class _Commands(_SubParsers):
 
     common: argparse.ArgumentParser
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._later: dict[str, Arguments] = {}
+        self._names: list[str] = []
+
     def add_command(self, name: str, help_: str, arguments: Arguments, *, later: bool) -> None:
         if not later:
             self._build(name, arguments, help_)
             return
-        if not hasattr(self, "_later"):
-            self._later: dict[str, Arguments] = {}
-            self._names: list[str] = []
-            # argparse checks a command against ``choices`` and lists them from it; only the
-            # names are needed until one is chosen.
-            self.choices = self._names  # type: ignore[assignment]
         self._choices_actions.append(self._ChoicesPseudoAction(name, (), help_))
         self._later[name] = arguments
         self._names.append(name)
+        # argparse checks a command against ``choices`` and lists them from it: until one is
+        # chosen, the names stand for the parsers.
+        self.choices = self._names  # type: ignore[assignment]
 
     def __call__(
         self,
@@ -208,7 +210,7 @@ class _Commands(_SubParsers):
         option_string: str | None = None,
     ) -> None:
         assert isinstance(values, list)
-        arguments = getattr(self, "_later", {}).pop(values[0], None)
+        arguments = self._later.pop(values[0], None)
         if arguments is not None:
             self._build(values[0], arguments, None)
         super().__call__(parser, namespace, values, option_string)
