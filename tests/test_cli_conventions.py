@@ -14,8 +14,9 @@ from types import ModuleType
 
 import pytest
 
-from pumpctl.cli import _attach_values, _parser
 from pumpctl.cli_help import subcommands
+from pumpctl.cli_parser import attach_values as _attach_values
+from pumpctl.cli_parser import build_parser as _parser
 from tests.test_cli import assert_fails, assert_ok, env, pumpctl
 
 __all__ = ["env"]  # the fixture, imported for these tests

@@ -41,7 +41,7 @@ def test_the_schema_files_are_generated_from_the_models() -> None:
 
 def _schema_names() -> set[str]:
     """Every schema name a command of the parser answers with (its command and action)."""
-    from pumpctl.cli import _parser
+    from pumpctl.cli_parser import build_parser as _parser
 
     names = {"error"}
     for action in _parser()._actions:

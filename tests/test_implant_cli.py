@@ -40,6 +40,8 @@ IMPLANT = (
 def test_write_show_and_audit_the_implant_record(pump: PumpUnderTest, env: dict[str, str]) -> None:
     port = pump.port
     assert "No implant record" in assert_ok(pumpctl(env, "implant", "show", port=port))
+    status = json.loads(assert_ok(pumpctl(env, "--json", "status", port=port)))
+    assert status["patient_id"] is None
 
     out = assert_ok(pumpctl(env, *IMPLANT, port=port))
     assert "Write the implant record" in out
@@ -57,6 +59,8 @@ def test_write_show_and_audit_the_implant_record(pump: PumpUnderTest, env: dict[
 
     shown = json.loads(assert_ok(pumpctl(env, "--json", "implant", "show", port=port)))
     assert shown["patient_id"] == "P-0042"
+    status = json.loads(assert_ok(pumpctl(env, "--json", "status", port=port)))
+    assert status["patient_id"] == "P-0042"
     assert shown["catheter_tip"] == "T10"
     assert (shown["catheter_length_mm"], shown["catheter_volume_nl"]) == (500, 55_000)
     assert shown["pump_volume_nl"] == 20_000

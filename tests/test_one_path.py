@@ -39,7 +39,7 @@ from pumpctl.testing.plugin import PumpUnderTest
 SRC = Path(__file__).resolve().parent.parent / "src" / "pumpctl"
 FACES = [
     SRC / "cli.py",
-    SRC / "cli_programmers.py",
+    *sorted(SRC.glob("cli_*.py")),
     SRC / "report.py",
     *sorted((SRC / "tui").rglob("*.py")),
 ]

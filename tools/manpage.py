@@ -69,8 +69,8 @@ def _sections(program: str) -> tuple[argparse.ArgumentParser, str, str, str]:
             _items(PUMPSIM_EXAMPLES),
             _items(exits),
         )
-    from pumpctl.cli import _parser
     from pumpctl.cli_help import HELP
+    from pumpctl.cli_parser import build_parser as _parser
     from pumpctl.exits import MEANING
 
     examples = ((f"pumpctl {command}", example) for command, (_, example) in HELP.items())

@@ -229,10 +229,12 @@ def subcommands(
                 yield from subcommands(sub, (*path, name))
 
 
-def add_descriptions(parser: argparse.ArgumentParser) -> None:
+def add_descriptions(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:
     """Each subcommand's description and example from the table, and where the global options
-    are explained."""
-    for command, sub in subcommands(parser):
+    are explained: of ``parser`` itself when it is the command ``path``, and of every
+    subcommand below it."""
+    own = [(" ".join(path), parser)] if path else []
+    for command, sub in [*own, *subcommands(parser, path)]:
         if command not in HELP:
             continue
         description, example = HELP[command]

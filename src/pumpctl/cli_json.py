@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from collections.abc import Callable
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
-
-from pydantic import BaseModel
 
 from pumpctl.exits import JSON_CODE, ExitStatus
 from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
@@ -32,8 +31,9 @@ json_mode: ContextVar[bool] = ContextVar("pumpctl_json_mode", default=False)
 
 def plain(value: Any) -> Any:
     """``value`` as JSON takes it: models dumped, enums by name, bytes as hex, recursively."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="python")
+    dump = getattr(value, "model_dump", None)  # a pydantic model, without importing pydantic
+    if callable(dump) and not isinstance(value, type):
+        value = dump(mode="python")
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, dict):
@@ -131,6 +131,8 @@ def error_json(
 def error_fields(error: object) -> dict[str, Any]:
     """The rule that refused, the limit it applied and what it needs, from the error itself
     (its kind, never its wording)."""
+    if not isinstance(error, BaseException):
+        return {}  # a line of text: a usage error found before anything was imported for it
     from pumpctl.link.errors import PumpRefused
     from pumpctl.programmer import ConfirmationRequired, GuardBlocked, ProgrammerRefusal
     from pumpctl.refusal_limits import limit_fields
@@ -147,3 +149,12 @@ def error_fields(error: object) -> dict[str, Any]:
     if isinstance(error, ConfirmationRequired):
         return {"rule": "CONFIRMATION_REQUIRED", "confirm": sorted(c.flag for c in error.missing)}
     return {}
+
+
+def fail(error: object, code: int, cause: object = None) -> int:
+    """The one line on stderr; under ``--json`` also the error object on stdout. ``cause``:
+    the exception behind a reworded ``error``, for its rule and limit."""
+    print(f"pumpctl: {error}", file=sys.stderr)
+    if json_mode.get():
+        print(error_json(str(error), code, **error_fields(cause or error)), flush=True)
+    return code

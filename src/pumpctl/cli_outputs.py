@@ -111,6 +111,9 @@ class Status(Out):
     identity: IdentifyResponse
     status: StatusResponse
     unit: str
+    # The patient the pump's implant record names, as the clinical record last read it; null
+    # when the pump has none or the record has not read it.
+    patient_id: str | None
     discrepancies: list[Discrepancy]
     record_problem: str | None = None
 

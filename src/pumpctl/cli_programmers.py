@@ -13,14 +13,8 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from pumpctl.cli import (
-    Output,
-    _audit_authentication_failure,
-    _clinician,
-    _connect_options,
-)
+from pumpctl.cli_common import Output, audit_authentication_failure, clinician, connect_options
 from pumpctl.clinical.record import ClinicalRecord
 from pumpctl.connection import Target, open_client
 from pumpctl.display import pump_second
@@ -41,22 +35,6 @@ from pumpctl.protocol.session import KEY_LEN, Role
 
 class NotConfirmed(PumpError):
     """The clinician did not confirm; nothing was sent."""
-
-
-def add_parsers(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
-    """The ``programmers`` command and its actions."""
-    programmers = sub.add_parser(
-        "programmers", parents=[common], help="the programmers enrolled in the pump"
-    )
-    actions = programmers.add_subparsers(dest="programmers_action", required=True, metavar="ACTION")
-    actions.add_parser(
-        "list", parents=[common], help="each enrolled programmer: id, role, label, dates"
-    )
-    revoke_parser = actions.add_parser(
-        "revoke", parents=[common], help="revoke a programmer's key for good (audited)"
-    )
-    revoke_parser.add_argument("programmer_id", metavar="ID", help="the programmer's id")
-    revoke_parser.add_argument("--yes", action="store_true", help="revoke without asking")
 
 
 async def programmers_command(programmer: Programmer, args: argparse.Namespace) -> Output:
@@ -152,11 +130,11 @@ async def pair_command(record: ClinicalRecord, args: argparse.Namespace) -> Outp
     if not args.port:
         raise UsageError("pair checks the key against the pump: give --port PORT")
     keystore = Keystore(args.keystore)
-    options = replace(_connect_options(args, tui=False), sim=False, role=role)
+    options = replace(connect_options(args, tui=False), sim=False, role=role)
     try:
         client = await open_client(Target(args.port, _CandidateKey(key)), options)
     except AuthenticationError as error:
-        _audit_authentication_failure(args, record, f"{error}; the key was not stored")
+        audit_authentication_failure(args, record, f"{error}; the key was not stored")
         raise AuthenticationError(f"{error}; the key was not stored") from None
     try:
         identity = await client.identify()
@@ -168,7 +146,7 @@ async def pair_command(record: ClinicalRecord, args: argparse.Namespace) -> Outp
         stored_key, programmer_id = key, IMPLANT_KEY_ID
         if enrols:
             programmer_id = keystore.own_programmer_id()
-            programmer = Programmer(client, record, clinician=_clinician(args))
+            programmer = Programmer(client, record, clinician=clinician(args))
             enrolment = await enrol(programmer, programmer_id, role, label)
             stored_key = enrolment.key
     finally:
@@ -181,7 +159,7 @@ async def pair_command(record: ClinicalRecord, args: argparse.Namespace) -> Outp
     record.programmer_id = programmer_id
     record.note(
         args.serial,
-        _clinician(args),
+        clinician(args),
         "paired",
         int(time.time()),
         role=role.name.lower(),
@@ -214,3 +192,7 @@ class _CandidateKey:
 
     def programmer_ids(self, role: Role) -> list[int]:
         return [IMPLANT_KEY_ID]
+
+
+ONLINE = {"programmers": programmers_command}
+OFFLINE = {"pair": pair_command}

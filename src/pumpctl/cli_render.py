@@ -7,16 +7,17 @@ layout is a change here alone, and ``--json`` (``pumpctl.cli_json``) never depen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pumpctl.battery import battery_text
-from pumpctl.clinical.scores import format_vas
-from pumpctl.clinical.timeline import TimelineRow
 from pumpctl.display import projected_date, pump_minute, pump_second, spoken
-from pumpctl.programmer import Interrogation
 from pumpctl.protocol.messages import AlarmRecord, EventCode, EventRecord, LimitsResponse
 from pumpctl.text import printable
 from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
+
+if TYPE_CHECKING:
+    from pumpctl.clinical.timeline import TimelineRow
+    from pumpctl.programmer import Interrogation
 
 
 def identity_line(seen: Interrogation) -> str:
@@ -91,6 +92,8 @@ def limits_text(limits: LimitsResponse, unit: str) -> str:
 
 
 def history_text(serial: str, rows: Sequence[TimelineRow], unit: str) -> str:
+    from pumpctl.clinical.scores import format_vas  # the history's alone: a read pays nothing
+
     if not rows:
         return f"No history for pump {serial}"
     lines = [f"History of pump {serial}"]

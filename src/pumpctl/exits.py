@@ -3,7 +3,6 @@ each kind of error to its status, read by the CLI and documented in the README."
 
 from __future__ import annotations
 
-import sqlite3
 from enum import IntEnum
 
 
@@ -61,6 +60,8 @@ class UsageError(Exception):
 def _table() -> tuple[tuple[type[BaseException], ExitStatus], ...]:
     """Each kind of error and its status, the most specific first (imported here, when an
     error is being mapped, so that the CLI's start-up does not pay for every module)."""
+    import sqlite3
+
     from pumpctl.clinical.record import RecordError
     from pumpctl.clinical.schema import SchemaError
     from pumpctl.clinical.scores import ScoreError

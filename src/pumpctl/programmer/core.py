@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from pumpctl.client import PumpClient, Resolution, ResolvedOutcome, new_request_id
 from pumpctl.clinical import crosscheck
@@ -37,7 +38,6 @@ from pumpctl.clinical.record import (
 )
 from pumpctl.limits import above_max_dose
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, PumpRefused
-from pumpctl.programmer.commands import SetRate, TherapyCommand
 from pumpctl.programmer.errors import (
     AppliedNotRecorded,
     ConfirmationRequired,
@@ -68,6 +68,9 @@ from pumpctl.protocol.messages import (
 )
 from pumpctl.protocol.roles import forbidden, may_send
 from pumpctl.units import format_amount
+
+if TYPE_CHECKING:  # a read (interrogate, status) loads no command's module
+    from pumpctl.programmer.commands import TherapyCommand
 
 
 class Outcome(Enum):
@@ -612,6 +615,8 @@ class Programmer:
     def _begin(
         self, plan: Plan, request_id: int, review: dict[str, object]
     ) -> tuple[tuple[str, int], _Finish]:
+        from pumpctl.programmer.commands import SetRate
+
         seen, command, record = plan.ctx.seen, plan.command, self.record
         if isinstance(command, SetRate):
             override: Override | None = command.override if plan.overridden else None
@@ -785,6 +790,8 @@ class Programmer:
         override: Override | None = None,
     ) -> RateChange:
         """Program a new daily dose against what the clinician saw (``believed``)."""
+        from pumpctl.programmer.commands import SetRate
+
         plan = await self.plan(SetRate(dose_ng_per_day, override), believed)
         result = await self.execute(plan, Confirmations(large_change=confirm_large_change))
         return RateChange(

@@ -1,0 +1,98 @@
+"""``pumpctl`` imports what the command it runs uses: the parser alone for ``--help``,
+``--version`` or a typo; the reads' handlers alone for ``status``. Measured in a fresh process
+(this one has imported everything), once for all the command lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pumpctl import cli, cli_parser
+from pumpctl.cli_help import subcommands
+from pumpctl.clinical.guard import OverrideReason
+from pumpctl.link.transport import DEFAULT_BAUD
+from pumpctl.protocol.session import Role
+
+# Each command line, in order, then the modules it must leave unimported: the parser's
+# lines first, so that one fresh process checks them all.
+PARSER_ONLY = ["pydantic", "asyncio", "cryptography", "textual", "pumpctl.protocol.messages"]
+READ_ONLY = ["textual", "pumpctl.tui", "pumpctl.report", "pumpctl.chart", "shtab"]
+READ_ONLY += ["pumpctl.cli_therapy", "pumpctl.cli_settings", "pumpctl.cli_record"]
+READ_ONLY += ["pumpctl.programmer.enrolment", "pumpctl.programmer.demand", "firmware_sim"]
+READ_ONLY += ["pumpctl.programmer.commands", "pumpctl.clinical.timeline"]
+RUNS = {
+    "--version": PARSER_ONLY,
+    "--help": PARSER_ONLY,
+    "status --help": PARSER_ONLY,
+    "staus": PARSER_ONLY,
+    "--json staus": PARSER_ONLY,
+    "--port /nonexistent/tty status": READ_ONLY,
+}
+PROBE = """
+import contextlib, io, json, sys
+from pumpctl.cli import main
+found = {}
+for line, unwanted in json.loads(sys.argv[1]).items():
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main(line.split())
+        except SystemExit:
+            pass
+    found[line] = [m for m in unwanted if any(k == m or k.startswith(m + ".") for k in sys.modules)]
+print(json.dumps(found))
+"""
+
+
+def test_each_command_line_imports_only_what_it_uses(tmp_path: Path) -> None:
+    env = {
+        "PUMPCTL_DB": str(tmp_path / "clinical.db"),
+        "PUMPCTL_KEYSTORE": str(tmp_path / "keys.json"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "PUMPCTL_CLINICIAN": "test",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(RUNS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(run.stdout) == {line: [] for line in RUNS}
+
+
+def test_the_parsers_choices_are_their_sources() -> None:
+    """The parser writes these out to stay light; they are the enums it offers."""
+    assert [r.name.lower() for r in Role] == cli_parser.ROLES
+    assert [r.value for r in OverrideReason] == cli_parser.OVERRIDE_REASONS
+    assert cli_parser.DEFAULT_BAUD == DEFAULT_BAUD
+
+
+def test_every_command_has_a_room_that_handles_it() -> None:
+    """Each command of the parser is served by its room's handlers (``tui`` and ``completion``
+    by the dispatch itself), with the pump or from the record alone."""
+    import importlib
+
+    commands = {name.split()[0] for name, _ in subcommands(cli_parser.build_parser())}
+    assert set(cli.ROOMS) == commands - {"tui", "completion"}
+    for command, room in cli.ROOMS.items():
+        module = importlib.import_module(f"pumpctl.{room}")
+        handled = {**getattr(module, "OFFLINE", {}), **module.ONLINE}
+        assert command in handled, f"{room} has no handler for {command}"
+
+
+def test_a_command_built_when_chosen_reads_as_the_manual_page_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run builds only the chosen command's parser: its help, and the list of commands, are
+    those of the whole tree the manual page and the completion are made from."""
+    whole = cli_parser.build_parser()
+    assert cli_parser.build_parser(on_demand=True).format_help() == whole.format_help()
+    for name, sub in subcommands(whole):
+        with pytest.raises(SystemExit):
+            cli_parser.build_parser(on_demand=True).parse_args([*name.split(), "--help"])
+        assert capsys.readouterr().out == sub.format_help(), name
