@@ -278,7 +278,9 @@ class ClinicalRecord:
         (``discrepancy-found``, ``discrepancy-reconciled``)."""
         marks: dict[str, set[str]] = {}
         for (text,) in self._db.execute(
-            'SELECT entry FROM audit WHERE entry LIKE \'%"action":"discrepancy-%\''
+            "SELECT entry FROM audit WHERE json_extract(entry, '$.pump') = ? "
+            'AND entry LIKE \'%"action":"discrepancy-%\' ORDER BY seq',
+            (serial,),
         ):
             entry = json.loads(text)
             if entry.get("pump") != serial:
@@ -704,6 +706,10 @@ class ClinicalRecord:
     def verify_audit(self) -> audit.AuditReport:
         """Check the hash chain, then that the readings and changes the guard and the
         history read agree with the audit entries written with them."""
+        with audit.without_gc():
+            return self._verify_audit()
+
+    def _verify_audit(self) -> audit.AuditReport:
         report, entries = audit.read(self._db)
         if not report.intact:
             return report
