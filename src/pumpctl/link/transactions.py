@@ -19,7 +19,14 @@ from pumpctl.link.errors import NoResponse
 from pumpctl.link.timing import COMMAND_TRIES, READ_TRIES, SILENT_TRIES, LineTiming
 from pumpctl.link.transport import SerialLink
 from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
-from pumpctl.protocol.frames import DELIMITER, MAX_ENCODED, Frame, FrameFlags, encode_frame
+from pumpctl.protocol.frames import (
+    DELIMITER,
+    MAX_ENCODED,
+    Frame,
+    FrameFlags,
+    encode_frame,
+    encoded_length,
+)
 from pumpctl.protocol.messages import (
     Command,
     ListProgrammersRequest,
@@ -188,7 +195,7 @@ class TransactionManager:
         async with self._lock:
             frame = to_frame(message, self._next_seq())
             self._copy_refused = None
-            deadline_s = self.deadline_for(len(encode_frame(frame)), message)
+            deadline_s = self.deadline_for(encoded_length(frame), message)
             loop = asyncio.get_running_loop()
             tries = self.tries_for(message)
             heard = self.bytes_received
@@ -262,7 +269,7 @@ class TransactionManager:
                     sent[echo], order[echo] = request, attempt
                     frame = to_frame(request, self._next_seq())
                     seqs.add(frame.seq)
-                    deadline_s = self.deadline_for(len(encode_frame(frame)), request)
+                    deadline_s = self.deadline_for(encoded_length(frame), request)
                     self._send(link, frame, request)
                     until = loop.time() + deadline_s
                     while (left := until - loop.time()) > 0:
