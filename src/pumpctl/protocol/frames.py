@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
 from enum import IntFlag
+from typing import NamedTuple
 
 PROTOCOL_VERSION = 1
 DELIMITER = b"\x00"
@@ -42,8 +42,10 @@ class FrameError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
+    """One frame as the layers above COBS see it (a named tuple: built on every hop, both
+    ways, so it must cost little to build)."""
+
     msg_type: int
     seq: int
     payload: bytes = b""
