@@ -137,12 +137,7 @@ def encode_frame(frame: Frame) -> bytes:
     has_trailer = FrameFlags.AUTHENTICATED in frame.flags
     if has_trailer != (len(frame.auth_trailer) == AUTH_TRAILER_LEN):
         raise FrameError("authentication trailer and AUTHENTICATED flag disagree")
-    return encode_body(pack_header(frame) + frame.payload + frame.auth_trailer)
-
-
-def encode_body(body: bytes) -> bytes:
-    """A frame on the wire from its header, payload and trailer as sent: CRC-32 appended,
-    COBS-encoded, delimited (the sealing side builds the body itself, in one piece)."""
+    body = pack_header(frame) + frame.payload + frame.auth_trailer
     body += CRC.pack(zlib.crc32(body))
     return cobs_encode(body) + DELIMITER
 

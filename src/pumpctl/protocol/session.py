@@ -22,7 +22,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pumpctl.protocol.codec import DecodeError, decode_payload, encode_payload
-from pumpctl.protocol.frames import FLAGS, HEADER, Frame, FrameFlags, pack_header
+from pumpctl.protocol.frames import (
+    FLAGS,
+    HEADER,
+    PROTOCOL_VERSION,
+    Frame,
+    FrameFlags,
+    pack_header,
+)
 from pumpctl.protocol.messages import SessionIdentity, SessionOpenResponse
 
 MAC_LEN = 16  # the pump's proof: HMAC-SHA-256 truncated to 128 bits
@@ -171,7 +178,7 @@ class SessionKeys:
         self.sent += 1
         flags = FLAGS[int(frame.flags) | _AUTHENTICATED]
         header = HEADER.pack(
-            frame.version, frame.msg_type, flags, frame.seq, self.session_id, len(frame.payload)
+            PROTOCOL_VERSION, frame.msg_type, flags, frame.seq, self.session_id, len(frame.payload)
         )
         counter = _COUNTER.pack(self.sent)
         sealed = self._aead.encrypt(_NONCE_PREFIX[direction] + counter, frame.payload, header)
@@ -182,7 +189,6 @@ class SessionKeys:
             flags,
             self.session_id,
             counter + sealed[-TAG_LEN:],
-            frame.version,
         )
 
     def open(self, frame: Frame, direction: Direction) -> Frame:
