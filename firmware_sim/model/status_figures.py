@@ -10,8 +10,7 @@ as ``battery.percent``, ``Pump.battery_projection_ms`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from firmware_sim.model import battery
 from firmware_sim.model import program as flexible
@@ -26,8 +25,7 @@ _NL_PER_UAH = NL_PER_ML // battery.MOTOR_UAH_PER_ML  # whole: 2 500
 _ERI = int(AlarmCode.ELECTIVE_REPLACEMENT)
 
 
-@dataclass(frozen=True, slots=True)
-class StatusFigures:
+class StatusFigures(NamedTuple):
     reservoir_ul: int
     battery_pct: int
     eri_ms: int  # when ERI comes (or came)
