@@ -6,6 +6,7 @@ import itertools
 import struct
 import typing
 import zlib
+from collections.abc import Callable
 from enum import IntEnum
 from functools import cache
 from typing import Any
@@ -31,6 +32,7 @@ from pumpctl.protocol.frames import (
     FrameError,
     FrameFlags,
     StreamDecoder,
+    _cobs_decode_blocks,
     cobs_decode,
     cobs_encode,
     decode_body,
@@ -403,6 +405,25 @@ def test_cobs_round_trips_any_bytes(data: bytes) -> None:
     encoded = cobs_encode(data)
     assert 0 not in encoded
     assert cobs_decode(encoded) == data
+
+
+@SETTINGS
+@given(
+    encoded=st.binary(max_size=600)
+    | st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b"\x02"))
+)
+def test_cobs_decoding_any_bytes_agrees_with_reading_block_by_block(encoded: bytes) -> None:
+    """The decoder's quick path (following the chain of distances) accepts exactly what a
+    block-by-block reading accepts, with the same bytes, and refuses the rest for the same
+    reason."""
+
+    def verdict(decode: Callable[[bytes], bytes]) -> bytes | str:
+        try:
+            return decode(encoded)
+        except FrameError as error:
+            return error.reason
+
+    assert verdict(cobs_decode) == verdict(_cobs_decode_blocks)
 
 
 @pytest.mark.parametrize(

@@ -209,6 +209,34 @@ def test_a_renumbered_swap_is_detected_too(db: Path) -> None:
     assert problem.startswith("entry 5 ")
 
 
+@pytest.mark.parametrize("batch_rows", [1, 2, 3])
+def test_a_break_is_found_wherever_the_trail_is_cut_into_batches(
+    db: Path, batch_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trail is checked a batch of rows at a time: a break on either side of a batch's
+    edge is found at its seq, and a break in the chain is named before an entry that no
+    longer parses, even one earlier in the trail."""
+    monkeypatch.setattr(audit, "BATCH_ROWS", batch_rows)
+    assert verify(db) == (7, None)
+    with raw(db) as sql:  # entry 2 says it is entry 9, and every hash after it is redone
+        prev = audit.GENESIS
+        for seq, text in sql.execute("SELECT seq, entry FROM audit ORDER BY seq").fetchall():
+            text = text.replace('"seq":2', '"seq":9') if seq == 2 else text
+            digest = hashlib.sha256((prev + text).encode()).hexdigest()
+            sql.execute(
+                "UPDATE audit SET entry = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (text, prev, digest, seq),
+            )
+            prev = digest
+    assert verify(db) == (1, "entry 2 was altered")
+    with raw(db) as sql:
+        sql.execute("UPDATE audit SET prev_hash = ? WHERE seq = 6", (audit.GENESIS,))
+    assert verify(db) == (5, "entry 6 does not follow entry 5")
+    with raw(db) as sql:
+        sql.execute("DELETE FROM audit WHERE seq = 4")
+    assert verify(db) == (3, "entry 4 is missing (next is 5)")
+
+
 # --- the record agrees with its audit trail ----------------------------------------------
 
 

@@ -132,7 +132,7 @@ def test_a_failing_step_rolls_the_whole_migration_back(
 MIGRATE_AND_HANG = """
 import sys, time
 from pathlib import Path
-from pumpctl.clinical import schema
+from pumpctl.clinical import audit, schema
 from pumpctl.clinical.record import ClinicalRecord
 
 def hang(db):
@@ -167,3 +167,42 @@ def test_a_power_cut_during_a_migration_leaves_the_old_record(tmp_path: Path) ->
         assert record.verify_audit().intact
     finally:
         record.close()
+
+
+V2_TABLES = (*V1_TABLES, "systemic_opioids")
+
+
+def test_a_version_2_record_gains_the_per_pump_indexes_losing_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "clinical.db"
+    db = sqlite3.connect(path)
+    db.executescript((FIXTURES / "clinical-record-v2.sql").read_text())
+    before = {t: db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in V2_TABLES}
+    db.close()
+    record = ClinicalRecord.open(path)
+    try:
+        assert record.verify_audit().intact
+        every = record.audit_entries()
+        for serial in ("SIM000001", "SIM000002"):
+            assert record.audit_entries(serial) == [e for e in every if e["pump"] == serial]
+        assert record.patient_id("SIM000001") == "P-0042"
+        assert [r.score_tenths for r in record.readings("SIM000002")] == [50]
+        trace: list[str] = []
+        record._db.set_trace_callback(trace.append)
+        record.audit_entries("SIM000001")
+        record._patients.clear()
+        record.patient_id("SIM000001")
+        record.discrepancy_marks("SIM000001")
+        record._db.set_trace_callback(None)
+        assert len(trace) == 3
+        for query in trace:  # one pump's entries are found by the index, not by a scan
+            plan = record._db.execute("EXPLAIN QUERY PLAN " + query).fetchall()
+            assert "USING INDEX audit_by_pump" in str(plan), query
+    finally:
+        record.close()
+    db = sqlite3.connect(path)
+    assert schema.version_of(db) == schema.VERSION == 3
+    assert {t: db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in V2_TABLES} == (
+        before
+    )
+    db.close()
+    assert (tmp_path / "clinical.db.v2.bak").exists()

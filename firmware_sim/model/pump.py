@@ -22,6 +22,7 @@ from firmware_sim.model.library import DrugLibrary, DrugLimits, PumpModel
 from firmware_sim.model.periodic import effective
 from firmware_sim.model.schedule import daily_dose, flat
 from firmware_sim.model.state import AlarmState, Bolus, PumpState
+from firmware_sim.model.status_figures import status_figures
 from firmware_sim.model.units import (
     MS_PER_DAY,
     bolus_nl_per_ms,
@@ -434,23 +435,22 @@ class Pump:
 
     def _status(self, _: StatusRequest) -> StatusResponse:
         state = self.state
-        used = state.battery_used_uah
-        eri_ms, eos_ms = self.battery_projection_ms(used)
-        state.battery_pct = battery.percent(used)
+        figures = status_figures(self)
+        state.battery_pct = figures.battery_pct
         return StatusResponse(
             state=WirePumpState.RUNNING if state.running else WirePumpState.STOPPED,
             stop_reason=StopReason(state.stop_reason),
             dose_ng_per_day=state.dose_ng_per_day,
             flow_nl_per_day=flow_nl_per_day(state.dose_ng_per_day, state.concentration_ng_per_ml),
-            reservoir_ul=self.reservoir_ul,
+            reservoir_ul=figures.reservoir_ul,
             battery_pct=state.battery_pct,
             pump_time_s=state.anchor_ms // 1000,
             last_rate_change_s=state.last_rate_change_ms // 1000,
-            low_reservoir_projected_s=self.projected_low_reservoir_ms() // 1000,
+            low_reservoir_projected_s=figures.low_reservoir_ms // 1000,
             bolus_active=any(b.start_ms <= state.anchor_ms < b.end_ms for b in state.boluses)
             or flexible.periodic_bolus_running(state),
-            battery_eri_projected_s=eri_ms // 1000,
-            battery_eos_projected_s=eos_ms // 1000,
+            battery_eri_projected_s=figures.eri_ms // 1000,
+            battery_eos_projected_s=figures.eos_ms // 1000,
             alarms=[
                 ActiveAlarm(
                     code=AlarmCode(code), severity=Severity(a.severity), acknowledged=a.acknowledged

@@ -278,7 +278,9 @@ class ClinicalRecord:
         (``discrepancy-found``, ``discrepancy-reconciled``)."""
         marks: dict[str, set[str]] = {}
         for (text,) in self._db.execute(
-            'SELECT entry FROM audit WHERE entry LIKE \'%"action":"discrepancy-%\''
+            "SELECT entry FROM audit WHERE json_extract(entry, '$.pump') = ? "
+            'AND entry LIKE \'%"action":"discrepancy-%\' ORDER BY seq',
+            (serial,),
         ):
             entry = json.loads(text)
             if entry.get("pump") != serial:
@@ -704,6 +706,10 @@ class ClinicalRecord:
     def verify_audit(self) -> audit.AuditReport:
         """Check the hash chain, then that the readings and changes the guard and the
         history read agree with the audit entries written with them."""
+        with audit.without_gc():
+            return self._verify_audit()
+
+    def _verify_audit(self) -> audit.AuditReport:
         report, entries = audit.read(self._db)
         if not report.intact:
             return report
@@ -935,19 +941,25 @@ class _Answers:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._any: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._rate: dict[tuple[str, str], tuple[Any, ...]] = {}
+        first_any, first_rate = self._any.setdefault, self._rate.setdefault
         rate_codes = {int(c) for c in RATE_ANSWERS}
+        # The pump's serial last, so that each row is kept as it comes: an _EventRow and then
+        # the serial it was mirrored under.
         for row in db.execute(
-            "SELECT pump_serial, idx, time_s, code, request_id, value_a, value_b, detail "
+            "SELECT idx, time_s, code, request_id, value_a, value_b, detail, pump_serial "
             "FROM pump_events WHERE request_id != '0' ORDER BY pump_serial, idx"
         ):
-            key = (row[0].split(ARCHIVE_MARK, 1)[0], row[4])  # a former log's, too
-            self._any.setdefault(key, row[1:])
-            if row[3] in rate_codes:
-                self._rate.setdefault(key, row[1:])
+            serial = row[7]
+            if ARCHIVE_MARK in serial:
+                serial = serial.split(ARCHIVE_MARK, 1)[0]  # a former log's, too
+            key = (serial, row[3])
+            first_any(key, row)
+            if row[2] in rate_codes:
+                first_rate(key, row)
 
     def first(self, serial: str, request_id: str, *, rate_only: bool = False) -> _EventRow | None:
         row = (self._rate if rate_only else self._any).get((serial, request_id))
-        return None if row is None else _EventRow(*row)
+        return None if row is None else _EventRow._make(row[:7])
 
 
 class _EventRow(NamedTuple):

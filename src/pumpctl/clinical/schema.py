@@ -66,6 +66,22 @@ def _version_2(db: sqlite3.Connection) -> None:
     _script(db, VERSION_2)
 
 
+VERSION_3 = """
+CREATE INDEX IF NOT EXISTS audit_by_pump ON audit (json_extract(entry, '$.pump'), seq);
+CREATE INDEX IF NOT EXISTS readings_by_pump ON readings (pump_serial, id);
+CREATE INDEX IF NOT EXISTS changes_by_pump ON changes (pump_serial, id);
+CREATE INDEX IF NOT EXISTS commands_by_pump ON commands (pump_serial, id);
+"""
+
+
+def _version_3(db: sqlite3.Connection) -> None:
+    """Indexes that keep one pump's reads (its audit entries, readings, changes, commands)
+    from scanning every pump's rows. The audit's is on the pump each entry names, so it
+    selects by what the hash chain covers; a query uses it only where it spells the same
+    expression."""
+    _script(db, VERSION_3)
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the migration's transaction; one statement at a time.
     for statement in script.split(";"):
@@ -76,6 +92,7 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     lambda db: _script(db, VERSION_1),  # → 1
     _version_2,  # → 2
+    _version_3,  # → 3
 ]
 VERSION = len(MIGRATIONS)
 

@@ -19,7 +19,14 @@ from pumpctl.link.errors import NoResponse
 from pumpctl.link.timing import COMMAND_TRIES, READ_TRIES, SILENT_TRIES, LineTiming
 from pumpctl.link.transport import SerialLink
 from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
-from pumpctl.protocol.frames import DELIMITER, MAX_ENCODED, Frame, FrameFlags, encode_frame
+from pumpctl.protocol.frames import (
+    DELIMITER,
+    MAX_ENCODED,
+    Frame,
+    FrameFlags,
+    encode_frame,
+    encoded_length,
+)
 from pumpctl.protocol.messages import (
     Command,
     ListProgrammersRequest,
@@ -96,6 +103,7 @@ class TransactionManager:
         self.bytes_received = 0  # anything at all from the line: a noisy line is not a silent one
         self.link: SerialLink | None = None
         self.session: SessionKeys | None = None  # set once a session is open
+        self._deadline = _Deadline()
 
     def deadline_for(self, frame_bytes: int, message: Message) -> float:
         if self.deadline_s is not None:
@@ -188,7 +196,7 @@ class TransactionManager:
         async with self._lock:
             frame = to_frame(message, self._next_seq())
             self._copy_refused = None
-            deadline_s = self.deadline_for(len(encode_frame(frame)), message)
+            deadline_s = self.deadline_for(encoded_length(frame), message)
             loop = asyncio.get_running_loop()
             tries = self.tries_for(message)
             heard = self.bytes_received
@@ -206,14 +214,14 @@ class TransactionManager:
                     )
                 future: asyncio.Future[Message] = loop.create_future()
                 self._waiting = _Waiting({frame.seq}, _setter(future))
-                expiry = loop.call_later(deadline_s, _expire, future)
+                self._deadline.arm(loop, future, loop.time() + deadline_s)
                 try:
                     self._send(link, frame, message)
                     return await future
                 except TimeoutError:
                     self.counters.timeouts += 1
                 finally:
-                    expiry.cancel()
+                    self._deadline.disarm()
                     self._waiting = None
             raise NoResponse(
                 f"no answer from the pump on {link.url} after {tries} tries{self._why()}"
@@ -262,7 +270,7 @@ class TransactionManager:
                     sent[echo], order[echo] = request, attempt
                     frame = to_frame(request, self._next_seq())
                     seqs.add(frame.seq)
-                    deadline_s = self.deadline_for(len(encode_frame(frame)), request)
+                    deadline_s = self.deadline_for(encoded_length(frame), request)
                     self._send(link, frame, request)
                     until = loop.time() + deadline_s
                     while (left := until - loop.time()) > 0:
@@ -301,6 +309,40 @@ def _setter(future: asyncio.Future[Message]) -> Callable[[Message], None]:
     return take
 
 
-def _expire(future: asyncio.Future[Message]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
+class _Deadline:
+    """The request in flight's deadline, kept by one timer for many requests: a request is
+    answered long before its deadline, and a timer per request (scheduled, then cancelled)
+    cost the event loop more than the answer. The timer rings at the earliest deadline it was
+    set for; the request then in flight times out if its own has passed, or the timer is set
+    again for it."""
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[Message] | None = None
+        self._when = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def arm(
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Message], when: float
+    ) -> None:
+        self._future, self._when = future, when
+        timer = self._timer
+        if timer is not None and (self._loop is not loop or timer.when() > when):
+            timer.cancel()  # rings too late for this request, or on another loop
+            timer = None
+        if timer is None:
+            self._loop = loop
+            self._timer = loop.call_at(when, self._ring)
+
+    def disarm(self) -> None:
+        self._future = None
+
+    def _ring(self) -> None:
+        self._timer = None
+        future, loop = self._future, self._loop
+        if future is None or future.done() or loop is None:
+            return
+        if loop.time() >= self._when:
+            future.set_exception(TimeoutError())
+        else:
+            self._timer = loop.call_at(self._when, self._ring)

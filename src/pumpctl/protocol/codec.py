@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 import struct
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
@@ -29,10 +31,12 @@ class UnknownMessage(DecodeError):
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    """Consecutive fixed-size fields packed with one ``struct.Struct``."""
+    """Consecutive fixed-size fields packed with one ``struct.Struct``; ``values`` reads
+    them from a record, in order, in one call."""
 
     names: tuple[str, ...]
     packer: struct.Struct
+    values: Callable[[object], tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,8 @@ def _layout(cls: type[WireModel]) -> tuple[_Step, ...]:
     def close_run() -> None:
         nonlocal run_names, run_fmt
         if run_names:
-            steps.append(_Run(tuple(run_names), struct.Struct("<" + run_fmt)))
+            names = tuple(run_names)
+            steps.append(_Run(names, struct.Struct("<" + run_fmt), _getter(names)))
             run_names, run_fmt = [], ""
 
     for name, field in cls.model_fields.items():
@@ -94,6 +99,13 @@ def _layout(cls: type[WireModel]) -> tuple[_Step, ...]:
     return tuple(steps)
 
 
+def _getter(names: tuple[str, ...]) -> Callable[[object], tuple[Any, ...]]:
+    if len(names) == 1:
+        get = operator.attrgetter(names[0])
+        return lambda record: (get(record),)
+    return operator.attrgetter(*names)
+
+
 def encode_payload(message: WireModel) -> bytes:
     out = bytearray()
     _encode_into(message, out)
@@ -103,7 +115,7 @@ def encode_payload(message: WireModel) -> bytes:
 def _encode_into(record: WireModel, out: bytearray) -> None:
     for step in _layout(type(record)):
         if isinstance(step, _Run):
-            out += step.packer.pack(*(getattr(record, n) for n in step.names))
+            out += step.packer.pack(*step.values(record))
         elif isinstance(step, _TextField):
             text = getattr(record, step.name).encode()
             if len(text) > step.max_bytes:
@@ -182,18 +194,23 @@ def response_class(msg_type: int) -> type[Message] | None:
 
 
 def to_frame(message: Message, seq: int, session_id: int = 0) -> Frame:
-    flags = FrameFlags(0)
-    if message.IS_RESPONSE:
-        flags |= FrameFlags.RESPONSE
-    if isinstance(message, Nak):
-        flags |= FrameFlags.NAK
     return Frame(
         msg_type=int(message.TYPE),
         seq=seq,
         payload=encode_payload(message),
-        flags=flags,
+        flags=_flags_of(type(message)),
         session_id=session_id,
     )
+
+
+@cache
+def _flags_of(cls: type[Message]) -> FrameFlags:
+    flags = FrameFlags(0)
+    if cls.IS_RESPONSE:
+        flags |= FrameFlags.RESPONSE
+    if issubclass(cls, Nak):
+        flags |= FrameFlags.NAK
+    return flags
 
 
 def from_frame(frame: Frame) -> Message:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
 from enum import IntFlag
+from typing import NamedTuple
 
 PROTOCOL_VERSION = 1
 DELIMITER = b"\x00"
@@ -30,6 +30,8 @@ class FrameFlags(IntFlag):
 
 
 NO_FLAGS = FrameFlags(0)
+# Every flags byte as a FrameFlags, built once: a frame's flags are looked up, not converted.
+FLAGS = tuple(FrameFlags(value) for value in range(256))
 
 
 class FrameError(ValueError):
@@ -40,8 +42,10 @@ class FrameError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
+    """One frame as the layers above COBS see it (a named tuple: built on every hop, both
+    ways, so it must cost little to build)."""
+
     msg_type: int
     seq: int
     payload: bytes = b""
@@ -52,10 +56,20 @@ class Frame:
 
     @property
     def is_response(self) -> bool:
-        return FrameFlags.RESPONSE in self.flags
+        return int(self.flags) & _RESPONSE != 0
 
 
 def cobs_encode(data: bytes) -> bytes:
+    if len(data) < 0xFE:
+        # No block can reach 254 bytes: the data after one leading byte, each zero (and the
+        # leading byte) replaced by the distance to the next zero or the end.
+        out = bytearray(1) + data
+        position = 0
+        for length in map(len, data.split(b"\x00")):
+            length += 1
+            out[position] = length
+            position += length
+        return bytes(out)
     out = bytearray()
     for piece in data.split(b"\x00"):
         while len(piece) >= 0xFE:
@@ -68,6 +82,26 @@ def cobs_encode(data: bytes) -> bytes:
 
 
 def cobs_decode(data: bytes) -> bytes:
+    """The body ``data`` encodes; ``FrameError`` names the defect."""
+    if data and 0 not in data:
+        # Follow the chain of distances, turning each into the zero it stands for; a
+        # 254-byte block (code 0xFF, no zero after it) or a broken chain takes the long way.
+        out = bytearray(data)
+        length = len(out)
+        index = out[0]
+        while index < length:
+            code = out[index]
+            if code == 0xFF:
+                break
+            out[index] = 0
+            index += code
+        if index == length and data[0] != 0xFF:
+            del out[0]
+            return bytes(out)
+    return _cobs_decode_blocks(data)
+
+
+def _cobs_decode_blocks(data: bytes) -> bytes:
     if 0 in data:
         raise FrameError("zero byte inside a COBS block")
     out = bytearray()
@@ -90,7 +124,7 @@ def pack_header(frame: Frame) -> bytes:
     return HEADER.pack(
         frame.version,
         frame.msg_type,
-        int(frame.flags),
+        frame.flags,
         frame.seq,
         frame.session_id,
         len(frame.payload),
@@ -108,12 +142,20 @@ def encode_frame(frame: Frame) -> bytes:
     return cobs_encode(body) + DELIMITER
 
 
+def encoded_length(frame: Frame) -> int:
+    """``len(encode_frame(frame))``, without encoding it when no COBS block can reach 254
+    bytes (every frame but the longest): each zero byte is replaced, one byte added."""
+    body = HEADER.size + len(frame.payload) + len(frame.auth_trailer) + CRC.size
+    return body + 2 if body < 0xFE else len(encode_frame(frame))
+
+
 def decode_body(encoded: bytes) -> Frame:
     """Decode one frame body (without its 0x00 delimiter)."""
     body = cobs_decode(encoded)
-    if len(body) < HEADER.size + CRC.size:
-        raise FrameError(f"frame of {len(body)} bytes is shorter than header and CRC")
-    (crc,) = CRC.unpack_from(body, len(body) - CRC.size)
+    size = len(body)
+    if size < HEADER.size + CRC.size:
+        raise FrameError(f"frame of {size} bytes is shorter than header and CRC")
+    (crc,) = CRC.unpack_from(body, size - CRC.size)
     if zlib.crc32(body[: -CRC.size]) != crc:
         raise FrameError("CRC mismatch")
     version, msg_type, flags, seq, session_id, payload_len = HEADER.unpack_from(body)
@@ -121,20 +163,23 @@ def decode_body(encoded: bytes) -> Frame:
         raise FrameError(f"unsupported protocol version {version}")
     if payload_len > MAX_PAYLOAD:
         raise FrameError(f"payload length {payload_len} exceeds {MAX_PAYLOAD}")
-    frame_flags = FrameFlags(flags & 0xFF)
-    trailer_len = AUTH_TRAILER_LEN if FrameFlags.AUTHENTICATED in frame_flags else 0
-    if HEADER.size + payload_len + trailer_len + CRC.size != len(body):
+    trailer_len = AUTH_TRAILER_LEN if flags & _AUTHENTICATED else 0
+    if HEADER.size + payload_len + trailer_len + CRC.size != size:
         raise FrameError("payload length field disagrees with the frame length")
     payload_end = HEADER.size + payload_len
     return Frame(
-        msg_type=msg_type,
-        seq=seq,
-        payload=body[HEADER.size : payload_end],
-        flags=frame_flags,
-        session_id=session_id,
-        auth_trailer=body[payload_end : payload_end + trailer_len],
-        version=version,
+        msg_type,
+        seq,
+        body[HEADER.size : payload_end],
+        FLAGS[flags],
+        session_id,
+        body[payload_end : size - CRC.size],
+        version,
     )
+
+
+_AUTHENTICATED = int(FrameFlags.AUTHENTICATED)
+_RESPONSE = int(FrameFlags.RESPONSE)
 
 
 class StreamDecoder:
@@ -164,18 +209,24 @@ class StreamDecoder:
             if end == -1:
                 self._append(data[start:])
                 return frames
-            self._append(data[start:end])
-            if self._buffer and not self._overlong:
+            if self._buffer or self._overlong:
+                self._append(data[start:end])
+                body = b"" if self._overlong else bytes(self._buffer)
+                overlong = self._overlong
+                self.reset()
+            else:  # a whole frame in this chunk: decoded where it lies
+                body = data[start:end]
+                overlong = len(body) > MAX_ENCODED
+            if overlong:
+                self.frames_rejected += 1
+                self.last_error = "frame longer than the maximum"
+            elif body:
                 try:
-                    frames.append(decode_body(bytes(self._buffer)))
+                    frames.append(decode_body(body))
                     self.frames_decoded += 1
                 except FrameError as error:
                     self.frames_rejected += 1
                     self.last_error = error.reason
-            elif self._overlong:
-                self.frames_rejected += 1
-                self.last_error = "frame longer than the maximum"
-            self.reset()
             start = end + 1
 
     def _append(self, chunk: bytes) -> None:

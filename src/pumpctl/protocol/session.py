@@ -22,7 +22,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pumpctl.protocol.codec import DecodeError, decode_payload, encode_payload
-from pumpctl.protocol.frames import Frame, FrameFlags, pack_header
+from pumpctl.protocol.frames import (
+    FLAGS,
+    HEADER,
+    PROTOCOL_VERSION,
+    Frame,
+    FrameFlags,
+    pack_header,
+)
 from pumpctl.protocol.messages import SessionIdentity, SessionOpenResponse
 
 MAC_LEN = 16  # the pump's proof: HMAC-SHA-256 truncated to 128 bits
@@ -169,22 +176,19 @@ class SessionKeys:
         if self.sent >= COUNTER_MAX:
             raise AuthError("the session's counter is used up: open a new session")
         self.sent += 1
-        clear = Frame(
+        flags = FLAGS[int(frame.flags) | _AUTHENTICATED]
+        header = HEADER.pack(
+            PROTOCOL_VERSION, frame.msg_type, flags, frame.seq, self.session_id, len(frame.payload)
+        )
+        counter = _COUNTER.pack(self.sent)
+        sealed = self._aead.encrypt(_NONCE_PREFIX[direction] + counter, frame.payload, header)
+        return Frame(
             frame.msg_type,
             frame.seq,
-            frame.payload,
-            frame.flags | FrameFlags.AUTHENTICATED,
-            self.session_id,
-        )
-        nonce = aead_nonce(direction, self.sent)
-        sealed = self._aead.encrypt(nonce, frame.payload, pack_header(clear))
-        return Frame(
-            clear.msg_type,
-            clear.seq,
             sealed[:-TAG_LEN],
-            clear.flags,
+            flags,
             self.session_id,
-            _COUNTER.pack(self.sent) + sealed[-TAG_LEN:],
+            counter + sealed[-TAG_LEN:],
         )
 
     def open(self, frame: Frame, direction: Direction) -> Frame:
@@ -208,11 +212,11 @@ class SessionKeys:
             raise AuthError("frame is not authenticated")
         if frame.session_id != self.session_id:
             raise AuthError("frame belongs to another session")
-        tag = frame.auth_trailer[_COUNTER.size :]
+        trailer = frame.auth_trailer
         try:
             plain = self._aead.decrypt(
-                aead_nonce(direction, self.counter_of(frame)),
-                frame.payload + tag,
+                _NONCE_PREFIX[direction] + trailer[: _COUNTER.size],
+                frame.payload + trailer[_COUNTER.size :],
                 pack_header(frame),
             )
         except InvalidTag:
@@ -223,6 +227,11 @@ class SessionKeys:
             plain,
             frame.flags,
             frame.session_id,
-            frame.auth_trailer,
+            trailer,
             frame.version,
         )
+
+
+# Each direction's nonce up to its counter (``aead_nonce``), built once.
+_NONCE_PREFIX = {d: aead_nonce(d, 0)[: -_COUNTER.size] for d in Direction}
+_AUTHENTICATED = int(FrameFlags.AUTHENTICATED)
