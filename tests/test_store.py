@@ -5,7 +5,10 @@ and a restart of a pump whose clock follows real time."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +23,7 @@ from firmware_sim.model.state import PumpState
 from firmware_sim.simulator import InitialProgram, Simulator
 from firmware_sim.store import EVENT_CAPACITY, NonVolatileStore
 from pumpctl.protocol.messages import AlarmCode, EventCode, Severity, StopRequest
+from tests.nv_schema import as_schema_0
 
 DAY_MS = 86_400_000
 
@@ -260,3 +264,51 @@ def test_a_memory_written_by_this_release_boots_as_it_was(tmp_path: Path) -> Non
     after = _nv_rows(path)
     assert after["events"][: len(before["events"])] == before["events"]
     assert after["outcomes"] == before["outcomes"]  # each request's recorded outcome
+
+
+HALF_SEAL_AND_HANG = """
+import sys, time
+from pathlib import Path
+from firmware_sim.simulator import Simulator
+from firmware_sim.store import NonVolatileStore
+
+write = NonVolatileStore._write
+
+def write_then_hang(self, key, value):
+    write(self, key, value)
+    print("inside", flush=True)  # one value sealed, the migration's transaction open: cut here
+    time.sleep(60)
+
+NonVolatileStore._write = write_then_hang
+Simulator(Path(sys.argv[1]), first_boot_allowed=False)
+"""
+
+
+def test_a_power_cut_while_an_older_memory_is_sealed_leaves_it_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "pump.db"
+    db = sqlite3.connect(path)
+    db.executescript(NV_FIXTURE.read_text())
+    db.close()
+    as_schema_0(path)
+    db = sqlite3.connect(path)
+    before = db.execute("SELECT * FROM nv ORDER BY key").fetchall()
+    db.close()
+    child = subprocess.Popen(
+        [sys.executable, "-c", HALF_SEAL_AND_HANG, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "inside\n"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert db.execute("SELECT * FROM nv ORDER BY key").fetchall() == before
+    db.close()
+    sim = Simulator(path, first_boot_allowed=False)  # the next boot seals it whole
+    try:
+        assert AlarmCode.NV_INTEGRITY not in sim.pump.state.alarms
+        assert sim.pump.state.dose_ng_per_day == 1_600_000
+    finally:
+        sim.close()

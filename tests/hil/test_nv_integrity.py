@@ -8,7 +8,6 @@ of the file (the long run, docs/faults.md).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sqlite3
@@ -27,6 +26,7 @@ from pumpctl.link.errors import PumpRefused
 from pumpctl.protocol.messages import AlarmCode, EventCode, NakCode, Severity, StopReason
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import InProcessSimulator
+from tests.nv_schema import as_schema_0
 
 SAMPLE = 160  # flipped bytes in the suite's run; every byte with PUMPCTL_NV_FLIP_ALL=1
 SEED = 19
@@ -173,25 +173,10 @@ def test_a_dose_no_copy_verifies_stops_the_pump_with_the_alarm(
     sim.close()
 
 
-def _as_schema_0(path: Path, edit_state: dict[str, Any] | None = None) -> None:
-    """The memory as the first firmware left it: one unsealed table, no version."""
-    db = sqlite3.connect(path)
-    rows = dict(db.execute("SELECT key, value FROM nv").fetchall())
-    for key in ("events_digest", "outcomes_digest"):
-        rows.pop(key)
-    if edit_state:
-        rows["state"] = json.dumps({**json.loads(rows["state"]), **edit_state})
-    db.executescript("DROP TABLE nv; DROP TABLE nv_copy; PRAGMA user_version = 0;")
-    db.execute("CREATE TABLE nv (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.executemany("INSERT INTO nv VALUES (?, ?)", rows.items())
-    db.commit()
-    db.close()
-
-
 def test_an_older_memory_is_sealed_at_its_first_boot(image: bytes, tmp_path: Path) -> None:
     path = tmp_path / "pump.db"
     write(path, image)
-    _as_schema_0(path)
+    as_schema_0(path)
     sim = boot(path)
     assert AlarmCode.NV_INTEGRITY not in sim.pump.state.alarms
     assert sim.pump.state.dose_ng_per_day == 1_600_000
@@ -212,7 +197,7 @@ def test_a_concentration_outside_the_library_is_caught_at_boot(
     """65 mg/mL of morphine (the library allows up to 25): from an older, unsealed memory."""
     path = tmp_path / "pump.db"
     write(path, image)
-    _as_schema_0(path, {"concentration_ng_per_ml": 65_000_000})
+    as_schema_0(path, {"concentration_ng_per_ml": 65_000_000})
     sim = boot(path)
     state = sim.pump.state
     assert not state.running
