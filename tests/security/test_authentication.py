@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,9 +27,9 @@ from pumpctl.protocol.messages import (
 from pumpctl.protocol.session import KEY_LEN, Role
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.raw import RawLine
+from tests.test_cli import run_in_process
 
 pytestmark = pytest.mark.needs_simulator  # pairing other roles and clock moves: simulator only
-PUMPCTL = Path(sys.executable).parent / "pumpctl"
 WRONG = StaticKeys({("SIM000001", Role.CLINICIAN): bytes(KEY_LEN)})
 
 
@@ -179,7 +177,6 @@ def test_an_idle_session_expires_and_the_client_opens_a_new_one(pump: PumpUnderT
     assert pump.client.status().dose_ng_per_day > 0  # reopened, not failed
 
 
-@pytest.mark.needs_pty
 def test_no_key_appears_in_logs_events_or_errors(pump: PumpUnderTest, tmp_path: Path) -> None:
     assert pump.sim is not None
     key = pump.keys.key_for("SIM000001", Role.CLINICIAN)
@@ -188,24 +185,17 @@ def test_no_key_appears_in_logs_events_or_errors(pump: PumpUnderTest, tmp_path: 
     env = {**os.environ, "PUMPCTL_DB": str(tmp_path / "c.db"), "PUMPCTL_PORT": pump.port}
     seen = []
     for keystore, args in (
-        (pump.keys.path, ("--trace", "status")),
-        (pump.keys.path, ("--json", "events")),
-        (tmp_path / "empty.json", ("status",)),  # not paired
-        (tmp_path / "wrong.json", ("status",)),  # a wrong key
+        (pump.keys.path, ["--trace", "status"]),
+        (pump.keys.path, ["--json", "events"]),
+        (tmp_path / "empty.json", ["status"]),  # not paired
+        (tmp_path / "wrong.json", ["status"]),  # a wrong key
     ):
         if keystore.name == "wrong.json":
             Keystore(keystore).add("SIM000001", Role.CLINICIAN, bytes(KEY_LEN))
-        result = subprocess.run(
-            [str(PUMPCTL), *args],
-            env={**env, "PUMPCTL_KEYSTORE": str(keystore)},
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = run_in_process({**env, "PUMPCTL_KEYSTORE": str(keystore)}, args)
         seen += [result.stdout, result.stderr]
-    audit = subprocess.run(
-        [str(PUMPCTL), "--json", "audit", "show"], env=env, capture_output=True, text=True
-    )
+    assert "STATUS" in seen[1], "the trace is among what is searched"
+    audit = run_in_process(env, ["--json", "audit", "show"])
     assert "authentication-failed" in audit.stdout  # the failures are audited
     seen.append(audit.stdout)
     seen.append(json.dumps(pump.sim.state()))
@@ -217,7 +207,6 @@ def test_no_key_appears_in_logs_events_or_errors(pump: PumpUnderTest, tmp_path: 
             assert secret not in text
 
 
-@pytest.mark.needs_pty
 def test_cli_refusals_are_one_line_with_their_own_exit_status(
     pump: PumpUnderTest, tmp_path: Path
 ) -> None:
@@ -227,7 +216,7 @@ def test_cli_refusals_are_one_line_with_their_own_exit_status(
         "PUMPCTL_PORT": pump.port,
         "PUMPCTL_KEYSTORE": str(tmp_path / "none.json"),
     }
-    result = subprocess.run([str(PUMPCTL), "status"], env=env, capture_output=True, text=True)
+    result = run_in_process(env, ["status"])
     assert result.returncode == 6
     assert result.stderr.count("\n") == 1
     assert "not paired" in result.stderr
@@ -236,7 +225,7 @@ def test_cli_refusals_are_one_line_with_their_own_exit_status(
     Keystore(open_keys).add("SIM000001", Role.CLINICIAN, bytes(KEY_LEN))
     open_keys.chmod(0o644)
     env["PUMPCTL_KEYSTORE"] = str(open_keys)
-    result = subprocess.run([str(PUMPCTL), "status"], env=env, capture_output=True, text=True)
+    result = run_in_process(env, ["status"])
     assert result.returncode == 6
     assert "chmod 600" in result.stderr
 
