@@ -4,6 +4,7 @@ greys every value until the next good read."""
 from __future__ import annotations
 
 import colorsys
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,9 @@ async def _fits(pilot: Pilot[Any], screen: Screen[Any]) -> None:
     """``screen`` fits at each size: the same terminal resized, as a user would."""
     for size in SIZES:
         await pilot.resize_terminal(*size)
-        await pilot.pause()
+        # a new size (or a screen just pushed) is laid out over a few frames
+        with contextlib.suppress(AssertionError):
+            await until(pilot, lambda s=size: not _cut_off(screen, s), "the layout", timeout_s=2)
         assert _cut_off(screen, size) == [], f"{type(screen).__name__} at {size}"
 
 
