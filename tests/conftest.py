@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import compileall
 import gc
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,14 @@ from pumpctl.testing.plugin import PumpUnderTest
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 ROOT = Path(__file__).resolve().parents[1]
+
+# Nothing the suite runs, in this process or another, reads or writes this machine's own
+# programmer data (its clinical record, key store, training pump, reports): other checkouts'
+# runs and benchmarks share it, and may have migrated the record to a newer schema.
+_OWN_DIRS = tempfile.mkdtemp(prefix="pumpctl-suite-")
+atexit.register(shutil.rmtree, _OWN_DIRS, True)
+os.environ["XDG_DATA_HOME"] = os.path.join(_OWN_DIRS, "data")
+os.environ["XDG_CONFIG_HOME"] = os.path.join(_OWN_DIRS, "config")
 
 pytest_plugins = ("tests.cpu_report",)
 

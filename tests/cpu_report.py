@@ -28,6 +28,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_failed: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed:
+        _failed.add(report.nodeid)
+
+
 def _children_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -48,6 +56,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
             "cpu_s": round(time.process_time() - cpu + child_s, 4),
             "children_s": round(child_s, 4),
             "wall_s": round(time.perf_counter() - wall, 4),
+            "failed": item.nodeid in _failed,
         }
         with Path(report).open("a") as out:  # one short line per write: workers interleave
             out.write(json.dumps(line) + "\n")
@@ -69,6 +78,7 @@ def summary(lines: list[str], top: int = 30) -> str:
     ]
     for name, (count, cpu, child) in sorted(files.items(), key=lambda kv: -kv[1][1])[:top]:
         out.append(f"{cpu:7.2f} {child:6.2f} {int(count):6d}  {name}")
+    out += [f"failed: {row['test']}" for row in rows if row.get("failed")]
     out += ["", "  CPU s  procs  test"]
     for row in sorted(rows, key=lambda r: -r["cpu_s"])[:top]:
         out.append(f"{row['cpu_s']:7.2f} {row['children_s']:6.2f}  {row['test']}")
