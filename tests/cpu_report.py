@@ -8,6 +8,7 @@ of the processes the test started and waited for; setup and teardown count. Summ
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -47,6 +48,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
     if report is None:
         return (yield)
     children, cpu, wall = _children_s(), time.process_time(), time.perf_counter()
+    started = time.time()
     try:
         return (yield)
     finally:
@@ -57,6 +59,8 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
             "children_s": round(child_s, 4),
             "wall_s": round(time.perf_counter() - wall, 4),
             "failed": item.nodeid in _failed,
+            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            "started": round(started, 3),
         }
         with Path(report).open("a") as out:  # one short line per write: workers interleave
             out.write(json.dumps(line) + "\n")
@@ -79,6 +83,14 @@ def summary(lines: list[str], top: int = 30) -> str:
     for name, (count, cpu, child) in sorted(files.items(), key=lambda kv: -kv[1][1])[:top]:
         out.append(f"{cpu:7.2f} {child:6.2f} {int(count):6d}  {name}")
     out += [f"failed: {row['test']}" for row in rows if row.get("failed")]
+    out += ["", "worker: tests, CPU s, wall s in tests, last test ended (s after the first began)"]
+    first = min((r["started"] for r in rows if "started" in r), default=0.0)
+    for worker in sorted({r.get("worker", "main") for r in rows}):
+        mine = [r for r in rows if r.get("worker", "main") == worker]
+        ended = max(r.get("started", first) + r["wall_s"] for r in mine) - first
+        cpu = sum(r["cpu_s"] for r in mine)
+        busy = sum(r["wall_s"] for r in mine)
+        out.append(f"{worker}: {len(mine)}, {cpu:.1f}, {busy:.1f}, {ended:.1f}")
     out += ["", "  CPU s  procs  test"]
     for row in sorted(rows, key=lambda r: -r["cpu_s"])[:top]:
         out.append(f"{row['cpu_s']:7.2f} {row['children_s']:6.2f}  {row['test']}")
