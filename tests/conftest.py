@@ -82,7 +82,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid.startswith(CPU_BOUND):
             item.add_marker(pytest.mark.xdist_group("cpu-bound"))
-    if config.getoption("dist", "no") != "no":
+    if hasattr(config, "workerinput"):  # an xdist worker: the order work is handed out in
         items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))
 
 
