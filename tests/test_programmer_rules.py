@@ -32,7 +32,7 @@ from pumpctl.programmer import (
 )
 from pumpctl.protocol.messages import AlarmCode, NakCode
 from pumpctl.testing.plugin import PumpUnderTest
-from pumpctl.testing.targets import SimulatorProcess
+from pumpctl.testing.targets import InProcessSimulator
 
 pytestmark = pytest.mark.needs_simulator
 T = TypeVar("T")
@@ -143,7 +143,7 @@ def test_stopping_twice_sends_nothing_the_second_time(pump: PumpUnderTest, db: P
 
 
 def pump_with(*args: str) -> Iterator[SyncPumpClient]:
-    sim = SimulatorProcess(args).start()
+    sim = InProcessSimulator(args).start()
     client = SyncPumpClient(sim.port, keys=Keystore(sim.keystore_path))
     try:
         yield client

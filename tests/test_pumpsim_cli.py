@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from firmware_sim.cli import main as pumpsim_main
 from firmware_sim.model.library import default_library
 from pumpctl.client import SyncPumpClient
 from pumpctl.keystore import Keystore
@@ -84,10 +87,18 @@ def wait_until_serving(port: str) -> None:
         client.status()
 
 
-def ctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PUMPSIM), "ctl", *args], capture_output=True, text=True, timeout=TIMEOUT_S
-    )
+def ctl(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """``pumpsim ctl ARGS``: its ``main`` in this process (the simulator it controls is a
+    process of its own all the same), or with ``process=True`` the console script."""
+    argv = ["ctl", *args]
+    if process:
+        return subprocess.run(
+            [str(PUMPSIM), *argv], capture_output=True, text=True, timeout=TIMEOUT_S
+        )
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = pumpsim_main(argv)
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 def ctl_state(control: str) -> dict[str, Any]:
@@ -233,6 +244,6 @@ def test_ctl_advance_with_a_bad_duration(start: Start, workdir: Path) -> None:
 
 
 def test_ctl_without_a_simulator() -> None:
-    result = ctl("--control", "/nonexistent", "state")
+    result = ctl("--control", "/nonexistent", "state", process=True)
     assert result.stdout == ""
     assert_one_line_error(result, "pumpsim ctl: ", "/nonexistent")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,10 +26,10 @@ from pumpctl.protocol.messages import (
 )
 from pumpctl.protocol.session import KEY_LEN, Role
 from pumpctl.testing.plugin import PumpUnderTest
-from pumpctl.testing.raw import RawLine
+from tests.rawline import raw_line
+from tests.test_cli import run_in_process
 
 pytestmark = pytest.mark.needs_simulator  # pairing other roles and clock moves: simulator only
-PUMPCTL = Path(sys.executable).parent / "pumpctl"
 WRONG = StaticKeys({("SIM000001", Role.CLINICIAN): bytes(KEY_LEN)})
 
 
@@ -47,10 +45,9 @@ def paired(pump: PumpUnderTest, role: str) -> Keystore:
     return Keystore(path)
 
 
-@pytest.mark.needs_pty
 def test_without_a_session_only_identify_is_answered(pump: PumpUnderTest) -> None:
     pump.client.close()
-    with RawLine(pump.port) as line:
+    with raw_line(pump) as line:
         assert isinstance(line.request(IdentifyRequest(), sealed=False), IdentifyResponse)
         assert nak_code(line.request(StatusRequest(), sealed=False)) == NakCode.AUTH_REQUIRED
         dose = SetRateRequest(request_id=1, dose_ng_per_day=1, believed_dose_ng_per_day=1)
@@ -58,10 +55,9 @@ def test_without_a_session_only_identify_is_answered(pump: PumpUnderTest) -> Non
     pump.reconnect()
 
 
-@pytest.mark.needs_pty
 def test_a_captured_set_rate_replayed_later_is_refused(pump: PumpUnderTest) -> None:
     pump.client.close()
-    with RawLine(pump.port) as line:
+    with raw_line(pump) as line:
         line.open_session(pump.keys)
         request = SetRateRequest(
             request_id=0xCAFE, dose_ng_per_day=1_300_000, believed_dose_ng_per_day=1_400_000
@@ -72,7 +68,7 @@ def test_a_captured_set_rate_replayed_later_is_refused(pump: PumpUnderTest) -> N
         assert line.message(first).dose_ng_per_day == 1_300_000  # type: ignore[attr-defined]
         # The same bytes again, in the same session: the counter gives it away.
         assert nak_code(line.message(line.send_bytes(captured))) == NakCode.REPLAYED
-    with RawLine(pump.port) as later:
+    with raw_line(pump) as later:
         later.open_session(pump.keys)  # a later session: the captured frame is not of it
         # Its proof replaces the earlier clinician session (the same role's key).
         assert isinstance(later.request(StatusRequest()), StatusResponse)
@@ -93,10 +89,9 @@ def _recrc(body: bytes) -> bytes:
     return content + CRC.pack(zlib.crc32(content))
 
 
-@pytest.mark.needs_pty
 def test_any_single_flipped_bit_is_refused(pump: PumpUnderTest) -> None:
     pump.client.close()
-    with RawLine(pump.port, timeout_s=0.15) as line:
+    with raw_line(pump, timeout_s=0.15) as line:
         line.open_session(pump.keys)
         assert isinstance(line.request(StatusRequest()), StatusResponse)  # the session's proof
         genuine = line.seal(to_frame(StatusRequest(), line.next_seq()))
@@ -115,12 +110,11 @@ def test_any_single_flipped_bit_is_refused(pump: PumpUnderTest) -> None:
     pump.reconnect()
 
 
-@pytest.mark.needs_pty
 def test_a_wrong_key_cannot_open_a_session(pump: PumpUnderTest) -> None:
     with pytest.raises(AuthenticationError, match="could not prove"):
         SyncPumpClient(pump.port, keys=WRONG)
     pump.client.close()
-    with RawLine(pump.port) as line:  # an attacker who ignores the pump's proof
+    with raw_line(pump) as line:  # an attacker who ignores the pump's proof
         line.open_session(WRONG)
         assert nak_code(line.request(StatusRequest())) == NakCode.AUTH_FAILED
     pump.reconnect()
@@ -164,11 +158,10 @@ def test_only_the_service_role_changes_the_drug_library(pump: PumpUnderTest) -> 
     assert pump.client.read_limits().max_dose_ng_per_day == 15_000_000
 
 
-@pytest.mark.needs_pty
 def test_an_idle_session_expires_and_the_client_opens_a_new_one(pump: PumpUnderTest) -> None:
     assert pump.sim is not None
     pump.client.close()
-    with RawLine(pump.port) as line:
+    with raw_line(pump) as line:
         line.open_session(pump.keys)
         assert isinstance(line.request(StatusRequest()), StatusResponse)
         pump.sim.advance(601_000)
@@ -179,7 +172,6 @@ def test_an_idle_session_expires_and_the_client_opens_a_new_one(pump: PumpUnderT
     assert pump.client.status().dose_ng_per_day > 0  # reopened, not failed
 
 
-@pytest.mark.needs_pty
 def test_no_key_appears_in_logs_events_or_errors(pump: PumpUnderTest, tmp_path: Path) -> None:
     assert pump.sim is not None
     key = pump.keys.key_for("SIM000001", Role.CLINICIAN)
@@ -188,24 +180,17 @@ def test_no_key_appears_in_logs_events_or_errors(pump: PumpUnderTest, tmp_path: 
     env = {**os.environ, "PUMPCTL_DB": str(tmp_path / "c.db"), "PUMPCTL_PORT": pump.port}
     seen = []
     for keystore, args in (
-        (pump.keys.path, ("--trace", "status")),
-        (pump.keys.path, ("--json", "events")),
-        (tmp_path / "empty.json", ("status",)),  # not paired
-        (tmp_path / "wrong.json", ("status",)),  # a wrong key
+        (pump.keys.path, ["--trace", "status"]),
+        (pump.keys.path, ["--json", "events"]),
+        (tmp_path / "empty.json", ["status"]),  # not paired
+        (tmp_path / "wrong.json", ["status"]),  # a wrong key
     ):
         if keystore.name == "wrong.json":
             Keystore(keystore).add("SIM000001", Role.CLINICIAN, bytes(KEY_LEN))
-        result = subprocess.run(
-            [str(PUMPCTL), *args],
-            env={**env, "PUMPCTL_KEYSTORE": str(keystore)},
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = run_in_process({**env, "PUMPCTL_KEYSTORE": str(keystore)}, args)
         seen += [result.stdout, result.stderr]
-    audit = subprocess.run(
-        [str(PUMPCTL), "--json", "audit", "show"], env=env, capture_output=True, text=True
-    )
+    assert "STATUS" in seen[1], "the trace is among what is searched"
+    audit = run_in_process(env, ["--json", "audit", "show"])
     assert "authentication-failed" in audit.stdout  # the failures are audited
     seen.append(audit.stdout)
     seen.append(json.dumps(pump.sim.state()))
@@ -217,7 +202,6 @@ def test_no_key_appears_in_logs_events_or_errors(pump: PumpUnderTest, tmp_path: 
             assert secret not in text
 
 
-@pytest.mark.needs_pty
 def test_cli_refusals_are_one_line_with_their_own_exit_status(
     pump: PumpUnderTest, tmp_path: Path
 ) -> None:
@@ -227,7 +211,7 @@ def test_cli_refusals_are_one_line_with_their_own_exit_status(
         "PUMPCTL_PORT": pump.port,
         "PUMPCTL_KEYSTORE": str(tmp_path / "none.json"),
     }
-    result = subprocess.run([str(PUMPCTL), "status"], env=env, capture_output=True, text=True)
+    result = run_in_process(env, ["status"])
     assert result.returncode == 6
     assert result.stderr.count("\n") == 1
     assert "not paired" in result.stderr
@@ -236,7 +220,7 @@ def test_cli_refusals_are_one_line_with_their_own_exit_status(
     Keystore(open_keys).add("SIM000001", Role.CLINICIAN, bytes(KEY_LEN))
     open_keys.chmod(0o644)
     env["PUMPCTL_KEYSTORE"] = str(open_keys)
-    result = subprocess.run([str(PUMPCTL), "status"], env=env, capture_output=True, text=True)
+    result = run_in_process(env, ["status"])
     assert result.returncode == 6
     assert "chmod 600" in result.stderr
 

@@ -23,6 +23,7 @@ from pumpctl.protocol.messages import (
 from pumpctl.protocol.session import KEY_LEN, Role
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.raw import RawLine
+from tests.rawline import raw_line
 
 pytestmark = pytest.mark.needs_simulator  # the pump's clock is read through its debug port
 WRONG = StaticKeys({("SIM000001", Role.CLINICIAN): bytes(KEY_LEN)})
@@ -59,13 +60,12 @@ def test_the_throttle_grows_and_is_bounded() -> None:
     assert delays == sorted(delays)
 
 
-@pytest.mark.needs_pty
 def test_a_flood_of_bad_proofs_cannot_keep_a_clinician_from_stopping_and_reducing(
     pump: PumpUnderTest,
 ) -> None:
     pump.client.close()
     failures = 0
-    with RawLine(pump.port) as attacker:
+    with raw_line(pump) as attacker:
         for _ in range(30):  # the throttle at its cap before the clinician arrives
             bad_proof(attacker)
             failures += 1
@@ -113,11 +113,10 @@ def test_a_flood_of_bad_proofs_cannot_keep_a_clinician_from_stopping_and_reducin
     assert len(logged) <= 4  # two windows: the clinician's proof closed the first
 
 
-@pytest.mark.needs_pty
 def test_no_lockout_across_a_restart(pump: PumpUnderTest) -> None:
     assert pump.sim is not None
     pump.client.close()
-    with RawLine(pump.port) as attacker:
+    with raw_line(pump) as attacker:
         for _ in range(12):
             bad_proof(attacker)
     pump.sim.restart(hard=True)  # the failures were counted in NV memory

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import textual._wait
 from rich.console import Console
 from rich.text import Text
 from textual import events
@@ -27,6 +28,11 @@ from textual.worker import WorkerState
 
 from firmware_sim.simulator import InitialProgram
 from pumpctl.tui.app import PumpApp
+
+# Pilot settles after every key by sleeping until the process uses no CPU for a whole
+# sleep, in sleeps of 1/50 s: a few seconds of each test spent asleep. Sleeps of 2 ms settle
+# as well; what a test checks it waits for itself (``idle``, ``until``, ``on_screen``).
+textual._wait.SLEEP_GRANULARITY = 0.002
 
 SERIAL = "SIM000001"
 WALL_CLOCK = datetime(2026, 1, 1, 9, 0)
@@ -65,10 +71,15 @@ def run_async(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     return wrapper
 
 
-async def until(pilot: Pilot[Any], condition: Callable[[], object], what: str = "") -> None:
+async def until(
+    pilot: Pilot[Any],
+    condition: Callable[[], object],
+    what: str = "",
+    timeout_s: float = TIMEOUT_S,
+) -> None:
     """Wait, a frame at a time, until ``condition()`` holds."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + TIMEOUT_S
+    deadline = loop.time() + timeout_s
     while not condition():
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")

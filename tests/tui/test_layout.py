@@ -4,6 +4,8 @@ greys every value until the next good read."""
 from __future__ import annotations
 
 import colorsys
+import contextlib
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +120,17 @@ def _cut_off(screen: Screen[Any], size: tuple[int, int]) -> list[str]:
     return problems
 
 
+def _fits_now(screen: Screen[Any], size: tuple[int, int]) -> bool:
+    return not _cut_off(screen, size)
+
+
 async def _fits(pilot: Pilot[Any], screen: Screen[Any]) -> None:
     """``screen`` fits at each size: the same terminal resized, as a user would."""
     for size in SIZES:
         await pilot.resize_terminal(*size)
-        await pilot.pause()
+        # a new size (or a screen just pushed) is laid out over a few frames
+        with contextlib.suppress(AssertionError):
+            await until(pilot, functools.partial(_fits_now, screen, size), timeout_s=2)
         assert _cut_off(screen, size) == [], f"{type(screen).__name__} at {size}"
 
 
