@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from pumpctl.testing.plugin import PumpUnderTest
-from tests import parser_cache
 
 # Bytecode is cached for this run even where PYTHONDONTWRITEBYTECODE is set: otherwise every
 # xdist worker rewrites every test module's asserts again, and every simulator or CLI process
@@ -32,7 +31,6 @@ os.environ["XDG_DATA_HOME"] = os.path.join(_OWN_DIRS, "data")
 os.environ["XDG_CONFIG_HOME"] = os.path.join(_OWN_DIRS, "config")
 
 pytest_plugins = ("tests.cpu_report",)
-parser_cache.install()
 
 
 def pytest_configure(config: pytest.Config) -> None:
