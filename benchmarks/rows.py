@@ -200,7 +200,13 @@ def modbus_peer(n: int) -> list[Row]:
 def cli_status(n: int) -> list[Row]:
     """``pumpctl status`` as a whole process, each run beside a ``python -c pass``."""
     sim = SimulatorProcess().start()
-    env = {**os.environ, "PUMPCTL_PORT": sim.port, "PUMPCTL_KEYSTORE": str(sim.keystore_path)}
+    record = tempfile.TemporaryDirectory()  # never this machine's own clinical record
+    env = {
+        **os.environ,
+        "PUMPCTL_PORT": sim.port,
+        "PUMPCTL_KEYSTORE": str(sim.keystore_path),
+        "PUMPCTL_DB": str(Path(record.name) / "clinical.db"),
+    }
 
     def timed(command: list[str]) -> float:
         start = time.perf_counter()
@@ -214,6 +220,7 @@ def cli_status(n: int) -> list[Row]:
             rounds["floor"].append([timed([sys.executable, "-c", "pass"])])
     finally:
         sim.cleanup()
+        record.cleanup()
     return [
         Row(
             "pumpctl status, whole process",
