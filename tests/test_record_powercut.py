@@ -313,7 +313,6 @@ def test_sigkill_while_logging_and_programming_loses_nothing_committed(
     db = tmp_path / "clinical.db"
     rng = random.Random(SEED)
     left_pending = operations = 0
-    deadline = time.monotonic() + 5 * RUNS  # a hung child fails the test, not the suite
     for run in range(RUNS):
         before = _contents(db)
         child = subprocess.Popen(
@@ -363,7 +362,6 @@ def test_sigkill_while_logging_and_programming_loses_nothing_committed(
         ]
         assert len(unsaid) <= 1
         left_pending += sum(c.outcome == "pending" for c in unsaid)
-        assert time.monotonic() < deadline
 
     # the next session settles whatever the last kill left open
     pump.reconnect()
