@@ -2,7 +2,8 @@
 
 A key pressed again while its command is on its way (a double tap, a key repeat, a
 terminal multiplexer replaying input) is refused with a notice: the pump receives the
-command once. A refresh runs while no other is in flight; none is cancelled midway.
+command once. A refresh runs while no other is in flight. A command is never cancelled; a
+read is, when a command or (with the link lost) reopening the port would wait behind it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pumpctl.tui.app import PumpApp
 from pumpctl.tui.screens.dashboard import DashboardScreen
 from pumpctl.tui.screens.dialogs import ReviewDialog
 
-from .conftest import SIZE, burst, connected, dose, idle, notes, on_screen, run_async
+from .conftest import SIZE, burst, connected, dose, idle, notes, on_screen, run_async, until
 from .test_therapy_commands import audit, pump_events
 
 ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
@@ -104,3 +105,62 @@ async def test_reads_run_one_at_a_time_and_none_is_cancelled(app: PumpApp) -> No
         assert reads["most"] == 1
         assert reads["cancelled"] == 0
         assert app.link_ok
+
+
+def stalled_first_read(app: PumpApp) -> tuple[asyncio.Event, dict[str, int]]:
+    """The next interrogation hangs (a poll on a noisy line, retrying) until released;
+    later ones read the pump as usual."""
+    programmer = app.programmer
+    assert programmer is not None
+    interrogate = programmer.interrogate
+    release = asyncio.Event()
+    calls = {"stalled": 0, "cancelled": 0}
+
+    async def first_stalls(*args: Any, **kwargs: Any) -> Interrogation:
+        if not calls["stalled"]:
+            calls["stalled"] += 1
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                calls["cancelled"] += 1
+                raise
+        return await interrogate(*args, **kwargs)
+
+    programmer.interrogate = first_stalls  # type: ignore[method-assign]
+    return release, calls
+
+
+@run_async
+async def test_a_stop_never_waits_behind_a_read_on_a_slow_line(app: PumpApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        release, calls = stalled_first_read(app)
+        app.dashboard._poll()
+        await pilot.pause()
+        assert in_flight(app, "poll")
+        await pilot.press("s")
+        await on_screen(pilot, ReviewDialog)  # at once: the read gave way
+        assert calls == {"stalled": 1, "cancelled": 1}
+        assert not release.is_set()
+        await pilot.press("n")
+        await idle(pilot)
+
+
+@run_async
+async def test_i_with_the_link_lost_opens_the_port_afresh_at_once(app: PumpApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        release, calls = stalled_first_read(app)
+        app.dashboard.link_lost("no answer from the pump")
+        reopened: list[bool] = []
+
+        async def reconnect() -> None:
+            reopened.append(True)
+
+        app.reconnect = reconnect  # type: ignore[method-assign]
+        app.dashboard._poll()  # the next poll, on the lost link
+        await pilot.pause()
+        await pilot.press("i")
+        await until(pilot, lambda: reopened, "the port opened afresh")
+        assert calls["cancelled"] == 1
+        assert not release.is_set()

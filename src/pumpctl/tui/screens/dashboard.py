@@ -213,6 +213,13 @@ class DashboardScreen(Screen[None]):
     def _in_flight(self, group: str) -> bool:
         return any(w.group == group and w.state in _ACTIVE for w in self.workers)
 
+    def _cancel_reads(self) -> None:
+        """The read in flight gives way: a read is safe to cancel (its late answer is dropped
+        as stale), and nothing a clinician asks for waits behind one on a slow line."""
+        for worker in self.workers:
+            if worker.group == READS and worker.state in _ACTIVE:
+                worker.cancel()
+
     async def refresh_pump(self) -> None:
         """Interrogate, mirror new events into the record, redraw everything; after the
         read in flight, if there is one (never two reads at once)."""
@@ -372,17 +379,19 @@ class DashboardScreen(Screen[None]):
         return self.programmer, self.seen
 
     def _command(self, work: Callable[[], Awaitable[None]], name: str) -> None:
-        """Run a pump command in a worker, after the read in flight; it is never cancelled
+        """Run a pump command in a worker; the read in flight is cancelled, never waited for
+        (a stop must not queue behind a poll on a noisy line). A command is never cancelled
         by a later one, and none starts until it ends (``busy`` is set here, before the
         worker runs). Whatever stops it shows as one line, in a notification and on the
         status line."""
         if self._refused_as_busy():
             return
         self.busy = True
+        self._cancel_reads()
 
         async def run() -> None:
             try:
-                async with self._reading:  # the read in flight ends first
+                async with self._reading:  # the cancelled read has let go
                     pass
                 await work()
             except OutcomeUncertain as error:
@@ -778,7 +787,15 @@ class DashboardScreen(Screen[None]):
         """Read the pump now; with the link down, open the port afresh first."""
         if self._refused_as_busy():
             return
-        if self._in_flight(READS):  # its answer is on its way
-            return
-        work = self.refresh_pump() if self.link_ok else self.shell.reconnect()
+        if self._in_flight(READS):
+            if self.link_ok:
+                self.notify("Reading the pump: its answer is on its way")
+                return
+            self._cancel_reads()  # a read on the lost link: the port is opened afresh instead
+        work = self.refresh_pump() if self.link_ok else self._reconnect()
         self.run_worker(work, name="interrogate", group=READS)
+
+    async def _reconnect(self) -> None:
+        async with self._reading:  # the cancelled read has let go (reconnecting reads anew)
+            pass
+        await self.shell.reconnect()
