@@ -206,3 +206,23 @@ def test_a_version_2_record_gains_the_per_pump_indexes_losing_nothing(tmp_path: 
     )
     db.close()
     assert (tmp_path / "clinical.db.v2.bak").exists()
+
+
+def test_a_version_2_record_with_a_damaged_audit_row_opens_and_its_check_names_the_row(
+    tmp_path: Path,
+) -> None:
+    """The per-pump index takes a row that is no longer JSON (a torn write, a disk error, a
+    hand edit): the record opens, and the trail's check reports the row, as before."""
+    path = tmp_path / "clinical.db"
+    db = sqlite3.connect(path)
+    db.executescript((FIXTURES / "clinical-record-v2.sql").read_text())
+    db.execute("UPDATE audit SET entry = substr(entry, 1, 40) WHERE seq = 4")
+    db.commit()
+    db.close()
+    record = ClinicalRecord.open(path)
+    try:
+        report = record.verify_audit()
+        assert (report.intact, report.problem) == (False, "entry 4 was altered")
+        assert record.patient_id("SIM000001") == "P-0042"  # the other rows still read
+    finally:
+        record.close()

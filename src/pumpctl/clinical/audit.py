@@ -154,7 +154,9 @@ def entries(db: sqlite3.Connection, pump_serial: str | None = None) -> list[dict
     else:
         rows = db.execute(
             # Spelt as the record's audit_by_pump index is built, so that the index is used.
-            "SELECT entry FROM audit WHERE json_extract(entry, '$.pump') = ? ORDER BY seq",
+            "SELECT entry FROM audit "
+            "WHERE (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.pump') END) = ? "
+            "ORDER BY seq",
             (pump_serial,),
         )
     with without_gc():

@@ -278,7 +278,8 @@ class ClinicalRecord:
         (``discrepancy-found``, ``discrepancy-reconciled``)."""
         marks: dict[str, set[str]] = {}
         for (text,) in self._db.execute(
-            "SELECT entry FROM audit WHERE json_extract(entry, '$.pump') = ? "
+            "SELECT entry FROM audit "
+            "WHERE (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.pump') END) = ? "
             'AND entry LIKE \'%"action":"discrepancy-%\' ORDER BY seq',
             (serial,),
         ):
@@ -601,7 +602,8 @@ class ClinicalRecord:
         if serial not in self._patients:
             row = self._db.execute(
                 "SELECT json_extract(entry, '$.patient_id') FROM audit "
-                "WHERE json_extract(entry, '$.pump') = ? ORDER BY seq DESC LIMIT 1",
+                "WHERE (CASE WHEN json_valid(entry) THEN json_extract(entry, '$.pump') END) = ? "
+                "ORDER BY seq DESC LIMIT 1",
                 (serial,),
             ).fetchone()
             self._patients[serial] = None if row is None or row[0] is None else str(row[0])
