@@ -8,6 +8,7 @@ import json
 from pumpctl.cli_json import error_fields, error_json, json_mode
 from pumpctl.link.errors import PumpRefused
 from pumpctl.protocol.messages import Nak, NakCode
+from pumpctl.refusal_limits import limit_fields
 from pumpctl.testing.plugin import PumpUnderTest
 from tests.test_cli import assert_ok, env, pumpctl
 
@@ -117,3 +118,13 @@ def test_json_mode_ends_with_the_run(env: dict[str, str]) -> None:
     """A parser used after ``main`` in the same process (a script, a test) reports as text."""
     assert pumpctl(env, "--json", "staus").stdout
     assert not json_mode.get()
+
+
+def test_a_limit_of_zero_is_a_limit_where_the_rule_has_one() -> None:
+    """Ziconotide's library allows no bolus: its maximum is 0 mcg, not "no limit"."""
+    assert limit_fields(NakCode.BOLUS_TOO_LARGE, 0, "mcg") == {
+        "limit": 0,
+        "limit_unit": "ng",
+        "limit_display": "0 mcg",
+    }
+    assert set(limit_fields(NakCode.NO_SUCH_ALARM, 0, "mcg").values()) == {None}

@@ -67,10 +67,11 @@ _SHOWN: dict[LimitUnit, tuple[Callable[[int, str], str], bool]] = {
 def limit_fields(rule: NakCode, limit: int | None, drug_unit: str | None) -> dict[str, object]:
     """``limit``, ``limit_unit`` and ``limit_display`` for the error object: each ``None``
     when the rule reports no limit, its unit is not fixed, or (the display) the drug's unit
-    is not known."""
-    if not limit:
-        return {"limit": None, "limit_unit": None, "limit_display": None}
+    is not known. A NAK says "no limit" with 0, so 0 is a limit only for a rule that has one
+    (a drug whose library allows no bolus: BOLUS_TOO_LARGE, 0 ng)."""
     unit = LIMIT_UNIT.get(rule)
+    if limit is None or (limit == 0 and unit is None):
+        return {"limit": None, "limit_unit": None, "limit_display": None}
     shown = _SHOWN.get(unit) if unit is not None else None
     display = None
     if shown is not None and (drug_unit is not None or not shown[1]):

@@ -250,7 +250,9 @@ class Bolus(TherapyCommand):
             raise ProgrammerRefusal(NakCode.INVALID_ARGUMENT, "a bolus needs a dose and a duration")
         if limits.bolus_max_ng == 0:
             raise ProgrammerRefusal(
-                NakCode.BOLUS_TOO_LARGE, f"the drug library allows no bolus of {limits.drug}"
+                NakCode.BOLUS_TOO_LARGE,
+                f"the drug library allows no bolus of {limits.drug}",
+                limit=0,
             )
         if self.dose_ng > limits.bolus_max_ng:
             raise ProgrammerRefusal(
