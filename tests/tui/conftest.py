@@ -102,7 +102,15 @@ async def connected(pilot: Pilot[Any]) -> PumpApp:
     await until(pilot, lambda: app.seen is not None or app.query_one("#link").has_class("lost"))
     await idle(pilot)
     assert app.seen is not None, "the app did not connect to the built-in simulator"
+    # the first read drawn and laid out: every panel has its size and the status line says so
+    await until(pilot, lambda: _drawn(app), "the first read to be drawn")
     return app
+
+
+def _drawn(app: PumpApp) -> bool:
+    panels = ("#therapy", "#reservoir", "#chart", "#alarms", "#statusline")
+    laid_out = all(app.query_one(p).region.height > 0 for p in panels)
+    return laid_out and "link OK" in text_of(app, "#statusline")
 
 
 async def on_screen(pilot: Pilot[Any], kind: type) -> Any:

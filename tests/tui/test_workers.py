@@ -164,3 +164,31 @@ async def test_i_with_the_link_lost_opens_the_port_afresh_at_once(app: PumpApp) 
         await until(pilot, lambda: reopened, "the port opened afresh")
         assert calls["cancelled"] == 1
         assert not release.is_set()
+
+
+@run_async
+async def test_a_stop_cancels_a_slow_event_log_read(app: PumpApp) -> None:
+    """The event log at 2400 baud takes seconds: it is a read, and gives way to a stop."""
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        programmer = app.programmer
+        assert programmer is not None
+        cancelled: list[bool] = []
+
+        async def stalled(*args: Any, **kwargs: Any) -> Any:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+
+        programmer.read_events = stalled  # type: ignore[method-assign]
+        await pilot.press("e")
+        await pilot.pause()
+        assert [w.name for w in in_flight(app, "poll")] == ["events"]
+        await pilot.press("s")
+        await on_screen(pilot, ReviewDialog)
+        assert cancelled == [True]
+        assert "Busy" not in notes(app)
+        await pilot.press("n")
+        await idle(pilot)

@@ -393,27 +393,46 @@ class DashboardScreen(Screen[None]):
             try:
                 async with self._reading:  # the cancelled read has let go
                     pass
-                await work()
-            except OutcomeUncertain as error:
-                self.uncertain = str(error)
-                message = f"OUTCOME UNKNOWN: {error}: read the pump back (i)"
-                self.notify(message, severity="error", timeout=30)
-                self.status_line(message)
-            except NothingToSend as error:
-                self.notify(str(error), severity="warning", timeout=10)
-                self.status_line(str(error))
-            except (LinkError, NoResponse) as error:
-                self.link_lost(str(error))
-                self.notify(str(error), severity="error", timeout=10)
-            except PumpError as error:
-                self.notify(str(error), severity="error", timeout=15)
-                self.status_line(str(error))
-            except (RecordError, sqlite3.Error) as error:
-                self._record_failed(error)
+                await self._showing_failures(work)
             finally:
                 self.busy = False
 
         self.run_worker(run(), name=name, group=COMMANDS)
+
+    def _read(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run a read the clinician asked for (the event log: seconds on a slow line) with
+        the reads, one at a time: a command cancels it rather than wait for it."""
+        if self._refused_as_busy():
+            return
+        self._cancel_reads()  # a poll gives way; it comes round again
+
+        async def run() -> None:
+            async with self._reading:
+                await self._showing_failures(work)
+
+        self.run_worker(run(), name=name, group=READS)
+
+    async def _showing_failures(self, work: Callable[[], Awaitable[None]]) -> None:
+        """``work``, with whatever stops it shown as one line, in a notification and on the
+        status line."""
+        try:
+            await work()
+        except OutcomeUncertain as error:
+            self.uncertain = str(error)
+            message = f"OUTCOME UNKNOWN: {error}: read the pump back (i)"
+            self.notify(message, severity="error", timeout=30)
+            self.status_line(message)
+        except NothingToSend as error:
+            self.notify(str(error), severity="warning", timeout=10)
+            self.status_line(str(error))
+        except (LinkError, NoResponse) as error:
+            self.link_lost(str(error))
+            self.notify(str(error), severity="error", timeout=10)
+        except PumpError as error:
+            self.notify(str(error), severity="error", timeout=15)
+            self.status_line(str(error))
+        except (RecordError, sqlite3.Error) as error:
+            self._record_failed(error)
 
     # --- the one path of every therapy command -------------------------------------------
 
@@ -731,7 +750,7 @@ class DashboardScreen(Screen[None]):
             self.status_line(f"{len(events)} events read")
             await self.app.push_screen(EventLogScreen(events, page.overflow_count))
 
-        self._command(work, "events")
+        self._read(work, "events")
 
     def action_audit(self) -> None:
         if self.record is None:
