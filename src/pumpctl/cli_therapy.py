@@ -10,7 +10,7 @@ from typing import Any
 
 from pumpctl.cli_common import Output, dump
 from pumpctl.clinical.guard import GuardDecision, OverrideReason
-from pumpctl.display import pump_minute, spoken
+from pumpctl.display import pump_minute, spoken_name
 from pumpctl.exits import UsageError
 from pumpctl.programmer import (
     AckAlarm,
@@ -28,7 +28,8 @@ from pumpctl.programmer import (
     Stop,
     TherapyCommand,
 )
-from pumpctl.protocol.messages import AlarmCode, CatheterVerdict
+from pumpctl.programmer.evidence import verdict_name
+from pumpctl.protocol.messages import AlarmCode
 from pumpctl.text import check_typed
 from pumpctl.units import (
     format_concentration,
@@ -124,9 +125,9 @@ async def _catheter_check(programmer: Programmer, args: argparse.Namespace) -> O
         serial, request_id = output.result.after.serial, output.result.request_id
         event = programmer.record.event_for_request(serial, request_id)
         if event is not None:
-            verdict = CatheterVerdict(event.value_a).name
+            verdict = verdict_name(event.value_a)
             measured = event.detail.partition(": ")[2]
-            output.text = f"Catheter {spoken(CatheterVerdict(event.value_a))}: {measured}"
+            output.text = f"Catheter {spoken_name(verdict)}: {measured}"
             output.data["verdict"] = verdict
             output.data["peak_pressure_mmhg"] = event.value_b
     return output

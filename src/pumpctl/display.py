@@ -83,4 +83,9 @@ def duration_text(seconds: int) -> str:
 
 def spoken(member: Enum) -> str:
     """An enum member's name as people read it: ``LOW_RESERVOIR`` -> ``low reservoir``."""
-    return member.name.lower().replace("_", " ")
+    return spoken_name(member.name)
+
+
+def spoken_name(name: str) -> str:
+    """A wire name as people read it (``PARTIAL_OCCLUSION`` -> ``partial occlusion``)."""
+    return name.lower().replace("_", " ")

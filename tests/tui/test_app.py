@@ -18,7 +18,7 @@ from textual.widgets._footer import FooterKey
 from pumpctl.clinical.guard import OverrideReason
 from pumpctl.link.memory import unregister
 from pumpctl.programmer import CatheterCheck
-from pumpctl.protocol.messages import AlarmCode, EventCode, PumpState
+from pumpctl.protocol.messages import AlarmCode, EventCode, EventRecord, PumpState
 from pumpctl.tui.app import PumpApp
 from pumpctl.tui.screens.dashboard import DashboardScreen
 from pumpctl.tui.screens.dialogs import (
@@ -608,3 +608,34 @@ async def test_interrogate_a_lost_link_shown_as_stale_and_reconnect(app: PumpApp
         await idle(pilot)
         assert app.query_one("#link").has_class("lost")
         assert not app.link_ok
+
+
+@run_async
+async def test_a_catheter_verdict_this_programmer_does_not_know_is_shown_not_fatal(
+    app: PumpApp,
+) -> None:
+    """A newer (or a hostile) pump logs a verdict number this programmer has no name for:
+    the dashboard shows the number and keeps running."""
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        assert app.record is not None
+        assert app.seen is not None
+        status = app.seen.status
+        app.record.mirror_events(
+            SERIAL,
+            [
+                EventRecord(
+                    index=9_999,
+                    time_s=status.pump_time_s,
+                    code=EventCode.CATHETER_CHECKED,
+                    request_id=1,
+                    value_a=99,
+                    value_b=0,
+                    detail="catheter ?",
+                )
+            ],
+        )
+        await app.dashboard.refresh_pump()
+        await idle(pilot)
+        assert "Catheter check 99 (" in text_of(app, "#reservoir")
+        assert app.is_running

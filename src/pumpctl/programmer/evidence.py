@@ -89,11 +89,7 @@ def _delivery_events(events: list[EventRecord]) -> list[DeliveryEvent]:
                 DeliveryEvent(event.index, event.time_s, "alarm", AlarmCode(event.value_a).name)
             )
         elif event.code == EventCode.CATHETER_CHECKED:
-            verdict = (
-                CatheterVerdict(event.value_a).name
-                if event.value_a in CatheterVerdict._value2member_map_
-                else str(event.value_a)
-            )
+            verdict = verdict_name(event.value_a)
             found.append(
                 DeliveryEvent(event.index, event.time_s, "catheter-check", verdict, event.detail)
             )
@@ -105,3 +101,10 @@ def _delivery_events(events: list[EventRecord]) -> list[DeliveryEvent]:
         ):
             found.append(DeliveryEvent(event.index, event.time_s, "concentration-change", "REFILL"))
     return found
+
+
+def verdict_name(value: int) -> str:
+    """A catheter check's verdict as the pump logged it: its name, or the number of one this
+    programmer does not know (a value from the pump never raises)."""
+    known = value in CatheterVerdict._value2member_map_
+    return CatheterVerdict(value).name if known else str(value)

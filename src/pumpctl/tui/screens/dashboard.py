@@ -39,6 +39,7 @@ from pumpctl.clinical.scores import format_vas
 from pumpctl.clinical.systemic import SystemicLoad, systemic_load
 from pumpctl.clinical.timeline import timeline
 from pumpctl.display import pump_minute as pump_time
+from pumpctl.display import spoken_name
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError
 from pumpctl.preview import stepped_dose
 from pumpctl.programmer import (
@@ -59,6 +60,7 @@ from pumpctl.programmer import (
     Stop,
     TherapyCommand,
 )
+from pumpctl.programmer.evidence import verdict_name
 from pumpctl.protocol.messages import CatheterVerdict, EventCode
 from pumpctl.tui.screens.demand import DemandDialog
 from pumpctl.tui.screens.dialogs import (
@@ -344,7 +346,7 @@ class DashboardScreen(Screen[None]):
         last = self.record.last_event(serial, EventCode.CATHETER_CHECKED)
         if last is None:
             return "none on record"
-        verdict = CatheterVerdict(last.value_a).name.lower().replace("_", " ")
+        verdict = spoken_name(verdict_name(last.value_a))
         return f"{verdict} ({pump_time(last.time_s)[:10]})"
 
     def status_line(self, message: str | None = None) -> None:
@@ -662,10 +664,10 @@ class DashboardScreen(Screen[None]):
         if event is None:  # execute verified it is there; read the record's last one
             self.status_line(f"Catheter check {self._last_catheter_check(serial)}")
             return
-        verdict = CatheterVerdict(event.value_a)
+        verdict = verdict_name(event.value_a)
         findings = event.detail.partition(": ")[2] or event.detail
-        message = f"Catheter {verdict.name.lower().replace('_', ' ')}: {findings}"
-        severity = "information" if verdict == CatheterVerdict.PATENT else "error"
+        message = f"Catheter {spoken_name(verdict)}: {findings}"
+        severity = "information" if verdict == CatheterVerdict.PATENT.name else "error"
         self.notify(message, severity=severity, timeout=15)  # type: ignore[arg-type]
         self.status_line(message)
 
