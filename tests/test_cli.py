@@ -276,3 +276,14 @@ def test_a_pump_that_does_not_answer(pump: PumpUnderTest, env: dict[str, str]) -
         result = pumpctl(env, "status", port=pump.port, process=True)
     assert_fails(result, 3, "no answer", pump.port)
     assert result.stdout == ""
+
+
+def test_status_reads_the_pump_when_the_record_cannot_be_opened(
+    pump: PumpUnderTest, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A read goes on without the clinical record, and says why it has none."""
+    unusable = tmp_path / "not-a-directory"
+    unusable.write_text("")
+    out = assert_ok(pumpctl(env, "--db", str(unusable / "clinical.db"), "status", port=pump.port))
+    assert "Dose       1.4 mg/day" in out
+    assert "Record     not synced: cannot open clinical record" in out

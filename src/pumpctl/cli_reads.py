@@ -20,7 +20,7 @@ async def _identify(programmer: Programmer, args: argparse.Namespace) -> Output:
 
 async def _status(programmer: Programmer, args: argparse.Namespace) -> Output:
     seen = await programmer.interrogate()
-    patient = programmer.record.patient_id(seen.serial)
+    patient = programmer.patient_id(seen.serial)
     data: dict[str, Any] = {
         "identity": dump(seen.identity),
         "status": dump(seen.status),

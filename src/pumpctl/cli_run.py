@@ -71,7 +71,12 @@ def failure_line(error: BaseException, args: argparse.Namespace) -> object:
 
 
 async def _run(args: argparse.Namespace, room: ModuleType) -> Output:
-    record = ClinicalRecord.open(args.db) if args.command in RECORD_COMMANDS else _settling(args)
+    record: ClinicalRecord | None
+    problem = None
+    if args.command in RECORD_COMMANDS:
+        record = ClinicalRecord.open(args.db)
+    else:
+        record, problem = _settling(args)
     try:
         offline = args.command in OFFLINE_COMMANDS or (
             args.command in OFFLINE_WITH_SERIAL and args.serial is not None
@@ -80,14 +85,17 @@ async def _run(args: argparse.Namespace, room: ModuleType) -> Output:
             assert record is not None
             handler: Offline = room.OFFLINE[args.command]
             return await handler(record, args)
-        return await _with_pump(args, record, room.ONLINE[args.command])
+        return await _with_pump(args, record, room.ONLINE[args.command], problem)
     finally:
         if record is not None:
             record.close()
 
 
 async def _with_pump(
-    args: argparse.Namespace, record: ClinicalRecord | None, handler: Online
+    args: argparse.Namespace,
+    record: ClinicalRecord | None,
+    handler: Online,
+    record_problem: str | None = None,
 ) -> Output:
     options = connect_options(args, tui=False)
     if not options.sim and not options.port:
@@ -101,6 +109,7 @@ async def _with_pump(
             raise
         try:
             programmer = Programmer(client, record, clinician=clinician(args))
+            programmer.record_problem = record_problem
             return await handler(programmer, args)
         finally:
             await client.close()
@@ -108,10 +117,10 @@ async def _with_pump(
         target.close()
 
 
-def _settling(args: argparse.Namespace) -> ClinicalRecord | None:
+def _settling(args: argparse.Namespace) -> tuple[ClinicalRecord | None, str | None]:
     """For a read: the record, so that a command it holds open is settled first; a read
-    works without it."""
+    works without it, and says why it has none."""
     try:
-        return ClinicalRecord.open(args.db)
-    except RecordError:
-        return None
+        return ClinicalRecord.open(args.db), None
+    except RecordError as error:
+        return None, str(error)

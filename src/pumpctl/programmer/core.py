@@ -211,6 +211,11 @@ class Programmer:
             raise PumpError("no clinical record is open")
         return self._record
 
+    def patient_id(self, serial: str) -> str | None:
+        """The patient the record names for the pump; None without one (a read goes on
+        without the record)."""
+        return self._record.patient_id(serial) if self._record is not None else None
+
     # --- reading the pump ----------------------------------------------------------------
 
     async def interrogate(
