@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pumpctl.clinical import schema
 from pumpctl.clinical.record import ClinicalRecord, RecordError
+from tests.power_cut import cut_when_inside
 from tests.test_cli import run_in_process
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -149,15 +147,7 @@ ClinicalRecord.open(Path(sys.argv[1]))
 def test_a_power_cut_during_a_migration_leaves_the_old_record(tmp_path: Path) -> None:
     path = v1_record(tmp_path)
     before = rows(path)
-    child = subprocess.Popen(
-        [sys.executable, "-c", MIGRATE_AND_HANG, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline() == "inside\n"
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.wait(timeout=30)
+    cut_when_inside(MIGRATE_AND_HANG, str(path))
     db = sqlite3.connect(path)
     assert schema.version_of(db) == 0
     db.close()

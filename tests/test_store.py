@@ -5,10 +5,7 @@ and a restart of a pump whose clock follows real time."""
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +21,7 @@ from firmware_sim.simulator import InitialProgram, Simulator
 from firmware_sim.store import EVENT_CAPACITY, NonVolatileStore
 from pumpctl.protocol.messages import AlarmCode, EventCode, Severity, StopRequest
 from tests.nv_schema import as_schema_0
+from tests.power_cut import cut_when_inside
 
 DAY_MS = 86_400_000
 
@@ -293,15 +291,7 @@ def test_a_power_cut_while_an_older_memory_is_sealed_leaves_it_as_it_was(tmp_pat
     db = sqlite3.connect(path)
     before = db.execute("SELECT * FROM nv ORDER BY key").fetchall()
     db.close()
-    child = subprocess.Popen(
-        [sys.executable, "-c", HALF_SEAL_AND_HANG, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline() == "inside\n"
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.wait(timeout=30)
+    cut_when_inside(HALF_SEAL_AND_HANG, str(path))
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 0
     assert db.execute("SELECT * FROM nv ORDER BY key").fetchall() == before
