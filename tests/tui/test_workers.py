@@ -185,10 +185,14 @@ async def test_a_stop_cancels_a_slow_event_log_read(app: PumpApp) -> None:
         programmer.read_events = stalled  # type: ignore[method-assign]
         await pilot.press("e")
         await pilot.pause()
-        assert [w.name for w in in_flight(app, "poll")] == ["events"]
+        assert [w.name for w in in_flight(app, "poll")] == ["event log"]
         await pilot.press("s")
         await on_screen(pilot, ReviewDialog)
         assert cancelled == [True]
         assert "Busy" not in notes(app)
         await pilot.press("n")
         await idle(pilot)
+        await pilot.press("e", "c")  # a command that asks nothing: the note stays up
+        await idle(pilot)
+        assert cancelled == [True, True]
+        assert "Stopped reading the event log for the command" in notes(app)

@@ -92,6 +92,7 @@ STEPS_PCT = (5, 10, 20)
 BOLUS_DURATION_S = 600
 COMMANDS = "command"  # the workers' group of commands: one in flight at a time
 READS = "poll"  # the workers' group of polls and reads on demand: one in flight at a time
+ASKED_READS = ("event log", "visit report")  # the reads a key asks for, by worker name
 _ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
 
 
@@ -215,12 +216,16 @@ class DashboardScreen(Screen[None]):
     def _in_flight(self, group: str) -> bool:
         return any(w.group == group and w.state in _ACTIVE for w in self.workers)
 
-    def _cancel_reads(self) -> None:
+    def _cancel_reads(self) -> list[str]:
         """The read in flight gives way: a read is safe to cancel (its late answer is dropped
-        as stale), and nothing a clinician asks for waits behind one on a slow line."""
+        as stale), and nothing a clinician asks for waits behind one on a slow line. Returns
+        the names of the reads cancelled."""
+        cancelled = []
         for worker in self.workers:
             if worker.group == READS and worker.state in _ACTIVE:
                 worker.cancel()
+                cancelled.append(worker.name)
+        return cancelled
 
     async def refresh_pump(self) -> None:
         """Interrogate, mirror new events into the record, redraw everything; after the
@@ -389,7 +394,9 @@ class DashboardScreen(Screen[None]):
         if self._refused_as_busy():
             return
         self.busy = True
-        self._cancel_reads()
+        for read in self._cancel_reads():
+            if read in ASKED_READS:  # the clinician asked for it: say it was set aside
+                self.notify(f"Stopped reading the {read} for the command", timeout=10)
 
         async def run() -> None:
             try:
@@ -402,8 +409,9 @@ class DashboardScreen(Screen[None]):
         self.run_worker(run(), name=name, group=COMMANDS)
 
     def _read(self, work: Callable[[], Awaitable[None]], name: str) -> None:
-        """Run a read the clinician asked for (the event log: seconds on a slow line) with
-        the reads, one at a time: a command cancels it rather than wait for it."""
+        """Run a read the clinician asked for (the event log: seconds on a slow line; the
+        visit report, whose files are written after its last read) with the reads, one at a
+        time: a command cancels it rather than wait for it."""
         if self._refused_as_busy():
             return
         self._cancel_reads()  # a poll gives way; it comes round again
@@ -752,7 +760,7 @@ class DashboardScreen(Screen[None]):
             self.status_line(f"{len(events)} events read")
             await self.app.push_screen(EventLogScreen(events, page.overflow_count))
 
-        self._read(work, "events")
+        self._read(work, "event log")
 
     def action_audit(self) -> None:
         if self.record is None:
@@ -802,7 +810,7 @@ class DashboardScreen(Screen[None]):
             self.notify(message, timeout=15)
             self.status_line(message)
 
-        self._command(work, "report")
+        self._read(work, "visit report")
 
     def action_interrogate(self) -> None:
         """Read the pump now; with the link down, open the port afresh first."""
