@@ -5,8 +5,8 @@ sent from here: Enter returns the command, whose review comes next, like every o
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Input, Static
+from textual.containers import Vertical
+from textual.widgets import Static
 
 from pumpctl.display import pump_minute as pump_time
 from pumpctl.programmer import SetDemandBolus
@@ -65,21 +65,13 @@ class DemandDialog(SettingsDialog[SetDemandBolus]):
             yield Static(
                 "\n".join(recent_lines(self.entries, unit)), id="demand-log", classes="hint"
             )
-            for field, label, value in (
+            fields = (
                 ("dose", f"Each bolus ({unit})", field_amount(s.dose_ng, unit) if s else ""),
                 ("duration", "Lasting (minutes)", str(s.duration_s // 60) if s else ""),
                 ("lockout", "Lockout (minutes)", str(s.lockout_s // 60) if s else ""),
                 ("per-day", "At most a day", str(s.per_day) if s else ""),
-            ):
-                with Horizontal(classes="field"):
-                    yield Static(label, classes="field-label")
-                    yield Input(value, id=field, compact=True)
-            yield Static("", id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Review (Enter)", variant="primary", id="review")
-                if s is not None:
-                    yield Button("Off", id="off")
-                yield Button("Cancel (Esc)", id="cancel")
+            )
+            yield from self.fields_and_buttons(fields, "Off" if s is not None else None)
 
     def _review(self) -> None:
         try:

@@ -3,9 +3,12 @@ them: Tab moves on as the key arrives, so the digits typed after it land in the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Static
 
@@ -34,6 +37,22 @@ class SettingsDialog(ModalScreen[Answer | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"), *TAB_AS_TYPED]
     OFF_BUTTON: ClassVar[str] = "off"
+
+    def fields_and_buttons(
+        self, fields: Iterable[tuple[str, str, str]], off_label: str | None
+    ) -> ComposeResult:
+        """The typed fields (id, label, value), the line a problem is shown on, and the
+        buttons: Review, ``off_label`` (while the setting is on) and Cancel."""
+        for field, label, value in fields:
+            with Horizontal(classes="field"):
+                yield Static(label, classes="field-label")
+                yield Input(value, id=field, compact=True)
+        yield Static("", id="error", classes="error")
+        with Horizontal(classes="buttons"):
+            yield Button("Review (Enter)", variant="primary", id="review")
+            if off_label is not None:
+                yield Button(off_label, id=self.OFF_BUTTON)
+            yield Button("Cancel (Esc)", id="cancel")
 
     def _review(self) -> None:
         raise NotImplementedError

@@ -149,7 +149,7 @@ class PeriodicDialog(SettingsDialog[SetPeriodicBolus]):
         p = self.current
         with Vertical(id="dialog", classes="periodic"):
             yield Static(f"Periodic boluses, on the pump's clock (UTC); now: {now}")
-            for field, label, value in (
+            fields = (
                 (
                     "dose",
                     f"Each bolus ({self.unit})",
@@ -162,16 +162,8 @@ class PeriodicDialog(SettingsDialog[SetPeriodicBolus]):
                 ),
                 ("duration", "Each lasting (minutes)", str(p.duration_min) if p else ""),
                 ("first", "First of the day (HH:MM)", clock(p.first_min) if p else "00:00"),
-            ):
-                with Horizontal(classes="field"):
-                    yield Static(label, classes="field-label")
-                    yield Input(value, id=field, compact=True)
-            yield Static("", id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Review (Enter)", variant="primary", id="review")
-                if self.current is not None:
-                    yield Button("Clear", id="clear")
-                yield Button("Cancel (Esc)", id="cancel")
+            )
+            yield from self.fields_and_buttons(fields, "Clear" if p is not None else None)
 
     def _review(self) -> None:
         try:
