@@ -8,7 +8,7 @@ import argparse
 from dataclasses import replace
 
 from pumpctl.cli_common import Output, dump
-from pumpctl.cli_therapy import therapy
+from pumpctl.cli_therapy import TherapyOutput, therapy
 from pumpctl.display import pump_hour_minute, pump_minute, pump_second
 from pumpctl.exits import UsageError
 from pumpctl.implant import ImplantRecord, day_of, dead_volume_bolus, parse_date, parse_fixed
@@ -53,8 +53,7 @@ async def _schedule(programmer: Programmer, args: argparse.Namespace) -> Output:
         command = ClearSchedule(dose)
     confirmations = Confirmations(large_change=args.confirm_large_change)
     output = await therapy(programmer, args, command, confirmations, seen)
-    if output.result is not None and output.result.after.schedule is not None:
-        output.data["schedule"] = dump(output.result.after.schedule)
+    _read_back(output, "schedule")
     return output
 
 
@@ -71,8 +70,7 @@ async def _periodic(programmer: Programmer, args: argparse.Namespace) -> Output:
             parse_amount_ng(args.dose, seen.unit, "periodic bolus"), every, duration, first
         )
     output = await therapy(programmer, args, command, None, seen)
-    if output.result is not None and output.result.after.schedule is not None:
-        output.data["schedule"] = dump(output.result.after.schedule)
+    _read_back(output, "schedule")
     return output
 
 
@@ -93,8 +91,7 @@ async def _implant(programmer: Programmer, args: argparse.Namespace) -> Output:
         parse_fixed(args.pump_volume_ul, "--pump-volume-ul", 3, "µL") if args.pump_volume_ul else 0,
     )
     output = await therapy(programmer, args, WriteImplantRecord(record), None, seen)
-    if output.result is not None and output.result.after.implant is not None:
-        output.data["implant"] = dump(output.result.after.implant)
+    _read_back(output, "implant")
     return output
 
 
@@ -164,8 +161,7 @@ async def _demand(programmer: Programmer, args: argparse.Namespace) -> Output:
         dose = parse_amount_ng(args.dose, seen.unit, "demand bolus")
         command = SetDemandBolus(dose, duration * 60, lockout * 60, per_day)
     output = await therapy(programmer, args, command, None, seen)
-    if output.result is not None and output.result.after.demand is not None:
-        output.data["demand"] = dump(output.result.after.demand)
+    _read_back(output, "demand")
     return output
 
 
@@ -210,3 +206,11 @@ ONLINE = {
     "demand-log": _demand_log,
     "implant": _implant,
 }
+
+
+def _read_back(output: TherapyOutput, part: str) -> None:
+    """The setting ``part`` (schedule, implant, demand) as the pump reads back after the
+    change, into the JSON output beside the result."""
+    after = getattr(output.result.after, part) if output.result is not None else None
+    if after is not None:
+        output.data[part] = dump(after)
