@@ -140,13 +140,7 @@ def test_a_global_option_is_still_taken_after_the_command() -> None:
 
 def _manpage_tool() -> ModuleType:
     pytest.importorskip("argparse_manpage")
-    path = Path(__file__).resolve().parent.parent / "tools" / "manpage.py"
-    spec = importlib.util.spec_from_file_location("manpage_tool", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("tools.manpage")
 
 
 def test_the_manual_pages_are_generated_from_the_parsers() -> None:

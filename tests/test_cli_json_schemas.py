@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,17 +18,7 @@ __all__ = ["env"]  # the fixture, imported for these tests
 jsonschema = pytest.importorskip("jsonschema")
 
 
-def _tool() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "tools" / "jsonschema.py"
-    spec = importlib.util.spec_from_file_location("jsonschema_tool", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _tool()
+TOOL = importlib.import_module("tools.jsonschema")
 
 
 def test_the_schema_files_are_generated_from_the_models() -> None:
