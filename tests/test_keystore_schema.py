@@ -79,10 +79,7 @@ def test_a_schema_1_store_of_the_implant_key_still_opens_sessions(
 ) -> None:
     """A clinic that upgrades keeps working with the implant key it paired before."""
     assert pump.sim is not None
-    implant = pump.sim.workdir / "implant-keys.json"
-    pump.sim.control.pair(str(implant), "clinician", implant_key=True)
-    key = Keystore(implant).key_for("SIM000001", Role.CLINICIAN)
-    assert key is not None
+    key = bytes.fromhex(pump.sim.control.implant_key("clinician"))
     path = schema1_copy(tmp_path)
     path.write_text(json.dumps({"SIM000001": {"clinician": key.hex()}}))
     assert main(["--keystore", str(path), "--port", pump.port, "status"]) == 0, (

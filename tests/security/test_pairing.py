@@ -39,15 +39,12 @@ def _key_file(tmp_path: Path, key: bytes) -> str:
     return str(path)
 
 
-def _pump_key(pump: PumpUnderTest) -> tuple[str, bytes]:
-    """The pump's clinician implant key, as the clinic keeps it (the debug port hands it out)."""
+def _pump_key(pump: PumpUnderTest, role: str = "clinician") -> tuple[str, bytes]:
+    """The pump's implant key for ``role``, as the clinic keeps it (the debug port hands it
+    out)."""
     assert pump.sim is not None
     serial = pump.client.identify().serial_number
-    path = pump.sim.workdir / "implant-keys.json"
-    pump.sim.control.pair(str(path), "clinician", implant_key=True)
-    key = Keystore(path).key_for(serial, Role.CLINICIAN)
-    assert key is not None
-    return serial, key
+    return serial, bytes.fromhex(pump.sim.control.implant_key(role))
 
 
 def test_the_pumps_own_key_is_proved_then_stored_and_works(
@@ -126,11 +123,7 @@ def test_a_patients_device_is_paired_with_its_roles_implant_key(
     pump: PumpUnderTest, fresh_keys: Keystore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Enrolment needs a clinician's session: a patient's device keeps its role's key."""
-    assert pump.sim is not None
-    path = pump.sim.workdir / "patient-implant.json"
-    pump.sim.control.pair(str(path), "patient", implant_key=True)
-    key = Keystore(path).key_for("SIM000001", Role.PATIENT)
-    assert key is not None
+    _, key = _pump_key(pump, "patient")
     pair = ["--role", "patient", "--port", pump.port, "pair", "--serial", "SIM000001"]
     assert main([*pair, "--key-file", _key_file(tmp_path, key)]) == 0
     assert "as the implant key" in capsys.readouterr().out
