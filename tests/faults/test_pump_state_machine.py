@@ -54,8 +54,6 @@ from pumpctl.protocol.messages import (
     RefillResponse,
     ResumeRequest,
     ScheduleStep,
-    SetDemandBolusRequest,
-    SetPeriodicBolusRequest,
     SetRateRequest,
     SetRateResponse,
     SetScheduleRequest,
@@ -64,7 +62,13 @@ from pumpctl.protocol.messages import (
     StatusResponse,
     StopRequest,
 )
-from pumpctl.testing.reference import DAY_MS, ReferencePump, disagreements
+from pumpctl.testing.reference import (
+    DAY_MS,
+    ReferencePump,
+    demand_request,
+    disagreements,
+    periodic_request,
+)
 
 EXAMPLES = int(os.environ.get("PUMP_STATEFUL_EXAMPLES", "60"))
 STEPS = int(os.environ.get("PUMP_STATEFUL_STEPS", "50"))
@@ -272,21 +276,11 @@ class PumpMachine(RuleBasedStateMachine):
         }[dose]
         periodic = (amount, duration, every_h * 60, first) if amount else None
         old = ref.periodic
-        believed = (old[0], old[2]) if old else (0, 0)
+        believed = ref.periodic_believed()
         if stale:
             believed = (believed[0] + 1, believed[1])
         expected = ref.set_periodic(periodic, believed)
-        reply = self.pump.handle(
-            SetPeriodicBolusRequest(
-                request_id=self.request_id(),
-                dose_ng=amount,
-                duration_min=duration if amount else 0,
-                interval_min=every_h * 60 if amount else 0,
-                first_min=first if amount else 0,
-                believed_dose_ng=believed[0],
-                believed_interval_min=believed[1],
-            )
-        )
+        reply = self.pump.handle(periodic_request(self.request_id(), periodic, believed))
         self._agree(reply, expected, f"set_periodic {old} -> {periodic} (stale {stale})")
 
     @rule(
@@ -345,21 +339,14 @@ class PumpMachine(RuleBasedStateMachine):
         }[lockout]
         settings = (amount, duration_s, lockout_s, per_day) if amount else None
         old = ref.demand
-        believed = (old[0], old[3]) if old else (0, 0)
+        believed = ref.demand_believed()
         if stale:
             believed = (believed[0] + 1, believed[1])
         expected = ref.set_demand(settings, believed)
-        reply = self.pump.handle(
-            SetDemandBolusRequest(
-                request_id=self.request_id(),
-                dose_ng=amount,
-                duration_s=duration_s,
-                lockout_s=lockout_s,
-                per_day=per_day,
-                believed_dose_ng=believed[0],
-                believed_per_day=believed[1],
-            )
+        request = demand_request(
+            self.request_id(), (amount, duration_s, lockout_s, per_day), believed
         )
+        reply = self.pump.handle(request)
         self._agree(reply, expected, f"set_demand {old} -> {settings} (stale {stale})")
 
     @rule(presses=st.integers(1, 4), gap_ms=st.sampled_from([0, 1, 3_600_000, 4 * 3_600_000]))

@@ -19,7 +19,14 @@ from fractions import Fraction
 
 from firmware_sim.model.library import DrugLimits, PumpModel, shipped_json
 from firmware_sim.model.pump import Pump
-from pumpctl.protocol.messages import AlarmCode, NakCode, Severity, StopReason
+from pumpctl.protocol.messages import (
+    AlarmCode,
+    NakCode,
+    SetDemandBolusRequest,
+    SetPeriodicBolusRequest,
+    Severity,
+    StopReason,
+)
 
 DAY_MS = 86_400_000
 NL_PER_ML = 1_000_000
@@ -404,10 +411,16 @@ class ReferencePump:
     def delivering(self) -> Rated:
         return _with_periodic(self.program(), self.periodic)
 
+    def periodic_believed(self) -> tuple[int, int]:
+        """What a programmer that read the pump believes of its periodic boluses: the dose
+        and the interval, (0, 0) for none."""
+        old = self.periodic
+        return (old[0], old[2]) if old else (0, 0)
+
     def set_periodic(self, periodic: Periodic | None, believed: tuple[int, int]) -> NakCode | None:
         """SET_PERIODIC_BOLUS (docs/simulator.md §3.12); ``None`` clears them."""
-        limits, old = self.limits, self.periodic
-        if believed != ((old[0], old[2]) if old else (0, 0)):
+        limits = self.limits
+        if believed != self.periodic_believed():
             return NakCode.STALE_DOSE
         if periodic is not None:
             dose, duration, interval, first = periodic
@@ -526,12 +539,18 @@ class ReferencePump:
         self._settle()
         return None
 
+    def demand_believed(self) -> tuple[int, int]:
+        """What a programmer that read the pump believes of its demand bolus: the dose and
+        the count a day, (0, 0) for none."""
+        old = self.demand
+        return (old[0], old[3]) if old else (0, 0)
+
     def set_demand(
         self, settings: tuple[int, int, int, int] | None, believed: tuple[int, int]
     ) -> NakCode | None:
         """SET_DEMAND_BOLUS (docs/protocol.md §5.3); ``None`` switches them off."""
-        limits, old = self.limits, self.demand
-        if believed != ((old[0], old[3]) if old else (0, 0)):
+        limits = self.limits
+        if believed != self.demand_believed():
             return NakCode.STALE_DOSE
         if settings is not None:
             dose, duration, lockout, count = settings
@@ -834,3 +853,37 @@ def disagreements(pump: Pump, ref: ReferencePump) -> list[str]:
     ]
     differ("boluses (id, start, ng, end, bridge, demand)", kept, live)
     return found
+
+
+def periodic_request(
+    request_id: int, periodic: Periodic | None, believed: tuple[int, int]
+) -> SetPeriodicBolusRequest:
+    """SET_PERIODIC_BOLUS for ``periodic`` (None: clear them) from a programmer believing
+    ``believed``."""
+    dose, duration, interval, first = periodic or (0, 0, 0, 0)
+    return SetPeriodicBolusRequest(
+        request_id=request_id,
+        dose_ng=dose,
+        duration_min=duration,
+        interval_min=interval,
+        first_min=first,
+        believed_dose_ng=believed[0],
+        believed_interval_min=believed[1],
+    )
+
+
+def demand_request(
+    request_id: int, settings: tuple[int, int, int, int], believed: tuple[int, int]
+) -> SetDemandBolusRequest:
+    """SET_DEMAND_BOLUS with ``settings`` (dose ng, duration s, lockout s, count a day; a dose
+    of 0 switches them off) from a programmer believing ``believed``."""
+    dose, duration, lockout, count = settings
+    return SetDemandBolusRequest(
+        request_id=request_id,
+        dose_ng=dose,
+        duration_s=duration,
+        lockout_s=lockout,
+        per_day=count,
+        believed_dose_ng=believed[0],
+        believed_per_day=believed[1],
+    )

@@ -52,14 +52,19 @@ from pumpctl.protocol.messages import (
     RefillRequest,
     ResumeRequest,
     ScheduleStep,
-    SetDemandBolusRequest,
-    SetPeriodicBolusRequest,
     SetRateRequest,
     SetScheduleRequest,
     StopReason,
     StopRequest,
 )
-from pumpctl.testing.reference import BATTERY_UAH, DAY_MS, ReferencePump, disagreements
+from pumpctl.testing.reference import (
+    BATTERY_UAH,
+    DAY_MS,
+    ReferencePump,
+    demand_request,
+    disagreements,
+    periodic_request,
+)
 
 HOUR_MS = 3_600_000
 EVENT_CAPACITY = 1 << 22  # a year of events without the ring wrapping: loss must be visible
@@ -408,18 +413,9 @@ class Soak:
                 every_h * 60,
                 rng.randrange(every_h * 4) * 15,
             )
-        believed = (old[0], old[2]) if old else (0, 0)
+        believed = ref.periodic_believed()
         expected = ref.set_periodic(periodic, believed)
-        dose, duration, interval, first = periodic or (0, 0, 0, 0)
-        request = SetPeriodicBolusRequest(
-            request_id=self._request_id(),
-            dose_ng=dose,
-            duration_min=duration,
-            interval_min=interval,
-            first_min=first,
-            believed_dose_ng=believed[0],
-            believed_interval_min=believed[1],
-        )
+        request = periodic_request(self._request_id(), periodic, believed)
         self._command(request, expected, f"set periodic boluses {old} -> {periodic}")
         if expected is None:
             self.expected_events[EventCode.PERIODIC_BOLUS_SET] += 1
@@ -437,17 +433,11 @@ class Soak:
                 limits.bolus_lockout_s + rng.choice([-600, 0, 0, 3600]),
                 rng.randint(1, max(1, limits.max_boluses_per_day + 1)),
             )
-        believed = (old[0], old[3]) if old else (0, 0)
+        believed = ref.demand_believed()
         expected = ref.set_demand(settings, believed)
         dose, duration, lockout, count = settings or (0, 0, 0, 0)
-        request = SetDemandBolusRequest(
-            request_id=self._request_id(),
-            dose_ng=dose,
-            duration_s=duration,
-            lockout_s=max(0, lockout),
-            per_day=count,
-            believed_dose_ng=believed[0],
-            believed_per_day=believed[1],
+        request = demand_request(
+            self._request_id(), (dose, duration, max(0, lockout), count), believed
         )
         self._command(request, expected, f"set demand boluses {old} -> {settings}")
         if expected is None:
