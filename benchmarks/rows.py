@@ -19,6 +19,7 @@ from benchmarks.lines import echo, forwarder
 from benchmarks.stats import Timing
 from pumpctl.client import PumpClient
 from pumpctl.keystore import Keystore
+from pumpctl.link.blocking import complete
 from pumpctl.protocol.codec import to_frame
 from pumpctl.protocol.frames import encode_frame
 from pumpctl.protocol.messages import (
@@ -108,7 +109,23 @@ def round_trips(n: int) -> list[Row]:
                         rounds["rate"].append(await _samples(step, steps))
                 return rounds
 
+            def measure_blocking() -> dict[str, list[list[float]]]:
+                """The same STATUS on a blocking link, as the shell's reads send it."""
+                rounds: dict[str, list[list[float]]] = {"floor": [], "status": []}
+                keys = Keystore(sim.keystore_path)
+                client = complete(PumpClient.open(sim.port, keys=keys, blocking=True))
+                try:
+                    floor_round(20)
+                    complete(_samples(client.status, 20))
+                    for _ in range(ROUNDS):
+                        rounds["floor"].append(floor_round(per_round))
+                        rounds["status"].append(complete(_samples(client.status, per_round)))
+                finally:
+                    complete(client.close())
+                return rounds
+
             rounds = asyncio.run(measure())
+            blocking = measure_blocking()
     finally:
         sim.cleanup()
         helper.close()
@@ -116,6 +133,14 @@ def round_trips(n: int) -> list[Row]:
     status, set_rate = Timing.of_rounds(rounds["status"]), Timing.of_rounds(rounds["rate"])
     return [
         Row("STATUS round trip (pty, pumpsim)", status, "raw pyserial echo", floor, "≤ 2.0× floor"),
+        Row(
+            "STATUS round trip, blocking link (pty, pumpsim)",
+            Timing.of_rounds(blocking["status"]),
+            "raw pyserial echo",
+            Timing.of_rounds(blocking["floor"]),
+            "≤ 2.0× floor",
+            "the shell's reads: no event loop",
+        ),
         Row("SET_RATE round trip (incl. NV commit)", set_rate, "raw pyserial echo", floor),
     ]
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,9 @@ import pytest
 from pumpctl import cli, cli_parser
 from pumpctl.cli_help import subcommands
 from pumpctl.clinical.guard import OverrideReason
-from pumpctl.link.transport import DEFAULT_BAUD
+from pumpctl.link.timing import DEFAULT_BAUD
 from pumpctl.protocol.session import Role
+from pumpctl.testing.plugin import PumpUnderTest
 
 # Each command line, in order, then the modules it must leave unimported: the parser's
 # lines first, so that one fresh process checks them all.
@@ -39,12 +41,28 @@ found = {}
 for line, unwanted in json.loads(sys.argv[1]).items():
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
-            main(line.split())
-        except SystemExit:
-            pass
-    found[line] = [m for m in unwanted if any(k == m or k.startswith(m + ".") for k in sys.modules)]
+            code = main(line.split())
+        except SystemExit as exit_:
+            code = exit_.code
+    loaded = [m for m in unwanted if any(k == m or k.startswith(m + ".") for k in sys.modules)]
+    found[line] = {"exit": code, "unwanted": loaded}
 print(json.dumps(found))
 """
+
+
+def probe(runs: dict[str, list[str]], env: dict[str, str]) -> dict[str, dict[str, object]]:
+    """For each command line run in turn in one fresh process: its exit status and which
+    of its unwanted modules it imported."""
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(runs)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    found: dict[str, dict[str, object]] = json.loads(run.stdout)
+    return found
 
 
 def test_each_command_line_imports_only_what_it_uses(tmp_path: Path) -> None:
@@ -54,15 +72,26 @@ def test_each_command_line_imports_only_what_it_uses(tmp_path: Path) -> None:
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "PUMPCTL_CLINICIAN": "test",
     }
-    run = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(RUNS)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert json.loads(run.stdout) == {line: [] for line in RUNS}
+    found = probe(RUNS, env)
+    assert {line: f["unwanted"] for line, f in found.items()} == {line: [] for line in RUNS}
+
+
+@pytest.mark.needs_simulator
+@pytest.mark.needs_pty
+def test_a_read_on_a_serial_port_starts_no_event_loop(pump: PumpUnderTest, tmp_path: Path) -> None:
+    """The reads wait on a blocking link: a whole session of them, the clinical record
+    settled and the answers printed, with no asyncio in the process."""
+    env = {
+        "PUMPCTL_DB": str(tmp_path / "clinical.db"),
+        "PUMPCTL_KEYSTORE": str(pump.keys.path),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "PUMPCTL_CLINICIAN": "test",
+    }
+    unwanted = ["asyncio", "serial_asyncio_fast", *READ_ONLY]
+    lines = [f"--port {pump.port} {read}" for read in ("status", "identify", "alarms")]
+    lines += [f"--port {pump.port} --json events", f"--port {pump.port} limits"]
+    found = probe(dict.fromkeys(lines, unwanted), env)
+    assert found == {line: {"exit": 0, "unwanted": []} for line in lines}
 
 
 def test_the_parsers_choices_are_their_sources() -> None:

@@ -17,7 +17,8 @@ import pytest
 from pumpctl.client import PumpClient, Resolution, SyncPumpClient
 from pumpctl.keystore import Keystore
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain
-from pumpctl.link.memory import MemoryLink, open_link, register, unregister
+from pumpctl.link.lines import open_link
+from pumpctl.link.memory import MemoryLink, register, unregister
 from pumpctl.link.transport import SerialLink
 from pumpctl.protocol.codec import to_frame
 from pumpctl.protocol.frames import Frame, encode_frame

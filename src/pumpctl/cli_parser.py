@@ -22,7 +22,7 @@ from pumpctl.exits import ExitStatus
 from pumpctl.units import NUMBER
 
 MAX_REPORT_HOURS = 24 * 366 * 10  # a visit report reaches back at most ten years
-DEFAULT_BAUD = 115_200  # pumpctl.link.transport.DEFAULT_BAUD
+DEFAULT_BAUD = 115_200  # pumpctl.link.timing.DEFAULT_BAUD
 ROLES = ["clinician", "patient", "service"]  # pumpctl.protocol.session.Role, lower case
 # pumpctl.clinical.guard.OverrideReason's values
 OVERRIDE_REASONS = [

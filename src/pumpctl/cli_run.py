@@ -5,7 +5,6 @@ a failure worded as its one line."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from types import ModuleType
@@ -40,11 +39,28 @@ RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus", "reconcile"}
 RECORD_COMMANDS |= {"programmers"}
 RECORD_COMMANDS |= {"demand-bolus", "demand-log"}
 RECORD_COMMANDS |= {"implant"}
+# Reads of a pump on a serial port: one request at a time and nothing to do while it is
+# answered, so they wait on a blocking link and the process starts no event loop.
+BLOCKING_READS = {"identify", "status", "limits", "alarms", "events"}
 
 
 def run(args: argparse.Namespace, room: ModuleType) -> Output:
     """``args.command`` by the handler ``room`` (its module) keeps for it."""
+    if _blocking(args):
+        from pumpctl.link.blocking import complete
+
+        return complete(_run(args, room, blocking=True))
+    import asyncio
+
     return asyncio.run(_run(args, room))
+
+
+def _blocking(args: argparse.Namespace) -> bool:
+    if args.command not in BLOCKING_READS or args.sim or not args.port:
+        return False
+    from pumpctl.link.lines import is_memory_url
+
+    return not is_memory_url(args.port)
 
 
 def failure_line(error: BaseException, args: argparse.Namespace) -> object:
@@ -70,7 +86,7 @@ def failure_line(error: BaseException, args: argparse.Namespace) -> object:
     return error
 
 
-async def _run(args: argparse.Namespace, room: ModuleType) -> Output:
+async def _run(args: argparse.Namespace, room: ModuleType, *, blocking: bool = False) -> Output:
     record: ClinicalRecord | None
     problem = None
     if args.command in RECORD_COMMANDS:
@@ -85,7 +101,8 @@ async def _run(args: argparse.Namespace, room: ModuleType) -> Output:
             assert record is not None
             handler: Offline = room.OFFLINE[args.command]
             return await handler(record, args)
-        return await _with_pump(args, record, room.ONLINE[args.command], problem)
+        online: Online = room.ONLINE[args.command]
+        return await _with_pump(args, record, online, problem, blocking=blocking)
     finally:
         if record is not None:
             record.close()
@@ -96,6 +113,8 @@ async def _with_pump(
     record: ClinicalRecord | None,
     handler: Online,
     record_problem: str | None = None,
+    *,
+    blocking: bool = False,
 ) -> Output:
     options = connect_options(args, tui=False)
     if not options.sim and not options.port:
@@ -103,7 +122,7 @@ async def _with_pump(
     target = open_target(options)
     try:
         try:
-            client = await open_client(target, options)
+            client = await open_client(target, options, blocking=blocking)
         except AuthenticationError as error:
             audit_authentication_failure(args, record, str(error))
             raise

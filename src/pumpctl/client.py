@@ -7,7 +7,6 @@ sending it again.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
@@ -23,10 +22,9 @@ from pumpctl.link.errors import (
     PumpError,
     PumpRefused,
 )
-from pumpctl.link.memory import is_memory_url, open_link
-from pumpctl.link.timing import LineTiming
+from pumpctl.link.lines import is_memory_url, open_link
+from pumpctl.link.timing import DEFAULT_BAUD, LineTiming
 from pumpctl.link.transactions import Trace, TransactionManager
-from pumpctl.link.transport import DEFAULT_BAUD
 from pumpctl.protocol.messages import (
     AckAlarmRequest,
     AckAlarmResponse,
@@ -162,16 +160,24 @@ class PumpClient:
         keys: KeySource | None = None,
         role: Role = Role.CLINICIAN,
         exclusive: bool = True,
+        blocking: bool = False,
     ) -> PumpClient:
         """Open the port and, given ``keys``, an authenticated session in ``role``.
         ``url`` is a pyserial port or URL, or ``sim://NAME`` for a simulator in this
         process (``pumpctl.link.memory``). Deadlines and retries follow ``baud`` and the
         request (``pumpctl.link.timing``) unless ``deadline_s`` or ``retries`` fix them;
-        ``exclusive`` locks the port against a second programmer."""
+        ``exclusive`` locks the port against a second programmer. On a serial port,
+        ``blocking`` waits for answers in this thread: every call then returns without
+        suspending, and may be driven without an event loop (``pumpctl.link.blocking``)."""
         timing = LineTiming(None if is_memory_url(url) else baud)
         transactions = TransactionManager(deadline_s, retries, trace, timing)
         transactions.link = await open_link(
-            url, transactions.on_frame, transactions.on_bytes, baud=baud, exclusive=exclusive
+            url,
+            transactions.on_frame,
+            transactions.on_bytes,
+            baud=baud,
+            exclusive=exclusive,
+            blocking=blocking,
         )
         client = cls(transactions)
         if keys is not None:
@@ -610,6 +616,8 @@ class SyncPumpClient:
     """Blocking facade for scripts: runs the async client on a private event loop."""
 
     def __init__(self, url: str, **options: Any) -> None:
+        import asyncio
+
         self._runner = asyncio.Runner()
         self._closed = False
         try:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from pumpctl.client import PumpClient
 from pumpctl.keystore import KeySource, Keystore
 from pumpctl.link.errors import LinkError
+from pumpctl.link.timing import DEFAULT_BAUD
 from pumpctl.link.transactions import Trace
-from pumpctl.link.transport import DEFAULT_BAUD
 from pumpctl.protocol.session import Role
 
 if TYPE_CHECKING:
@@ -65,8 +65,16 @@ def open_target(options: ConnectOptions) -> Target:
     return Target(options.port, Keystore(options.keystore))
 
 
-async def open_client(target: Target, options: ConnectOptions) -> PumpClient:
-    """An authenticated session on ``target`` in the options' role."""
+async def open_client(
+    target: Target, options: ConnectOptions, *, blocking: bool = False
+) -> PumpClient:
+    """An authenticated session on ``target`` in the options' role; ``blocking`` as in
+    ``PumpClient.open``."""
     return await PumpClient.open(
-        target.port, trace=options.trace, keys=target.keys, role=options.role, baud=options.baud
+        target.port,
+        trace=options.trace,
+        keys=target.keys,
+        role=options.role,
+        baud=options.baud,
+        blocking=blocking,
     )

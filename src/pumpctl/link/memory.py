@@ -21,10 +21,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from pumpctl.link.errors import LinkError
-from pumpctl.link.transport import DEFAULT_BAUD, SerialLink, _FrameProtocol
+from pumpctl.link.lines import SCHEME, is_memory_url
+from pumpctl.link.timing import DEFAULT_BAUD
+from pumpctl.link.transport import SerialLink, _FrameProtocol
 from pumpctl.protocol.frames import Frame
 
-SCHEME = "sim://"
+__all__ = ["SCHEME", "MemoryLine", "MemoryLink", "is_memory_url", "register", "unregister"]
 
 
 class PumpEnd(Protocol):
@@ -162,10 +164,6 @@ def unregister(line: MemoryLine) -> None:
     line.hang_up()
 
 
-def is_memory_url(url: str) -> bool:
-    return url.startswith(SCHEME)
-
-
 class _MemoryTransport(asyncio.Transport):
     def __init__(
         self, loop: asyncio.AbstractEventLoop, line: MemoryLine, protocol: _FrameProtocol
@@ -248,16 +246,3 @@ class MemoryLink(SerialLink):
         line.attach(transport)
         protocol.connection_made(transport)
         return cls(transport, protocol, url)
-
-
-async def open_link(
-    url: str,
-    on_frame: Callable[[Frame], None],
-    on_bytes: Callable[[bytes], None] = lambda _: None,
-    baud: int = DEFAULT_BAUD,
-    *,
-    exclusive: bool = True,
-) -> SerialLink:
-    """The link a URL names: ``sim://NAME`` in memory, anything else through pyserial."""
-    link_class = MemoryLink if is_memory_url(url) else SerialLink
-    return await link_class.open(url, on_frame, on_bytes, baud, exclusive=exclusive)

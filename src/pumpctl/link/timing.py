@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pumpctl.protocol.frames import MAX_ENCODED
 
+DEFAULT_BAUD = 115_200
 BITS_PER_BYTE = 10  # 8N1: a start bit, 8 data bits, a stop bit
 BURST_BYTES = 64  # what a USB-serial adapter or the simulator's pty sends at once
 HANDLING_S = 0.3  # the pump's handling time, its NV commit included (design default — verify)

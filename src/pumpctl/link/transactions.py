@@ -10,14 +10,17 @@ the request can bring (``pumpctl.link.timing``).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import secrets
+import time
+from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, cast
 
 from pumpctl.link.errors import NoResponse
 from pumpctl.link.timing import COMMAND_TRIES, READ_TRIES, SILENT_TRIES, LineTiming
-from pumpctl.link.transport import SerialLink
 from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
 from pumpctl.protocol.frames import (
     DELIMITER,
@@ -38,6 +41,14 @@ from pumpctl.protocol.messages import (
     SessionOpenResponse,
 )
 from pumpctl.protocol.session import NONCE_ECHO_LEN, AuthError, Direction, SessionKeys
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from pumpctl.link.blocking import BlockingLink
+    from pumpctl.link.transport import SerialLink
+
+    Link = SerialLink | BlockingLink
 
 # Refusals of a frame the pump could not authenticate come unsealed; nothing else may (the
 # pump never locks out, so a LOCKED_OUT can only be forged). None of them is an outcome: a
@@ -96,12 +107,12 @@ class TransactionManager:
         self.timing = timing or LineTiming(None)
         self.trace = trace
         self.counters = LinkCounters()
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None  # made on the event loop's first request
         self._seq = secrets.randbelow(0x10000)
         self._waiting: _Waiting | None = None
         self._copy_refused: Nak | None = None
         self.bytes_received = 0  # anything at all from the line: a noisy line is not a silent one
-        self.link: SerialLink | None = None
+        self.link: Link | None = None
         self.session: SessionKeys | None = None  # set once a session is open
         self._deadline = _Deadline()
 
@@ -178,7 +189,7 @@ class TransactionManager:
         self.counters.requests += 1
         return self._seq
 
-    def _send(self, link: SerialLink, frame: Frame, message: Message) -> None:
+    def _send(self, link: Link, frame: Frame, message: Message) -> None:
         wire = frame if self.session is None else self.session.seal(frame, Direction.TO_PUMP)
         self._trace("tx", wire, message)
         # A lone delimiter first ends whatever a damaged byte left in the pump's buffer
@@ -193,11 +204,10 @@ class TransactionManager:
         link = self.link
         if link is None:
             raise NoResponse("not connected")
-        async with self._lock:
+        async with self._one_at_a_time(link):
             frame = to_frame(message, self._next_seq())
             self._copy_refused = None
             deadline_s = self.deadline_for(encoded_length(frame), message)
-            loop = asyncio.get_running_loop()
             tries = self.tries_for(message)
             heard = self.bytes_received
             for attempt in range(tries):
@@ -212,20 +222,34 @@ class TransactionManager:
                         frame.payload,
                         frame.flags | FrameFlags.RETRANSMISSION,
                     )
-                future: asyncio.Future[Message] = loop.create_future()
-                self._waiting = _Waiting({frame.seq}, _setter(future))
-                self._deadline.arm(loop, future, loop.time() + deadline_s)
+                answers = self._answers(link)
+                self._waiting = _Waiting({frame.seq}, answers.take)
                 try:
                     self._send(link, frame, message)
-                    return await future
+                    return await answers.next(answers.now() + deadline_s)
                 except TimeoutError:
                     self.counters.timeouts += 1
                 finally:
-                    self._deadline.disarm()
                     self._waiting = None
             raise NoResponse(
                 f"no answer from the pump on {link.url} after {tries} tries{self._why()}"
             )
+
+    def _one_at_a_time(self, link: Link) -> AbstractAsyncContextManager[object]:
+        """Callers on the event loop queue for the line; a blocking link has one caller,
+        whose every call returns before the next."""
+        if link.blocking:
+            return contextlib.nullcontext()
+        if self._lock is None:
+            import asyncio
+
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    def _answers(self, link: Link) -> _Answers:
+        if link.blocking:
+            return _LineAnswers(cast("BlockingLink", link))
+        return _LoopAnswers(self._deadline)
 
     def _why(self) -> str:
         refused = self._copy_refused
@@ -248,13 +272,12 @@ class TransactionManager:
         if link is None:
             raise NoResponse("not connected")
         tries = READ_TRIES if self.retries is None else 1 + self.retries  # it changes nothing
-        async with self._lock:
+        async with self._one_at_a_time(link):
             self.session = None
-            loop = asyncio.get_running_loop()
             sent: dict[bytes, SessionOpenRequest] = {}
             seqs: set[int] = set()
-            answers: asyncio.Queue[Message] = asyncio.Queue()
-            self._waiting = _Waiting(seqs, answers.put_nowait)
+            answers = self._answers(link)
+            self._waiting = _Waiting(seqs, answers.take)
             best: tuple[int, SessionOpenRequest, SessionOpenResponse | Nak] | None = None
             try:
                 order: dict[bytes, int] = {}
@@ -272,10 +295,10 @@ class TransactionManager:
                     seqs.add(frame.seq)
                     deadline_s = self.deadline_for(encoded_length(frame), request)
                     self._send(link, frame, request)
-                    until = loop.time() + deadline_s
-                    while (left := until - loop.time()) > 0:
+                    until = answers.now() + deadline_s
+                    while answers.now() < until:
                         try:
-                            reply = await asyncio.wait_for(answers.get(), left)
+                            reply = await answers.next(until)
                         except TimeoutError:
                             break
                         if isinstance(reply, SessionOpenResponse):
@@ -292,7 +315,7 @@ class TransactionManager:
                             best = (rank, answered, reply)
                         if rank == attempt:
                             return best[1], best[2]
-                        until = loop.time() + deadline_s  # the pump is alive, only slow
+                        until = answers.now() + deadline_s  # the pump is alive, only slow
                     if best is not None:
                         return best[1], best[2]  # the latest try's answer was lost
                     self.counters.timeouts += 1
@@ -301,12 +324,65 @@ class TransactionManager:
             raise NoResponse(f"no answer from the pump on {link.url} after {tries} tries")
 
 
-def _setter(future: asyncio.Future[Message]) -> Callable[[Message], None]:
-    def take(reply: Message) -> None:
-        if not future.done():
-            future.set_result(reply)
+class _Answers(Protocol):
+    """The answers taken for the request in flight, in the order they came, and a wait for
+    the next: on the event loop, or reading a blocking link in this thread."""
 
-    return take
+    def now(self) -> float: ...
+
+    def take(self, reply: Message) -> None: ...
+
+    async def next(self, until: float) -> Message:
+        """The next answer; ``TimeoutError`` when none has come by ``until`` (``now``)."""
+        ...
+
+
+class _LoopAnswers:
+    def __init__(self, deadline: _Deadline) -> None:
+        import asyncio
+
+        self._loop = asyncio.get_running_loop()
+        self._deadline = deadline
+        self._taken: deque[Message] = deque()
+        self._wake: asyncio.Future[None] | None = None
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    def take(self, reply: Message) -> None:
+        self._taken.append(reply)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def next(self, until: float) -> Message:
+        while not self._taken:
+            self._wake = wake = self._loop.create_future()
+            self._deadline.arm(self._loop, wake, until)
+            try:
+                await wake
+            finally:
+                self._deadline.disarm()
+                self._wake = None
+        return self._taken.popleft()
+
+
+class _LineAnswers:
+    def __init__(self, link: BlockingLink) -> None:
+        self._link = link
+        self._taken: deque[Message] = deque()
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def take(self, reply: Message) -> None:
+        self._taken.append(reply)
+
+    async def next(self, until: float) -> Message:
+        while not self._taken:
+            if not self._link.receive(until):
+                raise TimeoutError
+        return self._taken.popleft()
 
 
 class _Deadline:
@@ -317,13 +393,13 @@ class _Deadline:
     again for it."""
 
     def __init__(self) -> None:
-        self._future: asyncio.Future[Message] | None = None
+        self._future: asyncio.Future[None] | None = None
         self._when = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def arm(
-        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Message], when: float
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], when: float
     ) -> None:
         self._future, self._when = future, when
         timer = self._timer

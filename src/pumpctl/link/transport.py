@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import os
-import time
 from collections.abc import Callable
 
 import serial
 import serial_asyncio_fast
 
 from pumpctl.link.errors import LinkError
-from pumpctl.link.timing import LineTiming
+from pumpctl.link.lines import port_error
+from pumpctl.link.receiver import FrameReceiver
+from pumpctl.link.timing import DEFAULT_BAUD, LineTiming
 from pumpctl.protocol.frames import Frame, StreamDecoder
 
-DEFAULT_BAUD = 115_200
+__all__ = ["DEFAULT_BAUD", "SerialLink"]
+
 INTER_BYTE_TIMEOUT_S = 0.05  # the least; a slower line waits longer (pumpctl.link.timing)
 
 
@@ -27,21 +27,11 @@ class _FrameProtocol(asyncio.Protocol):
         on_bytes: Callable[[bytes], None],
         inter_byte_timeout_s: float = INTER_BYTE_TIMEOUT_S,
     ) -> None:
-        self.decoder = StreamDecoder()
-        self.inter_byte_timeout_s = inter_byte_timeout_s
-        self._last_byte_s = 0.0
-        self._on_frame = on_frame
-        self._on_bytes = on_bytes
+        self.receiver = FrameReceiver(on_frame, on_bytes, inter_byte_timeout_s)
         self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
-        self._on_bytes(data)
-        now = time.monotonic()
-        if self.decoder.has_partial and now - self._last_byte_s > self.inter_byte_timeout_s:
-            self.decoder.reset()  # a stale partial frame is noise, not the start of a reply
-        self._last_byte_s = now
-        for frame in self.decoder.feed(data):
-            self._on_frame(frame)
+        self.receiver.feed(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
@@ -49,7 +39,9 @@ class _FrameProtocol(asyncio.Protocol):
 
 
 class SerialLink:
-    """An open serial line that delivers decoded frames to ``on_frame``."""
+    """An open serial line on the event loop that delivers decoded frames to ``on_frame``."""
+
+    blocking = False
 
     def __init__(self, transport: asyncio.Transport, protocol: _FrameProtocol, url: str) -> None:
         self._transport = transport
@@ -75,12 +67,7 @@ class SerialLink:
                 loop, lambda: protocol, url, baudrate=baud, exclusive=exclusive or None
             )
         except (serial.SerialException, OSError, ValueError) as error:
-            if exclusive and getattr(error, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK):
-                raise LinkError(
-                    f"port {url} is in use by another program (another programmer?): "
-                    "close it and try again"
-                ) from None
-            raise LinkError(f"cannot open port {url}: {_reason(error)}") from None
+            raise port_error(url, error, exclusive) from None
         port = getattr(transport, "serial", None)
         if port is not None and hasattr(port, "reset_input_buffer"):
             port.reset_input_buffer()  # bytes left from an earlier session are not ours
@@ -88,7 +75,7 @@ class SerialLink:
 
     @property
     def decoder(self) -> StreamDecoder:
-        return self._protocol.decoder
+        return self._protocol.receiver.decoder
 
     @property
     def is_closed(self) -> bool:
@@ -104,9 +91,3 @@ class SerialLink:
             self._transport.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._protocol.lost), 2.0)
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, OSError) and isinstance(error.errno, int):
-        return os.strerror(error.errno)
-    return str(error) or type(error).__name__
