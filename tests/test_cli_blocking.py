@@ -4,13 +4,18 @@ as text and as JSON, against the same simulator on a real pty."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+from pathlib import Path
 
 import pytest
 
-from pumpctl import cli_run
+from pumpctl import cli_common, cli_run
+from pumpctl.programmer import core
+from pumpctl.protocol.messages import SetRateRequest
 from pumpctl.testing.plugin import PumpUnderTest
-from tests.test_cli import assert_ok, env, pumpctl
+from tests.test_cli import assert_fails, assert_ok, env, pumpctl
 
 __all__ = ["env"]
 pytestmark = [pytest.mark.needs_simulator, pytest.mark.needs_pty]
@@ -43,3 +48,40 @@ def test_the_event_log_reads_the_same_on_a_blocking_link(
     assert blocking["events"][:-1] == on_the_loop["events"]
     assert blocking["events"][-1]["code"] == "SESSION_OPENED"
     assert blocking["next_index"] == on_the_loop["next_index"] + 1
+
+
+@pytest.mark.needs_process
+def test_status_on_a_blocking_link_settles_a_change_left_uncertain(
+    pump: PumpUnderTest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pump stops just as a set-rate goes out: the outcome is uncertain. It runs again
+    and executes the request waiting on its line; the next ``status`` (a blocking read)
+    reads the outcome back into the record."""
+    sim = pump.sim
+    assert sim is not None
+    stopped = contextlib.ExitStack()
+    sent: list[object] = []
+
+    def stop_the_pump_at_set_rate(direction: str, frame: object, message: object) -> None:
+        """Called as each frame goes out, before it is written."""
+        if direction == "tx" and isinstance(message, SetRateRequest) and not sent:
+            sent.append(message)
+            stopped.enter_context(sim.frozen())
+
+    monkeypatch.setattr(core, "RESOLVE_ROUNDS", 1)  # give up sooner: the suite's time
+    monkeypatch.setattr(cli_common, "trace", stop_the_pump_at_set_rate)
+    with stopped:
+        result = pumpctl(env, "--trace", "set-rate", "1.3", port=pump.port)
+    assert_fails(result, 4, "uncertain")
+    assert changes(Path(env["PUMPCTL_DB"])) == [(1_300_000, "uncertain")]
+    assert "Dose       1.3 mg/day" in assert_ok(pumpctl(env, "status", port=pump.port))
+    assert changes(Path(env["PUMPCTL_DB"])) == [(1_300_000, "applied")]
+
+
+def changes(db: Path) -> list[tuple[int, str]]:
+    connection = sqlite3.connect(db)
+    try:
+        rows = connection.execute("SELECT new_ng_per_day, outcome FROM changes ORDER BY id")
+        return [(int(n), str(o)) for n, o in rows.fetchall()]
+    finally:
+        connection.close()
