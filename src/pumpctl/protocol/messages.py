@@ -5,8 +5,6 @@ volumes are microlitres (µL), flows nanolitres per day (nL/day), times seconds 
 Unix epoch on the pump's clock (UTC).
 """
 
-from __future__ import annotations
-
 from enum import IntEnum
 from typing import Annotated, ClassVar
 
