@@ -19,8 +19,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import platformdirs
-
 from pumpctl.clinical import audit, schema
 from pumpctl.protocol.messages import EventCode, EventRecord
 
@@ -73,6 +71,8 @@ class RecordError(Exception):
 
 
 def default_path() -> Path:
+    import platformdirs  # not when PUMPCTL_DB or --db names the record
+
     return Path(platformdirs.user_data_dir("pumpctl")) / "clinical.db"
 
 
