@@ -26,6 +26,11 @@ READ_ONLY = ["textual", "pumpctl.tui", "pumpctl.report", "pumpctl.chart", "shtab
 READ_ONLY += ["pumpctl.cli_therapy", "pumpctl.cli_settings", "pumpctl.cli_record"]
 READ_ONLY += ["pumpctl.programmer.enrolment", "pumpctl.programmer.demand", "firmware_sim"]
 READ_ONLY += ["pumpctl.programmer.commands", "pumpctl.clinical.timeline"]
+# A read proposes no dose: no guard, no review, no programmer's rules (pumpctl.limits).
+READ_ONLY += ["pumpctl.clinical.guard", "pumpctl.programmer.review"]
+READ_ONLY += ["pumpctl.programmer.evidence", "pumpctl.limits"]
+# The record and the key store are named by the environment: no default place is looked up.
+READ_ONLY += ["platformdirs"]
 RUNS = {
     "--version": PARSER_ONLY,
     "--help": PARSER_ONLY,

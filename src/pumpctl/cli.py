@@ -34,6 +34,10 @@ ROOMS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the process is pumpctl's own, not a caller's
+        # No pydantic plugin: one would see every message to and from the pump, keys
+        # included (and looking for one reads every installed package's metadata).
+        os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
     token = json_mode.set(False)
     try:
         return _main(argv)

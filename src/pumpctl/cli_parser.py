@@ -9,7 +9,6 @@ tests/test_cli_lean.py holds them equal to their sources.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -46,6 +45,8 @@ def _did_you_mean(message: str) -> str:
     match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
     if match is None:
         return ""
+    import difflib  # a typo's alone
+
     choices = re.findall(r"'?([\w-]+)'?", match.group(2))
     close = difflib.get_close_matches(match.group(1), choices, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""

@@ -28,8 +28,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-import platformdirs
-
 from pumpctl.protocol.enrolment import IMPLANT_KEY_ID
 from pumpctl.protocol.session import KEY_LEN, Role
 
@@ -59,10 +57,11 @@ class KeystoreError(Exception):
 
 
 def default_keystore_path() -> Path:
-    return Path(
-        os.environ.get("PUMPCTL_KEYSTORE")
-        or Path(platformdirs.user_config_dir("pumpctl")) / "keys.json"
-    )
+    if os.environ.get("PUMPCTL_KEYSTORE"):
+        return Path(os.environ["PUMPCTL_KEYSTORE"])
+    import platformdirs  # only for the default place
+
+    return Path(platformdirs.user_config_dir("pumpctl")) / "keys.json"
 
 
 class Keystore:

@@ -17,14 +17,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import platformdirs
-
-from pumpctl.clinical import audit, schema, systemic
-from pumpctl.clinical.guard import DoseChange, Reading
-from pumpctl.clinical.systemic import SystemicEntry, SystemicError
+from pumpctl.clinical import audit, schema
 from pumpctl.protocol.messages import EventCode, EventRecord
+
+if TYPE_CHECKING:  # a read opens the record without the guard or the systemic opioids
+    from pumpctl.clinical import systemic
+    from pumpctl.clinical.guard import DoseChange, Reading
+    from pumpctl.clinical.systemic import SystemicEntry
 
 
 class ChangeOutcome(StrEnum):
@@ -70,6 +71,8 @@ class RecordError(Exception):
 
 
 def default_path() -> Path:
+    import platformdirs  # not when PUMPCTL_DB or --db names the record
+
     return Path(platformdirs.user_data_dir("pumpctl")) / "clinical.db"
 
 
@@ -308,6 +311,8 @@ class ClinicalRecord:
         return None if row is None else _event(row)
 
     def dose_changes(self, serial: str) -> list[DoseChange]:
+        from pumpctl.clinical.guard.inputs import DoseChange
+
         rows = self._db.execute(
             "SELECT idx, time_s, value_a, value_b FROM pump_events "
             "WHERE pump_serial = ? AND code IN (?, ?) ORDER BY idx",
@@ -331,6 +336,8 @@ class ClinicalRecord:
     ) -> Reading:
         """Log a reading at ``time_s`` (the record's timeline); ``taken_at_s`` when the score
         was taken earlier than it is logged (a phone follow-up, a score noted on paper)."""
+        from pumpctl.clinical.guard.inputs import Reading
+
         if not 0 <= score_tenths <= 100:
             raise ValueError("VAS is 0-10")
         if taken_at_s == time_s:
@@ -358,6 +365,8 @@ class ClinicalRecord:
         return Reading(taken_at_s, score_tenths, events_seen, logged_s=time_s)
 
     def readings(self, serial: str) -> list[Reading]:
+        from pumpctl.clinical.guard.inputs import Reading
+
         rows = self._db.execute(
             "SELECT time_s, score_tenths, events_seen, taken_at_s FROM readings "
             "WHERE pump_serial = ? ORDER BY id",
@@ -638,12 +647,16 @@ class ClinicalRecord:
     ) -> SystemicEntry:
         """Record that the patient takes ``amount_text`` of ``name`` from ``time_s`` on
         (replacing any earlier amount); checked first (``SystemicError``)."""
+        from pumpctl.clinical import systemic
+
         name, amount_text = systemic.normalise(name, amount_text)
         return self._systemic_row(serial, time_s, clinician, "set", name, amount_text)
 
     def stop_systemic_opioid(
         self, serial: str, time_s: int, name: str, *, clinician: str
     ) -> SystemicEntry:
+        from pumpctl.clinical import systemic
+
         name = systemic.drug(name).name
         return self._systemic_row(serial, time_s, clinician, "stop", name, "")
 
@@ -656,6 +669,9 @@ class ClinicalRecord:
         name: str,
         amount_text: str,
     ) -> SystemicEntry:
+        from pumpctl.clinical import systemic
+        from pumpctl.clinical.systemic import SystemicEntry, SystemicError
+
         with self._transaction() as db:
             last = db.execute(
                 "SELECT id, pump_serial, time_s, clinician, action, name, amount_text "
@@ -688,6 +704,8 @@ class ClinicalRecord:
         return SystemicEntry(entry_id, serial, time_s, clinician, action, name, amount_text)
 
     def systemic_entries(self, serial: str | None = None) -> list[SystemicEntry]:
+        from pumpctl.clinical.systemic import SystemicEntry
+
         query = (
             "SELECT id, pump_serial, time_s, clinician, action, name, amount_text "
             "FROM systemic_opioids"

@@ -18,14 +18,6 @@ from typing import TYPE_CHECKING
 from pumpctl.client import PumpClient, Resolution, ResolvedOutcome, new_request_id
 from pumpctl.clinical import crosscheck
 from pumpctl.clinical.crosscheck import Discrepancy
-from pumpctl.clinical.guard import (
-    GuardConfig,
-    GuardDecision,
-    Reading,
-    Verdict,
-    evaluate,
-    override_refusal,
-)
 from pumpctl.clinical.record import (
     RATE_ANSWERS,
     SETTLED_CHANGE_OUTCOMES,
@@ -36,7 +28,6 @@ from pumpctl.clinical.record import (
     CommandOutcome,
     RecordError,
 )
-from pumpctl.limits import above_max_dose
 from pumpctl.link.errors import LinkError, NoResponse, OutcomeUncertain, PumpError, PumpRefused
 from pumpctl.programmer.errors import (
     AppliedNotRecorded,
@@ -47,9 +38,7 @@ from pumpctl.programmer.errors import (
     ProgrammerRefusal,
     VerificationFailed,
 )
-from pumpctl.programmer.evidence import guard_inputs
 from pumpctl.programmer.interrogation import Context, Interrogation, Override
-from pumpctl.programmer.review import Confirmations, Review
 from pumpctl.protocol.messages import (
     Command,
     DemandBolusResponse,
@@ -69,8 +58,10 @@ from pumpctl.protocol.messages import (
 from pumpctl.protocol.roles import forbidden, may_send
 from pumpctl.units import format_amount
 
-if TYPE_CHECKING:  # a read (interrogate, status) loads no command's module
+if TYPE_CHECKING:  # a read (interrogate, status) loads no command's module, nor the guard
+    from pumpctl.clinical.guard import GuardConfig, GuardDecision, Reading
     from pumpctl.programmer.commands import TherapyCommand
+    from pumpctl.programmer.review import Confirmations, Review
 
 
 class Outcome(Enum):
@@ -196,7 +187,7 @@ class Programmer:
         if record is not None:
             record.programmer_id = client.programmer_id  # the audit trail names it
         self.clinician = clinician
-        self.guard_config = guard_config or GuardConfig()
+        self.guard_config = guard_config  # None: the guard's defaults
         self._in_flight: set[tuple[str, int]] = set()  # begun here, not yet answered
         # What the last sync settled: (id, outcome) of commands an earlier session left open.
         self.last_settled: list[tuple[int, str]] = []
@@ -456,6 +447,9 @@ class Programmer:
 
     def guard(self, seen: Interrogation, proposed_ng_per_day: int) -> GuardDecision:
         """The guard's decision on ``proposed`` from what the record holds now."""
+        from pumpctl.clinical.guard.rules import evaluate
+        from pumpctl.programmer.evidence import guard_inputs
+
         return evaluate(guard_inputs(self.record, seen, proposed_ng_per_day), self.guard_config)
 
     # --- the command path ----------------------------------------------------------------
@@ -501,6 +495,8 @@ class Programmer:
     def _evaluate(self, command: TherapyCommand, ctx: Context, *, note: bool) -> Plan:
         """The guard, the command's checks and its review: no I/O, so ``execute`` runs them
         again on what the plan saw and never trusts a plan it did not make."""
+        from pumpctl.limits import above_max_dose
+
         proposed = command.daily_dose_after(ctx.seen)
         current = ctx.seen.status.dose_ng_per_day
         increases = command.KIND == "bolus" or (proposed is not None and proposed > current)
@@ -527,6 +523,8 @@ class Programmer:
         self, ctx: Context, command: TherapyCommand, proposed: int, *, note: bool
     ) -> GuardDecision | None:
         """The guard on the daily dose ``proposed`` (a schedule's: its integral)."""
+        from pumpctl.clinical.guard.decision import Verdict, override_refusal
+
         seen = ctx.seen
         if note and proposed > seen.status.dose_ng_per_day:
             # The guard weighs the record's readings and changes only if the audit trail
@@ -587,6 +585,8 @@ class Programmer:
         sent), ``PumpRefused``, ``NotApplied``, ``OutcomeUncertain`` or ``VerificationFailed``,
         each recorded with the clinician's name.
         """
+        from pumpctl.programmer.review import Confirmations
+
         plan = self._evaluate(plan.command, plan.ctx, note=False)
         command, ctx, shown = plan.command, plan.ctx, plan.review
         given = confirmations or Confirmations()
@@ -796,6 +796,7 @@ class Programmer:
     ) -> RateChange:
         """Program a new daily dose against what the clinician saw (``believed``)."""
         from pumpctl.programmer.commands import SetRate
+        from pumpctl.programmer.review import Confirmations
 
         plan = await self.plan(SetRate(dose_ng_per_day, override), believed)
         result = await self.execute(plan, Confirmations(large_change=confirm_large_change))

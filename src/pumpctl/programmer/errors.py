@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pumpctl.clinical.guard import GuardDecision
+from typing import TYPE_CHECKING
+
 from pumpctl.link.errors import PumpError
-from pumpctl.programmer.review import Confirmation
 from pumpctl.protocol.messages import NakCode
+
+if TYPE_CHECKING:
+    from pumpctl.clinical.guard import GuardDecision
+    from pumpctl.programmer.review import Confirmation
 
 
 class ProgrammerRefusal(PumpError):

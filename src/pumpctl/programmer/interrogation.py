@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pumpctl.clinical.crosscheck import Discrepancy
-from pumpctl.clinical.guard import OverrideReason
 from pumpctl.protocol.messages import (
     AlarmCode,
     AlarmRecord,
@@ -17,6 +17,9 @@ from pumpctl.protocol.messages import (
     ScheduleResponse,
     StatusResponse,
 )
+
+if TYPE_CHECKING:
+    from pumpctl.clinical.guard import OverrideReason
 
 
 @dataclass(frozen=True)

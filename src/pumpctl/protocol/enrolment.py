@@ -7,8 +7,6 @@ the clinic to enrol and to recover, never revoked.
 
 from __future__ import annotations
 
-import socket
-
 from pumpctl.protocol.messages import PROGRAMMER_LABEL_MAX
 from pumpctl.protocol.session import Role
 
@@ -36,6 +34,8 @@ def label_problem(label: str) -> str | None:
 
 def default_label() -> str:
     """This computer's name as a programmer's label (clipped to the label's size)."""
+    import socket  # pairing's alone: a read's link is a serial line
+
     name = "".join(c for c in socket.gethostname() if c.isprintable()).strip()
     clipped = name.encode()[:PROGRAMMER_LABEL_MAX].decode(errors="ignore")
     return clipped or "programmer"
