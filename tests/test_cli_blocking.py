@@ -1,12 +1,18 @@
-"""The reads from the shell on a serial port wait on a blocking link, with no event loop
+"""The reads from the shell on a serial device wait on a blocking link, with no event loop
 (``pumpctl.link.blocking``): each prints the very bytes it prints on the event loop's link,
-as text and as JSON, against the same simulator on a real pty."""
+as text and as JSON, against the same simulator on a real pty. A network port keeps the
+event loop's link."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import select
+import socket
 import sqlite3
+import threading
+import tty
 from pathlib import Path
 
 import pytest
@@ -85,3 +91,56 @@ def changes(db: Path) -> list[tuple[int, str]]:
         return [(int(n), str(o)) for n, o in rows.fetchall()]
     finally:
         connection.close()
+
+
+def test_a_network_port_reads_the_pump_on_the_event_loop(
+    pump: PumpUnderTest, env: dict[str, str]
+) -> None:
+    """``socket://`` (a serial server on the network) is a URL: no blocking link for it."""
+    with TcpToPort(pump.port) as url:
+        out = assert_ok(pumpctl(env, "status", port=url))
+    assert "Dose       1.4 mg/day" in out
+
+
+class TcpToPort:
+    """A serial server on localhost: one TCP client at a time, its bytes to the device and
+    back."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return f"socket://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.listener.close()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            if not select.select([self.listener], [], [], 0.05)[0]:
+                continue
+            client, _ = self.listener.accept()
+            device = os.open(self.device, os.O_RDWR | os.O_NOCTTY)
+            tty.setraw(device)
+            try:
+                self._forward(client, device)
+            finally:
+                os.close(device)
+                client.close()
+
+    def _forward(self, client: socket.socket, device: int) -> None:
+        while not self.stop.is_set():
+            ready = select.select([client.fileno(), device], [], [], 0.05)[0]
+            if client.fileno() in ready:
+                data = client.recv(4096)
+                if not data:
+                    return
+                os.write(device, data)
+            if device in ready:
+                client.sendall(os.read(device, 4096))

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +59,7 @@ def probe(runs: dict[str, list[str]], env: dict[str, str]) -> dict[str, dict[str
     of its unwanted modules it imported."""
     run = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(runs)],
-        env={**os.environ, **env},
+        env=env,
         capture_output=True,
         text=True,
         check=True,
@@ -84,8 +83,8 @@ def test_each_command_line_imports_only_what_it_uses(tmp_path: Path) -> None:
 @pytest.mark.needs_simulator
 @pytest.mark.needs_pty
 def test_a_read_on_a_serial_port_starts_no_event_loop(pump: PumpUnderTest, tmp_path: Path) -> None:
-    """The reads wait on a blocking link: a whole session of them, the clinical record
-    settled and the answers printed, with no asyncio in the process."""
+    """The reads wait on a blocking link: a session, the reads and their answers printed,
+    one command after another, with no asyncio in the process."""
     env = {
         "PUMPCTL_DB": str(tmp_path / "clinical.db"),
         "PUMPCTL_KEYSTORE": str(pump.keys.path),

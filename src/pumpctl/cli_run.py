@@ -39,8 +39,9 @@ RECORD_COMMANDS |= {"opioids", "schedule", "periodic-bolus", "reconcile"}
 RECORD_COMMANDS |= {"programmers"}
 RECORD_COMMANDS |= {"demand-bolus", "demand-log"}
 RECORD_COMMANDS |= {"implant"}
-# Reads of a pump on a serial port: one request at a time and nothing to do while it is
-# answered, so they wait on a blocking link and the process starts no event loop.
+# Reads of a pump on a serial device: one request at a time and nothing to do while it is
+# answered, so they wait on a blocking link and the process starts no event loop. A URL
+# (``sim://``, pyserial's ``socket://`` and the like) keeps the event loop's link.
 BLOCKING_READS = {"identify", "status", "limits", "alarms", "events"}
 
 
@@ -56,11 +57,7 @@ def run(args: argparse.Namespace, room: ModuleType) -> Output:
 
 
 def _blocking(args: argparse.Namespace) -> bool:
-    if args.command not in BLOCKING_READS or args.sim or not args.port:
-        return False
-    from pumpctl.link.lines import is_memory_url
-
-    return not is_memory_url(args.port)
+    return args.command in BLOCKING_READS and not args.sim and "://" not in (args.port or "://")
 
 
 def failure_line(error: BaseException, args: argparse.Namespace) -> object:

@@ -1,14 +1,19 @@
-"""A serial line that waits for its answers in the calling thread, with no event loop.
+"""A serial device that waits for its answers in the calling thread, with no event loop.
 
 A read from the shell (``pumpctl status``) needs one request at a time and nothing else to
-do while it waits, so it opens its port this way: each frame goes out in one write, and the
-bytes that come back are read until the answer or its deadline. The transaction manager's
-waits on this link return without suspending, so the client's coroutines run to their end
-when driven once (``complete``) and the process never starts an event loop.
+do while it waits, so it opens its device this way: each frame is written as the line takes
+it (at once, unless the device's buffer is full), and what comes back is read until the
+answer or its deadline. The transaction manager's waits on this link return without
+suspending, so the client's coroutines run to their end when driven once (``complete``), and
+the process never starts an event loop.
+
+Only a device path is opened so (``/dev/ttyUSB0``, a pty): pyserial's URL handlers
+(``socket://``, ``rfc2217://``, ``spy://``) keep the event loop's link.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import time
@@ -25,16 +30,19 @@ from pumpctl.protocol.frames import Frame, StreamDecoder
 
 T = TypeVar("T")
 READ_SIZE = 4096  # more than the longest frame: one read takes an answer that has arrived
-WRITE_WAIT_S = 1.0  # for a full line buffer to drain (a pump that has stopped reading)
+WRITE_WAIT_S = 1.0  # for a frame to leave a full buffer (a pump that has stopped reading)
 
 
 class BlockingLink:
-    blocking = True
-
     def __init__(self, port: serial.Serial, receiver: FrameReceiver, url: str) -> None:
         self._port = port
         self._receiver = receiver
-        self._fd: int | None = getattr(port, "fd", None)  # a file descriptor, not a URL handler
+        assert port.fd is not None  # an open device
+        self._fd = port.fd
+        self._readable = select.poll()
+        self._readable.register(self._fd, select.POLLIN)
+        self._writable = select.poll()
+        self._writable.register(self._fd, select.POLLOUT)
         self._lost = False
         self.url = url
 
@@ -47,11 +55,18 @@ class BlockingLink:
         baud: int = DEFAULT_BAUD,
         *,
         exclusive: bool = True,
+        inter_byte_timeout_s: float | None = None,
     ) -> BlockingLink:
-        """Open ``url``; ``exclusive`` locks the port, as ``SerialLink.open`` does."""
-        receiver = FrameReceiver(on_frame, on_bytes, LineTiming(baud).inter_byte_timeout_s)
+        """Open the device ``url``; ``exclusive`` locks it, as ``SerialLink.open`` does. The
+        inter-byte timeout follows ``baud`` unless given."""
+        if "://" in url:
+            raise LinkError(f"cannot open port {url}: a blocking link takes a device path")
+        timing = LineTiming(baud)
+        receiver = FrameReceiver(
+            on_frame, on_bytes, inter_byte_timeout_s or timing.inter_byte_timeout_s
+        )
         try:
-            port = serial.serial_for_url(url, baudrate=baud, timeout=0, exclusive=exclusive or None)
+            port = serial.Serial(url, baudrate=baud, timeout=0, exclusive=exclusive or None)
         except (serial.SerialException, OSError, ValueError) as error:
             raise port_error(url, error, exclusive) from None
         port.reset_input_buffer()  # bytes left from an earlier session are not ours
@@ -66,65 +81,54 @@ class BlockingLink:
         return self._lost or not self._port.is_open
 
     def write(self, data: bytes) -> None:
-        """One write of the whole frame. A line that fails here is lost, as on the event
-        loop's link: the request then goes unanswered, and a command's outcome is uncertain."""
+        """The whole frame, as the line takes it: one write, unless the device's buffer is
+        full; then within ``WRITE_WAIT_S`` in all, or the rest is lost, as on a line that
+        loses bytes, and the request goes unanswered. A line that fails here is lost, as on
+        the event loop's link: a command's outcome is then uncertain."""
         if self.is_closed:
             raise LinkError(f"the line to {self.url} is closed")
+        view = memoryview(data)
+        give_up = time.monotonic() + WRITE_WAIT_S
         try:
-            if self._fd is None:
-                self._port.write(data)
-            else:
-                self._write_fd(self._fd, data)
-        except (serial.SerialException, OSError):
+            while view:
+                try:
+                    view = view[os.write(self._fd, view) :]
+                except BlockingIOError:
+                    left = give_up - time.monotonic()
+                    if left <= 0 or not self._writable.poll(_ms(left)):
+                        return
+        except OSError:
             self._lost = True
 
-    @staticmethod
-    def _write_fd(fd: int, data: bytes) -> None:
-        """One ``write`` for a frame, unless the line's buffer is full: then what is left
-        goes as the line drains, or (past ``WRITE_WAIT_S``) not at all, as on a line that
-        loses bytes, and the request goes unanswered."""
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(fd, view) :]
-            except BlockingIOError:
-                _, writable, _ = select.select([], [fd], [], WRITE_WAIT_S)
-                if not writable:
-                    return
-
     def receive(self, until: float) -> bool:
-        """Wait for bytes until ``until`` (``time.monotonic``) and hand them to the
-        receiver; False once that time has passed with none, or the line is lost."""
+        """Wait for bytes until ``until`` (``time.monotonic``) and hand them to the receiver.
+        False once that time has passed or the line is lost: the wait is over. True while it
+        may go on (bytes came, or the wait woke early)."""
         left = until - time.monotonic()
         if left <= 0 or self.is_closed:
             return False
-        if self._fd is None:
-            self._port.timeout = left
-            data = self._port.read(max(1, self._port.in_waiting))
-        else:
-            data = self._read_fd(self._fd, left)
-        if data:
-            self._receiver.feed(data)
-            return True
-        return not self._lost and time.monotonic() < until
-
-    def _read_fd(self, fd: int, left: float) -> bytes:
         try:
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                return b""
-            data = os.read(fd, READ_SIZE)
+            if not self._readable.poll(_ms(left)):
+                return False
+            data = os.read(self._fd, READ_SIZE)
         except BlockingIOError:
-            return b""
+            return True
         except OSError:  # the far end of a pty closed, an adapter pulled out
             self._lost = True
-            return b""
+            return False
         if not data:
             self._lost = True
-        return data
+            return False
+        self._receiver.feed(data)
+        return True
 
     async def close(self) -> None:
         self._port.close()
+
+
+def _ms(seconds: float) -> int:
+    """A poll timeout that never wakes before ``seconds`` have passed."""
+    return max(1, math.ceil(seconds * 1000))
 
 
 def complete(coroutine: Coroutine[Any, Any, T]) -> T:

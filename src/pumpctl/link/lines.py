@@ -34,16 +34,16 @@ async def open_link(
     blocking: bool = False,
 ) -> SerialLink | BlockingLink:
     """The link ``url`` names. A ``blocking`` link waits for its answers in the calling
-    thread, so nothing awaited on it ever suspends (``pumpctl.link.blocking``); the memory
-    link has no blocking kind and is opened on the loop."""
-    if is_memory_url(url):
-        from pumpctl.link.memory import MemoryLink
-
-        return await MemoryLink.open(url, on_frame, on_bytes, baud, exclusive=exclusive)
+    thread, so nothing awaited on it ever suspends (``pumpctl.link.blocking``); it takes a
+    device path, never a URL."""
     if blocking:
         from pumpctl.link.blocking import BlockingLink
 
         return BlockingLink.open(url, on_frame, on_bytes, baud, exclusive=exclusive)
+    if is_memory_url(url):
+        from pumpctl.link.memory import MemoryLink
+
+        return await MemoryLink.open(url, on_frame, on_bytes, baud, exclusive=exclusive)
     from pumpctl.link.transport import SerialLink
 
     return await SerialLink.open(url, on_frame, on_bytes, baud, exclusive=exclusive)

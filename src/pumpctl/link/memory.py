@@ -21,12 +21,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from pumpctl.link.errors import LinkError
-from pumpctl.link.lines import SCHEME, is_memory_url
+from pumpctl.link.lines import SCHEME
 from pumpctl.link.timing import DEFAULT_BAUD
 from pumpctl.link.transport import SerialLink, _FrameProtocol
 from pumpctl.protocol.frames import Frame
-
-__all__ = ["SCHEME", "MemoryLine", "MemoryLink", "is_memory_url", "register", "unregister"]
 
 
 class PumpEnd(Protocol):

@@ -17,8 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
+from pumpctl.link.blocking import BlockingLink
 from pumpctl.link.errors import NoResponse
 from pumpctl.link.timing import COMMAND_TRIES, READ_TRIES, SILENT_TRIES, LineTiming
 from pumpctl.protocol.codec import DecodeError, from_frame, to_frame
@@ -45,7 +46,6 @@ from pumpctl.protocol.session import NONCE_ECHO_LEN, AuthError, Direction, Sessi
 if TYPE_CHECKING:
     import asyncio
 
-    from pumpctl.link.blocking import BlockingLink
     from pumpctl.link.transport import SerialLink
 
     Link = SerialLink | BlockingLink
@@ -238,7 +238,7 @@ class TransactionManager:
     def _one_at_a_time(self, link: Link) -> AbstractAsyncContextManager[object]:
         """Callers on the event loop queue for the line; a blocking link has one caller,
         whose every call returns before the next."""
-        if link.blocking:
+        if isinstance(link, BlockingLink):
             return contextlib.nullcontext()
         if self._lock is None:
             import asyncio
@@ -247,8 +247,8 @@ class TransactionManager:
         return self._lock
 
     def _answers(self, link: Link) -> _Answers:
-        if link.blocking:
-            return _LineAnswers(cast("BlockingLink", link))
+        if isinstance(link, BlockingLink):
+            return _LineAnswers(link)
         return _LoopAnswers(self._deadline)
 
     def _why(self) -> str:
@@ -266,7 +266,9 @@ class TransactionManager:
         NAK to one of their sequence numbers; anything else on the line is dropped unread.
         The pump handles frames in order and its session is the one it opened last, so the
         answer taken is the one to the latest try: while answers to earlier tries keep coming
-        (a slow pump), the wait goes on. Returns the request answered and its answer.
+        (a slow pump), the wait goes on, but never past the time every try would take
+        unanswered, so that replaying an earlier answer cannot hold the handshake open.
+        Returns the request answered and its answer.
         """
         link = self.link
         if link is None:
@@ -282,6 +284,7 @@ class TransactionManager:
             try:
                 order: dict[bytes, int] = {}
                 heard = self.bytes_received
+                started = answers.now()
                 for attempt in range(tries):
                     if attempt >= SILENT_TRIES and self.bytes_received == heard:
                         tries = attempt  # not a byte back: a silent pump
@@ -294,8 +297,9 @@ class TransactionManager:
                     frame = to_frame(request, self._next_seq())
                     seqs.add(frame.seq)
                     deadline_s = self.deadline_for(encoded_length(frame), request)
+                    give_up = started + (tries + 1) * deadline_s
                     self._send(link, frame, request)
-                    until = answers.now() + deadline_s
+                    until = min(answers.now() + deadline_s, give_up)
                     while answers.now() < until:
                         try:
                             reply = await answers.next(until)
@@ -315,10 +319,14 @@ class TransactionManager:
                             best = (rank, answered, reply)
                         if rank == attempt:
                             return best[1], best[2]
-                        until = answers.now() + deadline_s  # the pump is alive, only slow
+                        # The pump is alive, only slow.
+                        until = min(answers.now() + deadline_s, give_up)
                     if best is not None:
                         return best[1], best[2]  # the latest try's answer was lost
                     self.counters.timeouts += 1
+                    if answers.now() >= give_up:
+                        tries = attempt + 1
+                        break
             finally:
                 self._waiting = None
             raise NoResponse(f"no answer from the pump on {link.url} after {tries} tries")

@@ -15,8 +15,6 @@ from pumpctl.link.receiver import FrameReceiver
 from pumpctl.link.timing import DEFAULT_BAUD, LineTiming
 from pumpctl.protocol.frames import Frame, StreamDecoder
 
-__all__ = ["DEFAULT_BAUD", "SerialLink"]
-
 INTER_BYTE_TIMEOUT_S = 0.05  # the least; a slower line waits longer (pumpctl.link.timing)
 
 
@@ -40,8 +38,6 @@ class _FrameProtocol(asyncio.Protocol):
 
 class SerialLink:
     """An open serial line on the event loop that delivers decoded frames to ``on_frame``."""
-
-    blocking = False
 
     def __init__(self, transport: asyncio.Transport, protocol: _FrameProtocol, url: str) -> None:
         self._transport = transport
@@ -70,7 +66,10 @@ class SerialLink:
             raise port_error(url, error, exclusive) from None
         port = getattr(transport, "serial", None)
         if port is not None and hasattr(port, "reset_input_buffer"):
-            port.reset_input_buffer()  # bytes left from an earlier session are not ours
+            # Bytes left from an earlier session are not ours; a network port (socket://)
+            # read by the transport itself has no buffer of its own to reset.
+            with contextlib.suppress(serial.SerialException):
+                port.reset_input_buffer()
         return cls(transport, protocol, url)
 
     @property
