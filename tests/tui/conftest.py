@@ -1,7 +1,8 @@
 """Helpers for driving the terminal programmer with Textual's Pilot against the simulator.
 
-Every app here runs the built-in simulator on a pty with a frozen pump clock, a fixed
-serial number and a fixed wall clock, and polls too rarely to interfere with a test.
+Every app here runs the built-in simulator (in this process, on the memory link) with a
+frozen pump clock, a fixed serial number and a fixed wall clock, and polls too rarely to
+interfere with a test.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, ProgressBar, Static
 
@@ -24,7 +27,33 @@ SEVERITY_STYLE = {
 }
 
 
-class KeyFooter(Footer):
+class SteadyFooter(Footer):
+    """Textual's footer, its keys rebuilt only when what they show has changed.
+
+    Textual rebuilds every key of the footer whenever a screen's bindings are refreshed:
+    each dialog opened or closed, each change of focus, mostly with every key as it was. The
+    rebuild is the costliest part of opening a dialog at 80×24.
+    """
+
+    _shown: tuple[object, ...] | None = None
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        if self.is_attached and screen is self.screen and screen.app.app_focus:
+            shown = _keys_shown(screen)
+            if self._bindings_ready and shown == self._shown:
+                return
+            self._shown = shown
+        super().bindings_changed(screen)
+
+
+def _keys_shown(screen: Screen[Any]) -> tuple[object, ...]:
+    return tuple(
+        (key, b.key, b.key_display, b.description, b.action, b.show, b.group, enabled, tip)
+        for key, (_, b, enabled, tip) in screen.active_bindings.items()
+    )
+
+
+class KeyFooter(SteadyFooter):
     """The footer on two rows, so every key of the dashboard fits at 80 columns.
 
     Textual's footer is one row wide: at 80×24 it cut the dashboard's keys off after

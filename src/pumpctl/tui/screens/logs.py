@@ -9,12 +9,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from pumpctl.clinical.scores import format_vas
 from pumpctl.display import pump_minute as pump_time
 from pumpctl.protocol.messages import EventCode, EventRecord
 from pumpctl.text import printable
+from pumpctl.tui.widgets import SteadyFooter
 from pumpctl.units import format_amount, format_concentration, format_flow, format_volume
 
 # The record keeps wire integers; a person reads them in the drug's unit (longest first).
@@ -65,7 +66,7 @@ class EventLogScreen(Screen[None]):
         note = f" ({self.overflow} older events overwritten)" if self.overflow else ""
         yield Static(f"Pump event log: {len(self.events)} events{note}", classes="title")
         yield DataTable(id="events", zebra_stripes=True, cursor_type="row")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -102,7 +103,7 @@ class AuditScreen(Screen[None]):
         yield Header()
         yield Static(self.verdict, classes="title")
         yield DataTable(id="audit", zebra_stripes=True, cursor_type="row")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
