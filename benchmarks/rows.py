@@ -223,7 +223,9 @@ def modbus_peer(n: int) -> list[Row]:
 
 
 def cli_status(n: int) -> list[Row]:
-    """``pumpctl status`` as a whole process, each run beside a ``python -c pass``."""
+    """``pumpctl status`` as a whole process, each run beside a ``python -c pass`` and beside
+    a process that only imports pydantic and the wire's message models: the least any read
+    built on those models costs."""
     sim = SimulatorProcess().start()
     record = tempfile.TemporaryDirectory()  # never this machine's own clinical record
     # Without bytecode (PYTHONDONTWRITEBYTECODE) every run would time Python's compiler.
@@ -239,23 +241,39 @@ def cli_status(n: int) -> list[Row]:
         subprocess.run(command, env=env, check=True, capture_output=True)
         return time.perf_counter() - start
 
-    rounds: dict[str, list[list[float]]] = {"status": [], "floor": []}
+    commands = {
+        "status": [str(BIN / "pumpctl"), "status"],
+        "models": [sys.executable, "-c", "import pumpctl.protocol.messages"],
+        "floor": [sys.executable, "-c", "pass"],
+    }
+    rounds: dict[str, list[list[float]]] = {name: [] for name in commands}
     try:
-        timed([str(BIN / "pumpctl"), "status"])  # its bytecode cached, as a user's would be
+        for command in commands.values():
+            timed(command)  # bytecode cached, as a user's would be
         for _ in range(n):
-            rounds["status"].append([timed([str(BIN / "pumpctl"), "status"])])
-            rounds["floor"].append([timed([sys.executable, "-c", "pass"])])
+            for name, command in commands.items():
+                rounds[name].append([timed(command)])
     finally:
         sim.cleanup()
         record.cleanup()
+    floor = Timing.of_rounds(rounds["floor"])
     return [
         Row(
             "pumpctl status, whole process",
             Timing.of_rounds(rounds["status"]),
             "python -c pass",
-            Timing.of_rounds(rounds["floor"]),
+            floor,
             "≤ 2× floor",
-        )
+            "on a pty, no event loop",
+        ),
+        Row(
+            "pydantic and the wire's models, imported",
+            Timing.of_rounds(rounds["models"]),
+            "python -c pass",
+            floor,
+            "",
+            "the least a read on those models costs",
+        ),
     ]
 
 

@@ -10,11 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = (
     "STATUS round trip",
+    "STATUS round trip, blocking link",
     "SET_RATE round trip",
     "STATUS via pty forwarder",
     "Event log read",
     "365 simulated days",
     "pumpctl status, whole process",
+    "pydantic and the wire's models, imported",
     "TUI start to first dashboard",
     "TUI key to verified dose",
     "TUI confirm to verified dose drawn",
