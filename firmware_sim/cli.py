@@ -5,27 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import sqlite3
 import sys
-import tempfile
-import threading
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
-from types import FrameType
+from typing import TYPE_CHECKING
 
-from firmware_sim.control import ControlClient, ControlServer, parse_duration_ms
-from firmware_sim.faults import FaultyLine, LineFaults
-from firmware_sim.model.library import DrugLibrary, default_library
-from firmware_sim.pairing import pair
-from firmware_sim.server import PtyServer
-from firmware_sim.simulator import InitialProgram, Simulator
-from firmware_sim.store import NoPumpMemory, NvError
-from pumpctl.completion import SHELLS, completion_script
-from pumpctl.keystore import Keystore, KeystoreError
-from pumpctl.protocol.session import Role
-from pumpctl.units import UnitError, format_volume, parse_amount_ng, parse_volume_ul
+from pumpctl.cli_parser import VersionAction
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from firmware_sim.model.library import DrugLibrary
+    from firmware_sim.simulator import InitialProgram
+
+# Each command imports what it uses, when it runs: `pumpsim ctl advance 1d` and `--help`
+# start no simulator and load no message models.
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -39,7 +32,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         "shell completion: pumpsim completion bash|zsh",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"pumpsim {version('pumpctl')}")
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     parser.add_argument("--pty", action="store_true", required=True, help="serve on a new pty")
     parser.add_argument("--state", type=Path, help="NV memory file (kept across restarts)")
     parser.add_argument(
@@ -120,6 +113,8 @@ START_DEFAULTS = {
 
 
 def _library(args: argparse.Namespace) -> DrugLibrary:
+    from firmware_sim.model.library import DrugLibrary, default_library
+
     if args.library is None:
         return default_library()
     try:
@@ -132,6 +127,9 @@ def _library(args: argparse.Namespace) -> DrugLibrary:
 
 
 def _program(args: argparse.Namespace, library: DrugLibrary) -> InitialProgram:
+    from firmware_sim.simulator import InitialProgram
+    from pumpctl.units import parse_amount_ng, parse_volume_ul
+
     limits = library.limits_for(args.drug)
     unit = limits.display_unit
     default_concentration, default_dose = START_DEFAULTS.get(args.drug, (None, None))
@@ -178,6 +176,21 @@ def check_options(args: argparse.Namespace) -> None:
 
 def serve(argv: list[str]) -> int:
     args = _serve_parser().parse_args(argv)
+    import signal
+    import sqlite3
+    import tempfile
+    import threading
+
+    from firmware_sim.control import ControlServer
+    from firmware_sim.faults import FaultyLine, LineFaults
+    from firmware_sim.pairing import pair
+    from firmware_sim.server import PtyServer
+    from firmware_sim.simulator import Simulator
+    from firmware_sim.store import NoPumpMemory, NvError
+    from pumpctl.keystore import Keystore, KeystoreError
+    from pumpctl.protocol.session import Role
+    from pumpctl.units import UnitError
+
     scratch = None
     state_path = args.state
     if state_path is None:
@@ -288,6 +301,11 @@ def _write_key(path: str, key_hex: str) -> int:
 
 def ctl(argv: list[str]) -> int:
     args = _ctl_parser().parse_args(argv)
+    from datetime import UTC, datetime
+
+    from firmware_sim.control import ControlClient, parse_duration_ms
+    from pumpctl.units import format_volume
+
     try:
         client = ControlClient(args.control)
     except OSError as error:
@@ -322,6 +340,8 @@ def ctl(argv: list[str]) -> int:
 
 def _completion_parser() -> argparse.ArgumentParser:
     """Both programs in one, for the completion script: serving options and ``ctl ...``."""
+    from pumpctl.completion import SHELLS
+
     parser = argparse.ArgumentParser(prog="pumpsim", parents=[_serve_parser()], add_help=False)
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("ctl", parents=[_ctl_parser()], add_help=False, help="control a simulator")
@@ -331,6 +351,8 @@ def _completion_parser() -> argparse.ArgumentParser:
 
 
 def completion(argv: list[str]) -> int:
+    from pumpctl.completion import SHELLS, completion_script
+
     parser = argparse.ArgumentParser(
         prog="pumpsim completion", description="Print the shell completion script."
     )
@@ -341,6 +363,10 @@ def completion(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the process is pumpsim's own, not a caller's
+        # No pydantic plugin: one would see every message to and from the pump, keys
+        # included (and looking for one reads every installed package's metadata).
+        os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ctl"]:
         return ctl(argv[1:])

@@ -14,12 +14,10 @@ import re
 import socket
 import socketserver
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from firmware_sim.pairing import pair
-from firmware_sim.simulator import Simulator
-from pumpctl.keystore import Keystore, KeystoreError
-from pumpctl.protocol.session import Role
+if TYPE_CHECKING:
+    from firmware_sim.simulator import Simulator
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -34,6 +32,12 @@ def parse_duration_ms(text: str) -> int:
 
 
 def execute(simulator: Simulator, request: dict[str, Any]) -> dict[str, Any]:
+    """One request on the debug port. The simulator's side only: the client (``pumpsim
+    ctl``) imports none of this."""
+    from firmware_sim.pairing import pair
+    from pumpctl.keystore import Keystore, KeystoreError
+    from pumpctl.protocol.session import Role
+
     op = request.get("op")
     try:
         if op == "advance":

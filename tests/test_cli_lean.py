@@ -129,3 +129,36 @@ def test_a_command_built_when_chosen_reads_as_the_manual_page_shows(
         with pytest.raises(SystemExit):
             cli_parser.build_parser(on_demand=True).parse_args([*name.split(), "--help"])
         assert capsys.readouterr().out == sub.format_help(), name
+
+
+PUMPSIM_PROBE = """
+import contextlib, io, json, sys
+from firmware_sim.cli import main
+found = {}
+for line in json.loads(sys.argv[1]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            code = main(line.split())
+        except SystemExit as exit_:
+            code = exit_.code
+    found[line] = code
+unwanted = ("pydantic", "firmware_sim.simulator", "pumpctl.protocol.messages", "sqlite3")
+print(json.dumps([found, [m for m in unwanted if m in sys.modules]]))
+"""
+
+
+def test_pumpsim_control_and_help_start_no_simulator(tmp_path: Path) -> None:
+    """``pumpsim ctl`` talks to a running simulator over a socket: it loads neither the
+    simulator nor the message models, nor does ``--version`` or ``--help``."""
+    lines = ["--version", "--help", f"ctl --control {tmp_path / 'none.ctl'} advance 1d"]
+    run = subprocess.run(
+        [sys.executable, "-c", PUMPSIM_PROBE, json.dumps(lines)],
+        env={},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    codes, loaded = json.loads(run.stdout)
+    assert codes == {lines[0]: 0, lines[1]: 0, lines[2]: 2}  # no simulator at that socket
+    assert loaded == []

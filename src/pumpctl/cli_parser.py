@@ -52,7 +52,7 @@ def _did_you_mean(message: str) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-class _Version(argparse.Action):
+class VersionAction(argparse.Action):
     """``--version``: looked up only when asked for, so no command pays for it."""
 
     def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
@@ -156,7 +156,7 @@ def build_parser(*, on_demand: bool = False) -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="pumpctl", description="Clinician programmer for intrathecal drug pumps."
     )
-    parser.add_argument("--version", action=_Version, help="print the version and exit")
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     _global_options(parser, suppress=False)
     common = _OneLineParser(add_help=False)
     _global_options(common, suppress=True)
