@@ -234,6 +234,7 @@ def cli_status(n: int) -> list[Row]:
         "PUMPCTL_PORT": sim.port,
         "PUMPCTL_KEYSTORE": str(sim.keystore_path),
         "PUMPCTL_DB": str(Path(record.name) / "clinical.db"),
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as pumpctl's own process has it
     }
 
     def timed(command: list[str]) -> float:

@@ -123,7 +123,7 @@ def test_replayed_answers_to_an_earlier_try_cannot_hold_a_handshake_open(
     """The far end answers the first SESSION_OPEN only once the second is out, then replays
     that answer without end. The answer is taken when every try's time is up, not when the
     replaying stops."""
-    manager = TransactionManager(deadline_s=0.02, retries=2)
+    manager = TransactionManager(deadline_s=0.2, retries=2)
     manager.link = BlockingLink.open(far_end.port, manager.on_frame, manager.on_bytes)
     replaying, stop, gave_up = threading.Event(), threading.Event(), threading.Event()
     replayer = threading.Thread(
@@ -185,6 +185,51 @@ def test_a_pump_that_stops_reading_cannot_hold_a_write(
     assert not link.is_closed
     assert far_end.read()  # what the line took
     complete(link.close())
+
+
+def test_a_pump_that_reads_slowly_cannot_hold_a_write(
+    far_end: FarEnd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit is on the whole frame, not on each wait for the line to drain."""
+    monkeypatch.setattr(blocking, "WRITE_WAIT_S", 0.2)
+    link = BlockingLink.open(far_end.port, lambda frame: None)
+    taken = bytearray()
+    done = threading.Event()
+
+    def read_slowly() -> None:  # 256 bytes every 5 ms: 1 MiB would take 20 s
+        while not done.wait(0.005):
+            if select.select([far_end.fd], [], [], 0)[0]:
+                taken.extend(os.read(far_end.fd, 256))
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    try:
+        link.write(bytes(1 << 20))
+    finally:
+        done.set()
+        reader.join()
+    assert 0 < len(taken) < 1 << 19  # given up on long before the line took it all
+    complete(link.close())
+
+
+def test_a_handshake_gives_up_when_the_line_takes_its_tries_too_slowly(
+    far_end: FarEnd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each try stalls on a full line for longer than all the tries may take: after the
+    first, none is sent (none of them waited for) and the failure says one try went out."""
+    link = BlockingLink.open(far_end.port, lambda frame: None)
+    monkeypatch.setattr(blocking, "WRITE_WAIT_S", 0.01)
+    link.write(bytes(1 << 20))  # the line is full; the far end reads nothing
+    monkeypatch.setattr(blocking, "WRITE_WAIT_S", 0.1)
+    complete(link.close())
+    manager = TransactionManager(deadline_s=0.02, retries=2)
+    manager.link = BlockingLink.open(far_end.port, manager.on_frame, manager.on_bytes)
+    nonces = iter(bytes([n]) * NONCE_LEN for n in range(1, 10))
+    with pytest.raises(NoResponse, match=r"after 1 try$"):
+        complete(
+            manager.handshake(lambda: SessionOpenRequest(role=1, programmer_nonce=next(nonces)))
+        )
+    assert manager.counters.retransmissions == 0
 
 
 @pytest.mark.parametrize("url", ["socket://127.0.0.1:7", "sim://a-pump", "loop://"])

@@ -41,7 +41,8 @@ RECORD_COMMANDS |= {"demand-bolus", "demand-log"}
 RECORD_COMMANDS |= {"implant"}
 # Reads of a pump on a serial device: one request at a time and nothing to do while it is
 # answered, so they wait on a blocking link and the process starts no event loop. A URL
-# (``sim://``, pyserial's ``socket://`` and the like) keeps the event loop's link.
+# (``sim://``, pyserial's ``socket://`` and the like), or a system without the blocking
+# link, keeps the event loop's link.
 BLOCKING_READS = {"identify", "status", "limits", "alarms", "events"}
 
 
@@ -57,7 +58,11 @@ def run(args: argparse.Namespace, room: ModuleType) -> Output:
 
 
 def _blocking(args: argparse.Namespace) -> bool:
-    return args.command in BLOCKING_READS and not args.sim and "://" not in (args.port or "://")
+    if args.command not in BLOCKING_READS or args.sim or "://" in (args.port or "://"):
+        return False
+    from pumpctl.link.blocking import SUPPORTED
+
+    return SUPPORTED
 
 
 def failure_line(error: BaseException, args: argparse.Namespace) -> object:

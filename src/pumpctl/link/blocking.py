@@ -7,8 +7,8 @@ answer or its deadline. The transaction manager's waits on this link return with
 suspending, so the client's coroutines run to their end when driven once (``complete``), and
 the process never starts an event loop.
 
-Only a device path is opened so (``/dev/ttyUSB0``, a pty): pyserial's URL handlers
-(``socket://``, ``rfc2217://``, ``spy://``) keep the event loop's link.
+Only a device path on Linux is opened so (``/dev/ttyUSB0``, a pty): pyserial's URL handlers
+(``socket://``, ``rfc2217://``, ``spy://``) and other systems keep the event loop's link.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import select
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -29,6 +30,8 @@ from pumpctl.link.timing import DEFAULT_BAUD, LineTiming
 from pumpctl.protocol.frames import Frame, StreamDecoder
 
 T = TypeVar("T")
+# poll(2) on a serial device: Linux. (macOS's poll does not take devices; Windows has none.)
+SUPPORTED = sys.platform.startswith("linux")
 READ_SIZE = 4096  # more than the longest frame: one read takes an answer that has arrived
 WRITE_WAIT_S = 1.0  # for a frame to leave a full buffer (a pump that has stopped reading)
 
@@ -61,10 +64,11 @@ class BlockingLink:
         inter-byte timeout follows ``baud`` unless given."""
         if "://" in url:
             raise LinkError(f"cannot open port {url}: a blocking link takes a device path")
-        timing = LineTiming(baud)
-        receiver = FrameReceiver(
-            on_frame, on_bytes, inter_byte_timeout_s or timing.inter_byte_timeout_s
-        )
+        if not SUPPORTED:
+            raise LinkError(f"cannot open port {url}: no blocking link on {sys.platform}")
+        if inter_byte_timeout_s is None:
+            inter_byte_timeout_s = LineTiming(baud).inter_byte_timeout_s
+        receiver = FrameReceiver(on_frame, on_bytes, inter_byte_timeout_s)
         try:
             port = serial.Serial(url, baudrate=baud, timeout=0, exclusive=exclusive or None)
         except (serial.SerialException, OSError, ValueError) as error:

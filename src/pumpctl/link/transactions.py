@@ -232,7 +232,7 @@ class TransactionManager:
                 finally:
                     self._waiting = None
             raise NoResponse(
-                f"no answer from the pump on {link.url} after {tries} tries{self._why()}"
+                f"no answer from the pump on {link.url} after {_tries(tries)}{self._why()}"
             )
 
     def _one_at_a_time(self, link: Link) -> AbstractAsyncContextManager[object]:
@@ -285,9 +285,13 @@ class TransactionManager:
                 order: dict[bytes, int] = {}
                 heard = self.bytes_received
                 started = answers.now()
+                give_up: float | None = None
                 for attempt in range(tries):
                     if attempt >= SILENT_TRIES and self.bytes_received == heard:
                         tries = attempt  # not a byte back: a silent pump
+                        break
+                    if give_up is not None and answers.now() >= give_up:
+                        tries = attempt  # every try's time is up (a line slow to take them)
                         break
                     if attempt:
                         self.counters.retransmissions += 1
@@ -297,7 +301,8 @@ class TransactionManager:
                     frame = to_frame(request, self._next_seq())
                     seqs.add(frame.seq)
                     deadline_s = self.deadline_for(encoded_length(frame), request)
-                    give_up = started + (tries + 1) * deadline_s
+                    if give_up is None:
+                        give_up = started + (tries + 1) * deadline_s
                     self._send(link, frame, request)
                     until = min(answers.now() + deadline_s, give_up)
                     while answers.now() < until:
@@ -324,12 +329,13 @@ class TransactionManager:
                     if best is not None:
                         return best[1], best[2]  # the latest try's answer was lost
                     self.counters.timeouts += 1
-                    if answers.now() >= give_up:
-                        tries = attempt + 1
-                        break
             finally:
                 self._waiting = None
-            raise NoResponse(f"no answer from the pump on {link.url} after {tries} tries")
+            raise NoResponse(f"no answer from the pump on {link.url} after {_tries(tries)}")
+
+
+def _tries(count: int) -> str:
+    return "1 try" if count == 1 else f"{count} tries"
 
 
 class _Answers(Protocol):

@@ -35,14 +35,21 @@ class SteadyFooter(Footer):
     rebuild is the costliest part of opening a dialog at 80×24.
     """
 
-    _shown: tuple[object, ...] | None = None
+    _shown: tuple[object, ...] | None = None  # the keys as last drawn
+
+    def compose(self) -> ComposeResult:
+        if self._bindings_ready:
+            self._shown = _keys_shown(self.screen)
+        yield from super().compose()
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
-        if self.is_attached and screen is self.screen and screen.app.app_focus:
-            shown = _keys_shown(screen)
-            if self._bindings_ready and shown == self._shown:
-                return
-            self._shown = shown
+        if (
+            self._bindings_ready
+            and self.is_attached
+            and screen is self.screen
+            and _keys_shown(screen) == self._shown
+        ):
+            return
         super().bindings_changed(screen)
 
 

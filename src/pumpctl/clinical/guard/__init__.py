@@ -88,3 +88,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
     globals()[name] = value  # looked up once
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})  # the names looked up on first use too
