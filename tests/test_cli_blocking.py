@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pumpctl import cli_common, cli_run
+from pumpctl.link import timing
 from pumpctl.programmer import core
 from pumpctl.protocol.messages import SetRateRequest
 from pumpctl.testing.plugin import PumpUnderTest
@@ -74,7 +75,9 @@ def test_status_on_a_blocking_link_settles_a_change_left_uncertain(
             sent.append(message)
             stopped.enter_context(sim.frozen())
 
-    monkeypatch.setattr(core, "RESOLVE_ROUNDS", 1)  # give up sooner: the suite's time
+    # Give up sooner (the suite's time): one round of reading back, short deadlines.
+    monkeypatch.setattr(core, "RESOLVE_ROUNDS", 1)
+    monkeypatch.setattr(timing, "HANDLING_S", 0.05)
     monkeypatch.setattr(cli_common, "trace", stop_the_pump_at_set_rate)
     with stopped:
         result = pumpctl(env, "--trace", "set-rate", "1.3", port=pump.port)
