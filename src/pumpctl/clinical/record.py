@@ -769,13 +769,14 @@ class ClinicalRecord:
     def _check_changes(self, entries: list[dict[str, Any]], answers: _Answers) -> str | None:
         requested: dict[Any, dict[str, Any]] = {}
         answered: dict[Any, tuple[Any, Any]] = {}
-        for entry in entries:
-            action = str(entry.get("action", ""))
+        for entry in entries:  # each with an action "change-..." (_by_kind)
+            action: str = entry["action"]
             data = entry.get("data", {})
             if action == "change-requested":
                 requested[data.get("change_id")] = entry
-            elif action.startswith("change-"):
+            else:
                 answered[data.get("change_id")] = (action[len("change-") :], data.get("detail"))
+        rate_event = answers.first_rate_row
         rows = self._db.execute(
             "SELECT id, pump_serial, time_s, clinician, old_ng_per_day, new_ng_per_day, "
             "request_id, override_reason, override_note, outcome, detail FROM changes "
@@ -801,12 +802,12 @@ class ClinicalRecord:
             )
             if row[1:] != expected:
                 return f"change {row[0]} differs from its audit entries"
-            event = answers.first(row[1], row[6], rate_only=True)
+            event = rate_event(row[1], row[6])
             if event is not None:
-                applied = event.code == EventCode.RATE_CHANGED
+                applied = event[2] == EventCode.RATE_CHANGED
                 settled = row[9] in SETTLED_CHANGE_OUTCOMES
                 if applied != (row[9] == ChangeOutcome.APPLIED) and settled:
-                    return _disagreement(f"change {row[0]}", row[9], event)
+                    return _disagreement(f"change {row[0]}", row[9], _EventRow._make(event[:7]))
             if row[9] == ChangeOutcome.APPLIED and event is None:
                 return (
                     f"change {row[0]} is recorded as applied but its pump event is missing "
@@ -977,8 +978,13 @@ class _Answers:
             if row[2] in rate_codes:
                 first_rate(key, row)
 
-    def first(self, serial: str, request_id: str, *, rate_only: bool = False) -> _EventRow | None:
-        row = (self._rate if rate_only else self._any).get((serial, request_id))
+    def first_rate_row(self, serial: str, request_id: str) -> tuple[Any, ...] | None:
+        """The first answer to a SET_RATE as its row holds it (the code third), for the
+        check of every change, which looks at the code alone unless they disagree."""
+        return self._rate.get((serial, request_id))
+
+    def first(self, serial: str, request_id: str) -> _EventRow | None:
+        row = self._any.get((serial, request_id))
         return None if row is None else _EventRow._make(row[:7])
 
 
