@@ -25,6 +25,7 @@ from textual.app import App
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Static
+from textual.widgets._footer import FooterKey
 from textual.worker import WorkerState
 
 from firmware_sim.simulator import InitialProgram
@@ -111,7 +112,8 @@ async def connected(pilot: Pilot[Any]) -> PumpApp:
 def _drawn(app: PumpApp) -> bool:
     panels = ("#therapy", "#reservoir", "#chart", "#alarms", "#statusline")
     laid_out = all(app.query_one(p).region.height > 0 for p in panels)
-    return laid_out and "link OK" in text_of(app, "#statusline")
+    keys = bool(app.screen.query(FooterKey))  # the footer builds its keys a refresh later
+    return laid_out and keys and "link OK" in text_of(app, "#statusline")
 
 
 async def on_screen(pilot: Pilot[Any], kind: type) -> Any:
