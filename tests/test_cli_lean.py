@@ -162,3 +162,20 @@ def test_pumpsim_control_and_help_start_no_simulator(tmp_path: Path) -> None:
     codes, loaded = json.loads(run.stdout)
     assert codes == {lines[0]: 0, lines[1]: 0, lines[2]: 2}  # no simulator at that socket
     assert loaded == []
+
+
+@pytest.mark.parametrize(
+    "package", ["pumpctl.protocol", "pumpctl.programmer", "pumpctl.clinical.guard"]
+)
+def test_each_name_a_lazy_package_offers_is_found(package: str) -> None:
+    """The packages that import a name's module when it is first asked for offer exactly
+    the names they list, each found in its module."""
+    import importlib
+
+    module = importlib.import_module(package)
+    assert set(module.__all__) <= set(dir(module))  # before any is looked up, too
+    for name in module.__all__:
+        value = getattr(module, name)
+        assert value is not None, name
+    with pytest.raises(AttributeError):
+        module.no_such_name  # noqa: B018

@@ -166,7 +166,7 @@ class PumpClient:
         ``url`` is a pyserial port or URL, or ``sim://NAME`` for a simulator in this
         process (``pumpctl.link.memory``). Deadlines and retries follow ``baud`` and the
         request (``pumpctl.link.timing``) unless ``deadline_s`` or ``retries`` fix them;
-        ``exclusive`` locks the port against a second programmer. On a serial port,
+        ``exclusive`` locks the port against a second programmer. On a serial device (Linux),
         ``blocking`` waits for answers in this thread: every call then returns without
         suspending, and may be driven without an event loop (``pumpctl.link.blocking``)."""
         timing = LineTiming(None if is_memory_url(url) else baud)

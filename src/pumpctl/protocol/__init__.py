@@ -57,3 +57,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     globals()[name] = value  # looked up once
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})  # the names looked up on first use too
