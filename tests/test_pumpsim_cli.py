@@ -71,8 +71,12 @@ def start() -> Iterator[Start]:
     yield run
     for process in processes:
         if process.poll() is None:
+            process.terminate()  # an orderly stop removes a scratch memory (no --state)
+        try:
+            process.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
             process.kill()
-        process.communicate(timeout=TIMEOUT_S)
+            process.communicate(timeout=TIMEOUT_S)
 
 
 def stop(process: subprocess.Popen[str], signum: int = signal.SIGTERM) -> tuple[int, str]:
@@ -90,15 +94,20 @@ def wait_until_serving(port: str) -> None:
 def ctl(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
     """``pumpsim ctl ARGS``: its ``main`` in this process (the simulator it controls is a
     process of its own all the same), or with ``process=True`` the console script."""
-    argv = ["ctl", *args]
+    return pumpsim("ctl", *args, process=process)
+
+
+def pumpsim(*argv: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """``pumpsim ARGV`` run by its ``main`` in this process (for what returns before it
+    serves), or with ``process=True`` the console script."""
     if process:
         return subprocess.run(
             [str(PUMPSIM), *argv], capture_output=True, text=True, timeout=TIMEOUT_S
         )
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = pumpsim_main(argv)
-    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
+        code = pumpsim_main(list(argv))
+    return subprocess.CompletedProcess(list(argv), code, stdout.getvalue(), stderr.getvalue())
 
 
 def ctl_state(control: str) -> dict[str, Any]:
@@ -183,12 +192,7 @@ def test_state_file_survives_a_restart(start: Start, workdir: Path) -> None:
     ids=["drug", "dose", "concentration"],
 )
 def test_bad_start_options(option: tuple[str, str]) -> None:
-    result = subprocess.run(
-        [str(PUMPSIM), "--pty", "--frozen-clock", *option],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    result = pumpsim("--pty", "--frozen-clock", *option)
     assert result.stdout == ""
     assert_one_line_error(result, "pumpsim: ")
 
@@ -198,12 +202,7 @@ def test_a_library_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     library["schema"] = 3
     path = tmp_path / "library.json"
     path.write_text(json.dumps(library))
-    result = subprocess.run(
-        [str(PUMPSIM), "--pty", "--frozen-clock", "--library", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    result = pumpsim("--pty", "--frozen-clock", "--library", str(path))
     assert result.stdout == ""
     assert_one_line_error(result, "pumpsim: ", "schema 3 is newer than this firmware's (2)")
 
