@@ -2,9 +2,7 @@
 suite's time goes on a machine others share (wall time there says little).
 
 CPU is this process's (every thread: the in-process simulator, Textual's workers) plus that
-of the processes the test started and waited for; setup and teardown count. A simulator the
-HIL harness forks (``pumpctl.testing.forked``) is a child of its fork server, not of the test:
-its CPU is in the run's total, not the test's. Summarise with
+of the processes the test started and waited for; setup and teardown count. Summarise with
 ``python -m tests.cpu_report FILE``."""
 
 from __future__ import annotations

@@ -8,15 +8,16 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from firmware_sim.control import ControlClient
-from pumpctl.testing.forked import ForkedPumpsim
 
 if TYPE_CHECKING:
     from firmware_sim.control import ControlServer
@@ -70,8 +71,7 @@ class _Simulated(ABC):
 
 
 class SimulatorProcess(_Simulated):
-    """``pumpsim --pty`` out of process (forked warm: ``pumpctl.testing.forked``), with its
-    control port and a state file to restart from."""
+    """``pumpsim --pty`` out of process, with its control port and a state file to restart from."""
 
     def __init__(self, extra_args: tuple[str, ...] = (), serial_number: str = "SIM000001") -> None:
         # Unix socket paths are limited to ~100 bytes: keep them short, outside pytest's tmp.
@@ -94,13 +94,18 @@ class SimulatorProcess(_Simulated):
             "--pair-implant-key",
             *extra_args,
         )
-        self.process: ForkedPumpsim | None = None
+        self.process: subprocess.Popen[str] | None = None
         self.port = ""
         self._control: ControlClient | None = None
 
     def start(self) -> SimulatorProcess:
-        self.process = ForkedPumpsim(list(self.args))
-        line = self.process.stdout.readline().strip()
+        command = [sys.executable, "-m", "firmware_sim.cli", *self.args]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        stdout: IO[str] | None = self.process.stdout
+        assert stdout is not None
+        line = stdout.readline().strip()
         if not line.startswith("/dev/"):
             _, err = self.process.communicate(timeout=START_TIMEOUT_S)
             raise RuntimeError(f"pumpsim did not start: {err.strip() or line}")
@@ -178,7 +183,7 @@ class InProcessSimulator(_Simulated):
     instant, ``process``) or a pty (``--line-faults``, ``--baud``) is not available here:
     such tests are marked ``needs_process`` or ``needs_pty``."""
 
-    process: ForkedPumpsim | None = None  # there is none: the pump is in this process
+    process: subprocess.Popen[str] | None = None  # there is none: the pump is in this process
 
     def __init__(self, extra_args: tuple[str, ...] = (), serial_number: str = "SIM000001") -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="pumpsim-"))
