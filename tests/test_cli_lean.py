@@ -173,9 +173,27 @@ def test_each_name_a_lazy_package_offers_is_found(package: str) -> None:
     import importlib
 
     module = importlib.import_module(package)
-    assert set(module.__all__) <= set(dir(module))  # before any is looked up, too
     for name in module.__all__:
         value = getattr(module, name)
         assert value is not None, name
     with pytest.raises(AttributeError):
         module.no_such_name  # noqa: B018
+
+
+def test_the_lazy_packages_list_their_names_before_any_is_looked_up() -> None:
+    probe = (
+        "import importlib, json\n"
+        "names = {}\n"
+        "for p in ('pumpctl.protocol', 'pumpctl.programmer', 'pumpctl.clinical.guard'):\n"
+        "    m = importlib.import_module(p)\n"
+        "    names[p] = sorted(set(m.__all__) - set(dir(m)))\n"
+        "print(json.dumps(names))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], env={}, capture_output=True, text=True, check=True
+    )
+    assert json.loads(run.stdout) == {
+        "pumpctl.protocol": [],
+        "pumpctl.programmer": [],
+        "pumpctl.clinical.guard": [],
+    }

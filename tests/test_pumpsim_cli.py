@@ -98,8 +98,8 @@ def ctl(*args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
 
 
 def pumpsim(*argv: str, process: bool = False) -> subprocess.CompletedProcess[str]:
-    """``pumpsim ARGV`` run by its ``main`` in this process (for what returns before it
-    serves), or with ``process=True`` the console script."""
+    """``pumpsim ARGV`` run by its ``main`` in this process (for what never serves), or with
+    ``process=True`` the console script."""
     if process:
         return subprocess.run(
             [str(PUMPSIM), *argv], capture_output=True, text=True, timeout=TIMEOUT_S
@@ -192,7 +192,8 @@ def test_state_file_survives_a_restart(start: Start, workdir: Path) -> None:
     ids=["drug", "dose", "concentration"],
 )
 def test_bad_start_options(option: tuple[str, str]) -> None:
-    result = pumpsim("--pty", "--frozen-clock", *option)
+    # A process of its own: if the option were taken, it would serve, not hang this one.
+    result = pumpsim("--pty", "--frozen-clock", *option, process=True)
     assert result.stdout == ""
     assert_one_line_error(result, "pumpsim: ")
 
@@ -202,7 +203,7 @@ def test_a_library_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     library["schema"] = 3
     path = tmp_path / "library.json"
     path.write_text(json.dumps(library))
-    result = pumpsim("--pty", "--frozen-clock", "--library", str(path))
+    result = pumpsim("--pty", "--frozen-clock", "--library", str(path), process=True)
     assert result.stdout == ""
     assert_one_line_error(result, "pumpsim: ", "schema 3 is newer than this firmware's (2)")
 
