@@ -10,7 +10,6 @@ import json
 import os
 import select
 import socket
-import sqlite3
 import threading
 import tty
 from pathlib import Path
@@ -22,6 +21,7 @@ from pumpctl.link import timing
 from pumpctl.programmer import core
 from pumpctl.protocol.messages import SetRateRequest
 from pumpctl.testing.plugin import PumpUnderTest
+from tests.recorded import changes
 from tests.test_cli import assert_fails, assert_ok, env, pumpctl
 
 __all__ = ["env"]
@@ -85,15 +85,6 @@ def test_status_on_a_blocking_link_settles_a_change_left_uncertain(
     assert changes(Path(env["PUMPCTL_DB"])) == [(1_300_000, "uncertain")]
     assert "Dose       1.3 mg/day" in assert_ok(pumpctl(env, "status", port=pump.port))
     assert changes(Path(env["PUMPCTL_DB"])) == [(1_300_000, "applied")]
-
-
-def changes(db: Path) -> list[tuple[int, str]]:
-    connection = sqlite3.connect(db)
-    try:
-        rows = connection.execute("SELECT new_ng_per_day, outcome FROM changes ORDER BY id")
-        return [(int(n), str(o)) for n, o in rows.fetchall()]
-    finally:
-        connection.close()
 
 
 def test_a_network_port_reads_the_pump_on_the_event_loop(

@@ -4,7 +4,6 @@ record and the audit trail agree with the pump's log."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from pumpctl.protocol.frames import Frame, StreamDecoder
 from pumpctl.protocol.messages import EventCode, MsgType
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import InProcessSimulator
+from tests.recorded import changes
 
 pytestmark = pytest.mark.needs_simulator
 
@@ -73,15 +73,6 @@ def _line(pump: PumpUnderTest) -> InProcessSimulator:
     return pump.sim
 
 
-def _changes(db: Path) -> list[tuple[int, str]]:
-    connection = sqlite3.connect(db)
-    try:
-        rows = connection.execute("SELECT new_ng_per_day, outcome FROM changes ORDER BY id")
-        return [(int(n), str(o)) for n, o in rows.fetchall()]
-    finally:
-        connection.close()
-
-
 def _dose(pump: PumpUnderTest) -> int:
     return int(pump.client.status().dose_ng_per_day)
 
@@ -96,7 +87,7 @@ def test_a_late_copy_of_set_rate_is_not_reported_refused(
     assert "refused" not in err
     _line(pump).line.tamper = None
     assert _dose(pump) == 1_300_000
-    assert _changes(cli_env) == [(1_300_000, "applied")]
+    assert changes(cli_env) == [(1_300_000, "applied")]
     assert main(["audit", "verify"]) == 0
 
 
@@ -129,7 +120,7 @@ def test_a_sync_overrides_an_earlier_verdict_and_verify_flags_a_mismatch(
     assert main(["audit", "verify"]) != 0
     assert "disagrees" in capsys.readouterr().err
     assert main(["--port", pump.port, "history"]) == 0  # a sync with the pump
-    assert _changes(cli_env)[-1] == (1_300_000, "applied")
+    assert changes(cli_env)[-1] == (1_300_000, "applied")
     assert main(["audit", "verify"]) == 0
 
 
@@ -145,13 +136,13 @@ def test_uncertain_names_the_request_id_and_what_to_do(
     code = main(["--port", pump.port, "set-rate", "1.3"])
     err = capsys.readouterr().err
     assert code == 4, err
-    (change,) = _changes_with_ids(cli_env)
+    (change,) = changes(cli_env, "request_id")
     assert change[1] == "uncertain"
     assert f"request id {change[0]}" in err
     assert "status" in err  # what to do
     _line(pump).line.tamper = None
     assert main(["--port", pump.port, "status"]) == 0
-    assert _changes(cli_env) == [(1_300_000, "applied")]
+    assert changes(cli_env) == [(1_300_000, "applied")]
 
 
 class _Mute:
@@ -170,15 +161,6 @@ class _Mute:
         return [] if self.muted else [(0.0, data)]
 
 
-def _changes_with_ids(db: Path) -> list[tuple[int, str]]:
-    connection = sqlite3.connect(db)
-    try:
-        rows = connection.execute("SELECT request_id, outcome FROM changes ORDER BY id")
-        return [(int(r), str(o)) for r, o in rows.fetchall()]
-    finally:
-        connection.close()
-
-
 def test_a_lost_answer_to_an_executed_command_is_never_no_pump(
     pump: PumpUnderTest, cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -186,7 +168,7 @@ def test_a_lost_answer_to_an_executed_command_is_never_no_pump(
     code = main(["--port", pump.port, "set-rate", "1.3"])
     err = capsys.readouterr().err
     assert code == 0, err
-    assert _changes(cli_env) == [(1_300_000, "applied")]
+    assert changes(cli_env) == [(1_300_000, "applied")]
 
 
 def test_a_command_verdict_the_pump_contradicts_is_flagged_then_overridden(

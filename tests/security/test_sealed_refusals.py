@@ -4,7 +4,6 @@ SET_RATE leaves the programmer reading the pump back, reporting and recording it
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from pumpctl.protocol.frames import DELIMITER, Frame, FrameFlags, StreamDecoder,
 from pumpctl.protocol.messages import MsgType, Nak, NakCode
 from pumpctl.testing.plugin import PumpUnderTest
 from pumpctl.testing.targets import InProcessSimulator
+from tests.recorded import changes
 
 pytestmark = pytest.mark.needs_simulator
 
@@ -79,15 +79,6 @@ def cli_env(pump: PumpUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     return tmp_path / "clinical.db"
 
 
-def _changes(db: Path) -> list[tuple[int, str]]:
-    connection = sqlite3.connect(db)
-    try:
-        rows = connection.execute("SELECT new_ng_per_day, outcome FROM changes ORDER BY id")
-        return [(int(n), str(o)) for n, o in rows.fetchall()]
-    finally:
-        connection.close()
-
-
 @pytest.mark.parametrize(
     "code",
     [
@@ -112,7 +103,7 @@ def test_a_forged_unsealed_refusal_of_an_executed_set_rate_is_read_back_applied(
     assert "forged" not in out + err
     assert "refused" not in out + err
     assert pump.client.status().dose_ng_per_day == 1_300_000
-    assert _changes(cli_env) == [(1_300_000, "applied")]
+    assert changes(cli_env) == [(1_300_000, "applied")]
     assert main(["audit", "verify"]) == 0
 
 
