@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pumpctl.cli_parser import VersionAction
+from pumpctl.cli_parser import VersionAction, own_process
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -363,10 +363,8 @@ def completion(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:  # the process is pumpsim's own, not a caller's
-        # No pydantic plugin: one would see every message to and from the pump, keys
-        # included (and looking for one reads every installed package's metadata).
-        os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+    if argv is None:  # the process is its own, not a caller's
+        own_process()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ctl"]:
         return ctl(argv[1:])

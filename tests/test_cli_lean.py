@@ -197,3 +197,26 @@ def test_the_lazy_packages_list_their_names_before_any_is_looked_up() -> None:
         "pumpctl.programmer": [],
         "pumpctl.clinical.guard": [],
     }
+
+
+def test_pumpctl_and_pumpsim_load_no_pydantic_plugin_in_their_own_process() -> None:
+    """Run as programs (no argv given), each turns pydantic's plugins off before any model
+    is built; called with an argv, as a caller's code, each leaves the caller's setting."""
+    probe = (
+        "import contextlib, io, json, os, sys\n"
+        "from pumpctl.cli import main as pumpctl\n"
+        "from firmware_sim.cli import main as pumpsim\n"
+        "seen = []\n"
+        "for main, name in ((pumpctl, 'pumpctl'), (pumpsim, 'pumpsim')):\n"
+        "    for argv in (['--version'], None):\n"
+        "        os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None)\n"
+        "        sys.argv = [name, '--version']\n"
+        "        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "            main(argv)\n"
+        "        seen.append(os.environ.get('PYDANTIC_DISABLE_PLUGINS'))\n"
+        "print(json.dumps(seen))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], env={}, capture_output=True, text=True, check=True
+    )
+    assert json.loads(run.stdout) == [None, "__all__", None, "__all__"]

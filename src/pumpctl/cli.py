@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from pumpctl.cli_json import fail, json_mode, output_json
-from pumpctl.cli_parser import attach_values, build_parser
+from pumpctl.cli_parser import attach_values, build_parser, own_process
 from pumpctl.completion import completion_script
 from pumpctl.exits import ExitStatus, exit_status
 from pumpctl.text import TextError, check_typed
@@ -34,10 +34,8 @@ ROOMS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:  # the process is pumpctl's own, not a caller's
-        # No pydantic plugin: one would see every message to and from the pump, keys
-        # included (and looking for one reads every installed package's metadata).
-        os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+    if argv is None:  # the process is its own, not a caller's
+        own_process()
     token = json_mode.set(False)
     try:
         return _main(argv)

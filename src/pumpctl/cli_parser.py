@@ -52,6 +52,13 @@ def _did_you_mean(message: str) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def own_process() -> None:
+    """For ``pumpctl`` and ``pumpsim`` in their own processes (never a caller's): no pydantic
+    plugin, since one would see every message to and from the pump, keys included (and
+    looking for one reads every installed package's metadata)."""
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+
+
 class VersionAction(argparse.Action):
     """``--version``: looked up only when asked for, so no command pays for it."""
 

@@ -58,11 +58,11 @@ def run(args: argparse.Namespace, room: ModuleType) -> Output:
 
 
 def _blocking(args: argparse.Namespace) -> bool:
-    if args.command not in BLOCKING_READS or args.sim or "://" in (args.port or "://"):
+    if args.command not in BLOCKING_READS or args.sim or not args.port:
         return False
-    from pumpctl.link.blocking import SUPPORTED
+    from pumpctl.link.blocking import refusal
 
-    return SUPPORTED
+    return refusal(args.port) is None
 
 
 def failure_line(error: BaseException, args: argparse.Namespace) -> object:

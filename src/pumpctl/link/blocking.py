@@ -62,10 +62,9 @@ class BlockingLink:
     ) -> BlockingLink:
         """Open the device ``url``; ``exclusive`` locks it, as ``SerialLink.open`` does. The
         inter-byte timeout follows ``baud`` unless given."""
-        if "://" in url:
-            raise LinkError(f"cannot open port {url}: a blocking link takes a device path")
-        if not SUPPORTED:
-            raise LinkError(f"cannot open port {url}: no blocking link on {sys.platform}")
+        refused = refusal(url)
+        if refused is not None:
+            raise LinkError(f"cannot open port {url}: {refused}")
         if inter_byte_timeout_s is None:
             inter_byte_timeout_s = LineTiming(baud).inter_byte_timeout_s
         receiver = FrameReceiver(on_frame, on_bytes, inter_byte_timeout_s)
@@ -128,6 +127,15 @@ class BlockingLink:
 
     async def close(self) -> None:
         self._port.close()
+
+
+def refusal(url: str) -> str | None:
+    """Why ``url`` cannot be a blocking link, or None if it can."""
+    if "://" in url:
+        return "a blocking link takes a device path"
+    if not SUPPORTED:
+        return f"no blocking link on {sys.platform}"
+    return None
 
 
 def _ms(seconds: float) -> int:
