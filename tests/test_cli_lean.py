@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,18 +55,24 @@ print(json.dumps(found))
 """
 
 
-def probe(runs: dict[str, list[str]], env: dict[str, str]) -> dict[str, dict[str, object]]:
-    """For each command line run in turn in one fresh process: its exit status and which
-    of its unwanted modules it imported."""
+def fresh(code: str, argument: object = None, env: dict[str, str] | None = None) -> Any:
+    """What ``code`` prints as JSON, run in a fresh process (``argument`` as JSON in its
+    ``sys.argv[1]``) with exactly ``env`` as its environment."""
     run = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(runs)],
-        env=env,
+        [sys.executable, "-c", code, json.dumps(argument)],
+        env=env or {},
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    found: dict[str, dict[str, object]] = json.loads(run.stdout)
+    return json.loads(run.stdout)
+
+
+def probe(runs: dict[str, list[str]], env: dict[str, str]) -> dict[str, dict[str, object]]:
+    """For each command line run in turn in one fresh process: its exit status and which
+    of its unwanted modules it imported."""
+    found: dict[str, dict[str, object]] = fresh(PROBE, runs, env)
     return found
 
 
@@ -151,15 +158,7 @@ def test_pumpsim_control_and_help_start_no_simulator(tmp_path: Path) -> None:
     """``pumpsim ctl`` talks to a running simulator over a socket: it loads neither the
     simulator nor the message models, nor does ``--version`` or ``--help``."""
     lines = ["--version", "--help", f"ctl --control {tmp_path / 'none.ctl'} advance 1d"]
-    run = subprocess.run(
-        [sys.executable, "-c", PUMPSIM_PROBE, json.dumps(lines)],
-        env={},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    codes, loaded = json.loads(run.stdout)
+    codes, loaded = fresh(PUMPSIM_PROBE, lines)
     assert codes == {lines[0]: 0, lines[1]: 0, lines[2]: 2}  # no simulator at that socket
     assert loaded == []
 
@@ -189,10 +188,7 @@ def test_the_lazy_packages_list_their_names_before_any_is_looked_up() -> None:
         "    names[p] = sorted(set(m.__all__) - set(dir(m)))\n"
         "print(json.dumps(names))\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", probe], env={}, capture_output=True, text=True, check=True
-    )
-    assert json.loads(run.stdout) == {
+    assert fresh(probe) == {
         "pumpctl.protocol": [],
         "pumpctl.programmer": [],
         "pumpctl.clinical.guard": [],
@@ -216,7 +212,4 @@ def test_pumpctl_and_pumpsim_load_no_pydantic_plugin_in_their_own_process() -> N
         "        seen.append(os.environ.get('PYDANTIC_DISABLE_PLUGINS'))\n"
         "print(json.dumps(seen))\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", probe], env={}, capture_output=True, text=True, check=True
-    )
-    assert json.loads(run.stdout) == [None, "__all__", None, "__all__"]
+    assert fresh(probe) == [None, "__all__", None, "__all__"]
